@@ -1,0 +1,13 @@
+//! The rules of tokenlab, free of I/O.
+//!
+//! Everything here is deterministic given its inputs: time arrives through [`clock::Clock`],
+//! never from the system, so the server, the tests and the demo clock can all move it.
+
+pub mod account;
+pub mod clock;
+pub mod display;
+pub mod password;
+pub mod reason;
+
+pub use clock::{Clock, ManualClock, OffsetClock, Timestamp};
+pub use reason::Reason;

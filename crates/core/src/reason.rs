@@ -1,0 +1,120 @@
+//! Every machine-readable reason the API can give, in one table.
+//!
+//! A reason is the stable part of an error: clients branch on it, the lab explains it, tests assert
+//! it. The HTTP status, the explanation the UI shows and the rule it enforces are stated once, here.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! reasons {
+    ($( $variant:ident = $code:literal, $status:literal, $explanation:literal, $rule:literal; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Reason { $( $variant, )* }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[ $( Reason::$variant, )* ];
+
+            /// The wire form, as in `{"reason": "..."}`.
+            pub const fn code(self) -> &'static str {
+                match self { $( Reason::$variant => $code, )* }
+            }
+
+            /// The HTTP status this reason is always answered with.
+            pub const fn status(self) -> u16 {
+                match self { $( Reason::$variant => $status, )* }
+            }
+
+            /// What happened and what to do, in words a learner can act on.
+            pub const fn explanation(self) -> &'static str {
+                match self { $( Reason::$variant => $explanation, )* }
+            }
+
+            /// The standard or guideline the refusal enforces, where there is one.
+            pub const fn rule(self) -> &'static str {
+                match self { $( Reason::$variant => $rule, )* }
+            }
+
+            pub fn from_code(code: &str) -> Option<Reason> {
+                match code { $( $code => Some(Reason::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+reasons! {
+    InvalidJson = "invalid_json", 400,
+        "The request body is not valid JSON.",
+        "RFC 9110 §15.5.1 (400 Bad Request)";
+    UnsupportedMediaType = "unsupported_media_type", 415,
+        "The request body must be sent as application/json.",
+        "RFC 9110 §15.5.16";
+    InvalidBody = "invalid_body", 422,
+        "The JSON is well-formed but a field is missing or has the wrong type.",
+        "RFC 9110 §15.5.21 (422 Unprocessable Content)";
+    InvalidUsername = "invalid_username", 422,
+        "Usernames have 3 to 32 characters from a-z, 0-9, '_', '.', '-' and start with a letter or digit.",
+        "tokenlab account rules";
+    WeakPassword = "weak_password", 422,
+        "Passwords have 8 to 128 characters; every character counts, spaces included.",
+        "NIST SP 800-63B §5.1.1.2; OWASP ASVS V2.1";
+    UsernameTaken = "username_taken", 409,
+        "Another account already has this username.",
+        "tokenlab account rules";
+    InvalidClockAdvance = "invalid_clock_advance", 422,
+        "The demo clock only moves forward, at most a year per step and ten years in all.",
+        "tokenlab demo clock";
+    NotFound = "not_found", 404,
+        "There is nothing at this address (demo endpoints answer 404 outside the demo profile).",
+        "RFC 9110 §15.5.5";
+    MethodNotAllowed = "method_not_allowed", 405,
+        "This address does not accept this HTTP method.",
+        "RFC 9110 §15.5.6";
+    PayloadTooLarge = "payload_too_large", 413,
+        "The request body is larger than the server accepts.",
+        "RFC 9110 §15.5.14";
+    Internal = "internal", 500,
+        "The server failed; the cause is in its log under this request's id.",
+        "OWASP ASVS V7.4 (errors reveal nothing internal)";
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_round_trip() {
+        let mut seen = HashSet::new();
+        for reason in Reason::ALL {
+            let code = reason.code();
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+            assert_eq!(Reason::from_code(code), Some(*reason));
+            let json = serde_json::to_string(reason).unwrap();
+            assert_eq!(json, format!("\"{code}\""), "serde and code() disagree");
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), *reason);
+        }
+    }
+
+    #[test]
+    fn statuses_are_errors_and_every_reason_is_explained() {
+        for reason in Reason::ALL {
+            assert!((400..600).contains(&reason.status()), "{reason}");
+            assert!(!reason.explanation().is_empty(), "{reason}");
+            assert!(!reason.rule().is_empty(), "{reason}");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_not_guessed() {
+        for code in ["", "Invalid_Json", "session", "internal "] {
+            assert_eq!(Reason::from_code(code), None, "{code:?}");
+        }
+    }
+}

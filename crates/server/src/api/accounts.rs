@@ -1,0 +1,83 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, SqlErr};
+use serde::{Deserialize, Serialize};
+use tokenlab_core::Reason;
+use tokenlab_core::account::{validate_password, validate_username};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::clock::unix_seconds;
+use crate::entities::users;
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_account))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    #[schema(example = "bob")]
+    username: String,
+    /// 8–128 characters, any Unicode; used exactly as sent (never trimmed).
+    #[schema(example = "correct horse battery staple")]
+    password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Account {
+    id: i64,
+    username: String,
+}
+
+/// Register a user.
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "accounts",
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "Created", body = Account),
+        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_username`, `weak_password`, `invalid_body`", body = ErrorBody),
+    )
+)]
+async fn create_account(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewAccount>,
+) -> Result<(StatusCode, ApiJson<Account>), ApiError> {
+    let account = register(&state, &body.username, body.password).await?;
+    Ok((StatusCode::CREATED, ApiJson(account)))
+}
+
+/// Creates an account; also used to seed the demo user.
+pub async fn register(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> Result<Account, ApiError> {
+    let username = validate_username(username)?;
+    validate_password(&password)?;
+    let password_hash = state.hasher.hash(password).await?;
+    let inserted = users::ActiveModel {
+        username: Set(username.into_inner()),
+        password_hash: Set(password_hash),
+        created_at: Set(unix_seconds(state.clock.now())),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await;
+    match inserted {
+        Ok(user) => Ok(Account { id: user.id, username: user.username }),
+        // The unique index decides, so two racing registrations yield one account and one 409.
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(ApiError::refused(Reason::UsernameTaken, "this username is taken"))
+        }
+        Err(err) => Err(err.into()),
+    }
+}

@@ -1,0 +1,54 @@
+//! The public HTTP API under `/api`. The lab page is one client of it; curl is another.
+
+pub(crate) mod accounts;
+mod demo;
+pub mod docs;
+
+use axum::Router;
+use axum::http::Method;
+use axum::response::IntoResponse;
+use tokenlab_core::Reason;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tokenlab API",
+        description = "Login tokens side by side: device token, session id as token, access + refresh \
+                       tokens, and duplicate-submit protection. Every 4xx carries a machine-readable \
+                       `reason`.",
+    ),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "accounts", description = "Registering users"),
+        (name = "operations", description = "Health"),
+        (name = "demo", description = "The lab's movable clock (demo profile only; 404 otherwise)"),
+    )
+)]
+struct ApiDoc;
+
+/// The API router (to be nested at `/api`) and the OpenAPI document describing exactly its routes: both are produced from the
+/// same `routes!` declarations, so a route cannot exist undocumented.
+pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(accounts::router());
+    if state.demo_clock.is_some() {
+        api = api.merge(demo::router());
+    }
+    let (router, mut openapi) = api.split_for_parts();
+    // Handlers declare paths relative to `/api`, where the caller nests this router; the document
+    // states them as a client calls them.
+    let paths = std::mem::take(&mut openapi.paths.paths);
+    openapi.paths.paths =
+        paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
+    let router = router
+        .fallback(|| async { ApiError::refused(Reason::NotFound, "no such API endpoint") })
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::refused(Reason::MethodNotAllowed, format!("{method} is not allowed here"))
+                .into_response()
+        });
+    (router, openapi)
+}

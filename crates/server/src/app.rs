@@ -1,0 +1,154 @@
+//! Assembling the server: database, state, routes, layers, listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes as _, file_and_error_handler, generate_route_list};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection};
+use tokenlab_core::Clock;
+use tokenlab_core::password::OWASP_MINIMUM;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api;
+use crate::config::{Profile, Settings};
+use crate::error::ApiError;
+use crate::password::PasswordHasher;
+use crate::state::{AppState, DemoClock};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The demo account every fresh lab has, so a learner can start without registering.
+pub const DEMO_USERNAME: &str = "alice";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("seeding the demo account: {0}")]
+    Seed(ApiError),
+}
+
+/// A configured server bound to its port, not yet serving. Tests build one on port 0, read the port,
+/// then run it in the background.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, base_clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        settings.validate()?;
+        let db = crate::db::connect_and_migrate(&settings.database_url).await?;
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
+
+        let demo_clock = (settings.profile == Profile::Demo)
+            .then(|| Arc::new(DemoClock::new(base_clock.clone())));
+        let clock: Arc<dyn Clock> = match &demo_clock {
+            Some(demo) => demo.clone(),
+            None => base_clock,
+        };
+        let state = AppState {
+            db,
+            clock,
+            demo_clock,
+            hasher: PasswordHasher::new(OWASP_MINIMUM),
+            public_origin: settings.public_origin(bound).into(),
+            settings: Arc::new(settings),
+        };
+        if state.settings.profile == Profile::Demo {
+            seed_demo_account(&state).await?;
+        }
+        let router = router(state.clone(), bound);
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+async fn seed_demo_account(state: &AppState) -> Result<(), StartError> {
+    let password = state.settings.demo_password.clone();
+    match api::accounts::register(state, DEMO_USERNAME, password).await {
+        Ok(_) => Ok(()),
+        Err(err) if err.reason() == tokenlab_core::Reason::UsernameTaken => Ok(()),
+        Err(err) => Err(StartError::Seed(err)),
+    }
+}
+
+fn router(state: AppState, bound: SocketAddr) -> Router {
+    let (api, mut openapi) = api::router(&state);
+    let (health, health_doc) = utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(healthz))
+        .split_for_parts();
+    openapi.merge(health_doc);
+    let leptos_options = LeptosOptions::builder()
+        .output_name("tokenlab")
+        .site_root(state.settings.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(bound)
+        .build();
+    let routes = generate_route_list(tokenlab_web::App);
+    let site = Router::new()
+        .leptos_routes(&leptos_options, routes, {
+            let options = leptos_options.clone();
+            move || tokenlab_web::shell(options.clone())
+        })
+        .fallback(file_and_error_handler(tokenlab_web::shell))
+        .with_state(leptos_options);
+
+    Router::new()
+        .nest("/api", api.with_state(state.clone()))
+        .merge(api::docs::router(openapi))
+        .merge(health.with_state(state))
+        .merge(site)
+        .layer(axum::middleware::from_fn(crate::observe::report_cookie_names))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Serving, and the database answers", body = String, example = "ok"),
+              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, ApiError> {
+    ping(&state.db).await?;
+    Ok("ok")
+}
+
+async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}

@@ -1,0 +1,58 @@
+//! Opening the database and bringing its schema up to date.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use tokenlab_migrations::{Migrator, MigratorTrait as _};
+
+/// Connects and runs every pending migration.
+pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_file_path(url)
+        && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        // WAL lets readers proceed during a write; the busy timeout makes concurrent writers queue
+        // instead of failing with "database is locked", which one-time tokens rely on.
+        .map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(options).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+fn sqlite_file_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file_path;
+
+    #[test]
+    fn sqlite_paths() {
+        let cases = [
+            ("sqlite://data/tokenlab.db", Some("data/tokenlab.db")),
+            ("sqlite:///tmp/x.db?mode=rwc", Some("/tmp/x.db")),
+            ("sqlite::memory:", None),
+            ("postgres://postgres@127.0.0.1/test", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(sqlite_file_path(url), expected, "{url}");
+        }
+    }
+}

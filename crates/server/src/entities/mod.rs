@@ -1,0 +1,3 @@
+//! sea-orm entities, one module per table created in `migrations/`.
+
+pub mod users;

@@ -1,0 +1,102 @@
+//! The one error type of the HTTP API.
+//!
+//! Every refusal is `{reason, message}` with the status that [`Reason`] assigns, so a client can
+//! branch on `reason` without parsing prose. A server fault is logged with its cause and reaches the
+//! client only as `internal`: nothing about tables, queries or stack frames leaks.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokenlab_core::Reason;
+use tokenlab_core::account::RuleViolation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{reason}: {message}")]
+    Refused { reason: Reason, message: String },
+    /// A fault of the server. The source is logged, never sent.
+    #[error("internal error: {0:#}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The body of every 4xx and 5xx the API sends.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: branch on this.
+    #[schema(example = "username_taken")]
+    pub reason: String,
+    /// For people; may change wording between versions.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn refused(reason: Reason, message: impl Into<String>) -> Self {
+        Self::Refused { reason, message: message.into() }
+    }
+
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Refused { reason, .. } => *reason,
+            Self::Internal(_) => Reason::Internal,
+        }
+    }
+}
+
+impl From<RuleViolation> for ApiError {
+    fn from(v: RuleViolation) -> Self {
+        Self::refused(v.reason, v.message)
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let reason = match &rejection {
+            JsonRejection::JsonSyntaxError(_) => Reason::InvalidJson,
+            JsonRejection::MissingJsonContentType(_) => Reason::UnsupportedMediaType,
+            JsonRejection::JsonDataError(_) => Reason::InvalidBody,
+            _ => Reason::InvalidJson,
+        };
+        // serde's message names the offending field and position, which is what a client needs;
+        // it never contains server internals.
+        Self::refused(reason, rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let reason = self.reason();
+        let message = match self {
+            Self::Refused { message, .. } => message,
+            Self::Internal(source) => {
+                tracing::error!(error = %source, "request failed");
+                reason.explanation().to_owned()
+            }
+        };
+        let status =
+            StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { reason: reason.code().to_owned(), message })).into_response()
+    }
+}
+
+/// `axum::Json`, but a malformed body answers with [`ApiError`] like every other refusal.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}

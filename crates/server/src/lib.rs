@@ -1,0 +1,17 @@
+//! The tokenlab server: HTTP API, sessions, persistence, and the server-rendered lab page.
+//!
+//! Token *rules* live in `tokenlab-core`; this crate applies them to requests and rows.
+
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod observe;
+pub mod password;
+pub mod state;
+
+pub use app::Application;
+pub use config::Settings;

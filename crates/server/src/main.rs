@@ -1,0 +1,78 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser as _;
+use tokenlab_server::config::{Cli, Command, Profile};
+use tokenlab_server::{Application, app::DEMO_USERNAME, clock::SystemClock};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .init();
+    let Cli { command: Command::Serve(settings) } = Cli::parse();
+    let demo_password = (settings.profile == Profile::Demo).then(|| settings.demo_password.clone());
+    let app = match Application::build(settings, Arc::new(SystemClock)).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!("cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match app.local_addr() {
+        Ok(addr) => addr,
+        Err(err) => {
+            tracing::error!("cannot read the bound address: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    announce(&addr.to_string(), demo_password.as_deref());
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("server failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The first stdout line is a contract: scripts and tests wait for `listening on http://HOST:PORT`.
+#[allow(clippy::print_stdout)]
+fn announce(addr: &str, demo_password: Option<&str>) {
+    println!("listening on http://{addr}");
+    if let Some(password) = demo_password {
+        println!("demo account: {DEMO_USERNAME} / {password}");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for ctrl-c: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,65 @@
+//! Request ids, tracing, and the cookie-name header the lab's timeline shows.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// `X-Tokenlab-Cookies: sent=a,b; set=c`: which cookies travelled, by name only.
+///
+/// The browser hides HttpOnly cookies from JavaScript (that is the point of HttpOnly), so without
+/// this the request timeline could not show which session cookie a call carried or received.
+/// Names are not secrets; values never appear.
+pub static COOKIE_NAMES_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-cookies");
+
+pub async fn report_cookie_names(request: Request, next: Next) -> Response {
+    let sent = cookie_names(
+        request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';')),
+    );
+    let mut response = next.run(request).await;
+    let set = cookie_names(
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next()),
+    );
+    if (!sent.is_empty() || !set.is_empty())
+        && let Ok(value) = HeaderValue::from_str(&format!("sent={sent}; set={set}"))
+    {
+        response.headers_mut().insert(COOKIE_NAMES_HEADER.clone(), value);
+    }
+    response
+}
+
+fn cookie_names<'a>(pairs: impl Iterator<Item = &'a str>) -> String {
+    pairs
+        .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
+        .filter(|name| !name.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cookie_names;
+
+    #[test]
+    fn names_only() {
+        let cases = [
+            ("tl_session=abc; tl_device=def", "tl_session,tl_device"),
+            ("", ""),
+            ("novalue", ""),
+            (" a=1 ;b=2=3", "a,b"),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(cookie_names(header.split(';')), expected, "{header:?}");
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! What every handler can reach. Everything here is either immutable or shared through the
+//! database; nothing a second server instance would need to agree on lives only in this process.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokenlab_core::{Clock, OffsetClock};
+
+use crate::config::Settings;
+use crate::password::PasswordHasher;
+
+pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    /// The clock every rule reads. In the demo profile it is `demo_clock`.
+    pub clock: Arc<dyn Clock>,
+    /// Present only in the demo profile; the demo endpoints exist only when it is.
+    pub demo_clock: Option<Arc<DemoClock>>,
+    pub hasher: PasswordHasher,
+    pub settings: Arc<Settings>,
+    pub public_origin: Arc<str>,
+}

@@ -1,0 +1,175 @@
+//! `spawn_app`: one server per test, on its own database.
+
+use std::sync::Arc;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+use tokenlab_server::config::Profile;
+use tokenlab_server::{Application, Settings, clock::SystemClock};
+
+/// Where a test's database lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL too when `TEST_DATABASE_URL` names a server to create databases on.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+        all.push(Backend::Postgres);
+    }
+    all
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// Keeps cookies, like a browser.
+    pub client: Client,
+    _db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Options {
+    pub profile: Profile,
+    pub public_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { profile: Profile::Demo, public_url: None }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+    let db = TestDb::create(backend).await;
+    let mut settings = Settings::for_tests(db.url.clone());
+    settings.profile = options.profile;
+    settings.public_url = options.public_url;
+    let app = Application::build(settings, Arc::new(SystemClock)).await.expect("server starts");
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        client: Client::builder().cookie_store(true).build().unwrap(),
+        _db: db,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/accounts",
+            &serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Stops the server and waits for it, so the database can be dropped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+/// Asserts the status and that the body is `{reason, message}` with the given reason.
+pub async fn assert_refused(response: Response, status: StatusCode, reason: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["reason"], reason, "reason in {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "message in {body}");
+    body
+}
+
+/// A fresh database: a temporary SQLite file, or a new PostgreSQL database dropped afterwards.
+struct TestDb {
+    url: String,
+    kind: TestDbKind,
+}
+
+enum TestDbKind {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self { url, kind: TestDbKind::Sqlite(dir) }
+            }
+            Backend::Postgres => {
+                use sea_orm::ConnectionTrait as _;
+                let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();
+                let name = format!("tokenlab_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("TEST_DATABASE_URL answers");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+                admin.close().await.unwrap();
+                let mut url = reqwest::Url::parse(&admin_url).unwrap();
+                url.set_path(&name);
+                Self { url: url.to_string(), kind: TestDbKind::Postgres { admin_url, name } }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDbKind::Postgres { admin_url, name } = &self.kind {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime, which cannot be blocked on; a thread with its own
+            // small runtime can.
+            let dropped = std::thread::spawn(move || {
+                let rt =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    use sea_orm::ConnectionTrait as _;
+                    let admin = sea_orm::Database::connect(&admin_url).await?;
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await?;
+                    admin.close().await
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop test database {}", self.url);
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The lab's only way to talk to the server: the public HTTP API, exactly as curl would.
+//!
+//! Every call goes through [`ApiClient::call`], which records it in the request timeline, so what
+//! the timeline shows is what was sent and received, not what a panel believes it did.
+
+use leptos::prelude::*;
+use serde_json::Value;
+use tokenlab_core::Reason;
+use tokenlab_core::display::{mask_authorization, mask_secret};
+
+/// Request headers that carry authentication; shown (masked where secret) in the timeline.
+const REQUEST_HEADERS_SHOWN: &[(&str, Masking)] = &[
+    ("authorization", Masking::Authorization),
+    ("x-device-id", Masking::None),
+    ("x-device-token", Masking::Secret),
+    ("idempotency-key", Masking::None),
+];
+
+/// Response headers worth seeing when learning how tokens move.
+const RESPONSE_HEADERS_SHOWN: &[(&str, Masking)] = &[
+    ("x-tokenlab-cookies", Masking::None),
+    ("www-authenticate", Masking::None),
+    ("retry-after", Masking::None),
+    ("x-session-renewed", Masking::None),
+    ("x-device-token", Masking::Secret),
+    ("idempotent-replayed", Masking::None),
+    ("x-request-id", Masking::None),
+];
+
+#[derive(Clone, Copy)]
+enum Masking {
+    None,
+    Secret,
+    Authorization,
+}
+
+impl Masking {
+    fn apply(self, value: &str) -> String {
+        match self {
+            Masking::None => value.to_owned(),
+            Masking::Secret => mask_secret(value),
+            Masking::Authorization => mask_authorization(value),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    pub id: u64,
+    pub method: Method,
+    pub path: String,
+    /// `None` when no response arrived (network error).
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    /// `(direction, name, value)`, direction being "→" for sent and "←" for received.
+    pub headers: Vec<(&'static str, String, String)>,
+    pub duration_ms: f64,
+    pub network_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl ApiResponse {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn reason(&self) -> Option<Reason> {
+        self.body.get("reason").and_then(Value::as_str).and_then(Reason::from_code)
+    }
+
+    /// What to tell the user about a refusal: the reason, its explanation, and the server's message.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if self.ok() {
+            return None;
+        }
+        let code = self.body.get("reason").and_then(Value::as_str).unwrap_or("unknown").to_owned();
+        let message =
+            self.body.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some(Refusal {
+            explanation: self.reason().map(Reason::explanation),
+            code,
+            message,
+            status: self.status,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub explanation: Option<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+pub struct ApiClient {
+    timeline: RwSignal<Vec<TimelineEntry>>,
+    next_id: StoredValue<u64>,
+}
+
+impl Default for ApiClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApiClient {
+    pub fn new() -> Self {
+        Self { timeline: RwSignal::new(Vec::new()), next_id: StoredValue::new(1) }
+    }
+
+    pub fn timeline(&self) -> ReadSignal<Vec<TimelineEntry>> {
+        self.timeline.read_only()
+    }
+
+    pub fn clear_timeline(&self) {
+        self.timeline.set(Vec::new());
+    }
+
+    pub async fn get(&self, path: &str) -> Result<ApiResponse, String> {
+        self.call(Method::Get, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<ApiResponse, String> {
+        self.call(Method::Post, path, Some(body), &[]).await
+    }
+
+    /// Sends one request and records it. `Err` means no HTTP response at all.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> Result<ApiResponse, String> {
+        let id = self.next_id.get_value();
+        self.next_id.set_value(id + 1);
+        let mut shown = Vec::new();
+        for (name, value) in headers {
+            let lower = name.to_ascii_lowercase();
+            if let Some((_, masking)) = REQUEST_HEADERS_SHOWN.iter().find(|(n, _)| *n == lower) {
+                shown.push(("→", lower, masking.apply(value)));
+            }
+        }
+        let started = now_ms();
+        let result = transport::send(method, path, body, headers).await;
+        let duration_ms = now_ms() - started;
+        let mut entry = TimelineEntry {
+            id,
+            method,
+            path: path.to_owned(),
+            status: None,
+            reason: None,
+            headers: shown,
+            duration_ms,
+            network_error: None,
+        };
+        let outcome = match result {
+            Ok((status, received, body)) => {
+                for (name, masking) in RESPONSE_HEADERS_SHOWN {
+                    if let Some((_, value)) = received.iter().find(|(n, _)| n == name) {
+                        entry.headers.push(("←", (*name).to_owned(), masking.apply(value)));
+                    }
+                }
+                let response = ApiResponse { status, body };
+                entry.status = Some(status);
+                entry.reason =
+                    response.body.get("reason").and_then(Value::as_str).map(str::to_owned);
+                Ok(response)
+            }
+            Err(err) => {
+                entry.network_error = Some(err.clone());
+                Err(err)
+            }
+        };
+        self.timeline.update(|t| t.insert(0, entry));
+        outcome
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn now_ms() -> f64 {
+    0.0
+}
+
+/// Milliseconds on the browser's wall clock, for measuring durations and ticking displays.
+pub fn browser_now_ms() -> f64 {
+    now_ms()
+}
+
+#[cfg(feature = "hydrate")]
+mod transport {
+    use gloo_net::http::{Method as HttpMethod, RequestBuilder};
+    use serde_json::Value;
+
+    use super::Method;
+
+    pub(super) async fn send(
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, Vec<(String, String)>, Value), String> {
+        let http_method = match method {
+            Method::Get => HttpMethod::GET,
+            Method::Post => HttpMethod::POST,
+            Method::Delete => HttpMethod::DELETE,
+        };
+        let mut builder = RequestBuilder::new(path).method(http_method);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let request = match body {
+            Some(body) => builder.json(&body),
+            None => builder.build(),
+        }
+        .map_err(|e| e.to_string())?;
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let received = response.headers().entries().collect::<Vec<_>>();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok((response.status(), received, body))
+    }
+}
+
+/// The server never runs the client: handlers and effects only execute in the browser. This keeps
+/// the components compiling for server rendering.
+#[cfg(not(feature = "hydrate"))]
+mod transport {
+    use serde_json::Value;
+
+    use super::Method;
+
+    pub(super) async fn send(
+        _method: Method,
+        _path: &str,
+        _body: Option<Value>,
+        _headers: &[(&str, String)],
+    ) -> Result<(u16, Vec<(String, String)>, Value), String> {
+        Err("the API client runs only in the browser".to_owned())
+    }
+}

@@ -1,0 +1,100 @@
+# tokenlab — `just run` serves the lab, `just test` checks everything. `just --list` shows the rest.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+target_dir := env("CARGO_TARGET_DIR", justfile_directory() / "target")
+site := justfile_directory() / "target" / "site"
+# The wasm-bindgen CLI must be exactly the version of the `wasm-bindgen` crate the front end links.
+wasm_bindgen_version := `sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml`
+e2e_port := env("TOKENLAB_E2E_PORT", "3107")
+
+# Build and serve the lab on http://127.0.0.1:3000 (demo profile, SQLite in ./data).
+run: setup site
+    @echo "==> building the server (release; the first build takes a few minutes)"
+    cargo build --release --locked -p tokenlab-server
+    @echo "==> starting; the database ./data/tokenlab.db is created and migrated on start"
+    TOKENLAB_PROFILE=demo TOKENLAB_SITE_ROOT="{{site}}" "{{target_dir}}/release/tokenlab" serve
+
+# Formatting, lints, unit + API tests, then the browser tests against the built app.
+test: setup setup-test fmt-check clippy test-rust site e2e
+
+fmt-check:
+    cargo fmt --all -- --check
+
+clippy:
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+    cargo clippy --locked -p tokenlab-frontend --target wasm32-unknown-unknown -- -D warnings
+
+# Unit tests (crates/core, …) and API tests (crates/server/tests). Set TEST_DATABASE_URL to a
+# PostgreSQL URL to run the API tests on PostgreSQL as well as SQLite.
+test-rust:
+    cargo nextest run --locked --workspace --no-fail-fast
+    cargo test --locked --workspace --doc
+
+# Playwright in Debian's Chromium, against the debug server and the release front end.
+e2e:
+    @echo "==> building the server for the browser tests"
+    cargo build --locked -p tokenlab-server
+    cd e2e && TOKENLAB_BIN="{{target_dir}}/debug/tokenlab" TOKENLAB_SITE_ROOT="{{site}}" TOKENLAB_E2E_PORT="{{e2e_port}}" npx playwright test
+
+# The browser half: wasm (release, size-optimised), its JS glue, the stylesheet, the API docs assets.
+site:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    echo "==> building the front end (wasm)"
+    cargo build --locked -p tokenlab-frontend --target wasm32-unknown-unknown --profile wasm-release
+    wasm="{{target_dir}}/wasm32-unknown-unknown/wasm-release/tokenlab_frontend.wasm"
+    mkdir -p "{{site}}/pkg" "{{site}}/api-docs"
+    if [ ! "{{site}}/pkg/tokenlab_bg.wasm" -nt "$wasm" ]; then
+        echo "==> wasm-bindgen + wasm-opt (binaryen from npm; Debian's wasm-opt 108 breaks hydration)"
+        wasm-bindgen --target web --no-typescript --out-dir "{{site}}/pkg" --out-name tokenlab "$wasm"
+        frontend/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+            "{{site}}/pkg/tokenlab_bg.wasm" -o "{{site}}/pkg/tokenlab_bg.wasm"
+    fi
+    cp frontend/style.css "{{site}}/pkg/tokenlab.css"
+    cp frontend/static/api-docs/init.js "{{site}}/api-docs/init.js"
+    cp frontend/node_modules/swagger-ui-dist/swagger-ui.css frontend/node_modules/swagger-ui-dist/swagger-ui-bundle.js "{{site}}/api-docs/"
+
+# Install what a fresh machine lacks; every step is skipped when already done.
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        echo "==> adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown
+    fi
+    if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "{{wasm_bindgen_version}}" ]; then
+        echo "==> installing wasm-bindgen-cli {{wasm_bindgen_version}} (about 2 minutes, once)"
+        # Not --locked: the crate's own lock file pins a dependency version the registry no longer serves.
+        cargo install wasm-bindgen-cli --version "={{wasm_bindgen_version}}" --force
+    fi
+    for dir in frontend e2e; do
+        if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+            echo "==> npm packages in $dir/"
+            (cd "$dir" && npm ci --no-audit --no-fund)
+        fi
+    done
+
+# Test tools: cargo-nextest, and Debian's Chromium (Playwright never downloads a browser here).
+setup-test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        echo "==> installing cargo-nextest"
+        cargo install cargo-nextest --locked
+    fi
+    browser="${TOKENLAB_CHROMIUM:-/usr/bin/chromium}"
+    if [ ! -x "$browser" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "==> installing Debian's chromium"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        else
+            echo "Chromium not found at $browser: install Debian's 'chromium' package or set TOKENLAB_CHROMIUM." >&2
+            exit 1
+        fi
+    fi
+
+# Remove the demo database (the next `just run` starts from a fresh, seeded one).
+reset-db:
+    rm -f data/tokenlab.db data/tokenlab.db-wal data/tokenlab.db-shm

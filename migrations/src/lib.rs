@@ -1,0 +1,18 @@
+//! The schema, as ordered migrations. The server runs them at start, and the API tests run the same
+//! migrations against a fresh database, so the tests always see the schema production sees.
+//!
+//! Timestamps are stored as Unix seconds (`BIGINT`): both SQLite and PostgreSQL compare integers the
+//! same way, which keeps expiry checks inside SQL conditions portable.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_users::Migration)]
+    }
+}
