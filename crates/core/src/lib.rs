@@ -7,7 +7,11 @@ pub mod account;
 pub mod clock;
 pub mod display;
 pub mod password;
+pub mod random;
 pub mod reason;
+pub mod request;
+pub mod session;
+pub mod throttle;
 
 pub use clock::{Clock, ManualClock, OffsetClock, Timestamp};
 pub use reason::Reason;

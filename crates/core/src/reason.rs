@@ -60,6 +60,21 @@ reasons! {
     UsernameTaken = "username_taken", 409,
         "Another account already has this username.",
         "tokenlab account rules";
+    InvalidCredentials = "invalid_credentials", 401,
+        "The username or the password is wrong. Which one is not said, so that names cannot be probed.",
+        "OWASP ASVS V2.2 / Authentication Cheat Sheet (generic error messages)";
+    RateLimited = "rate_limited", 429,
+        "Too many failed logins for this account or from this address; wait for Retry-After seconds.",
+        "OWASP ASVS V2.2.1 (anti-automation); RFC 6585 §4";
+    NotLoggedIn = "not_logged_in", 401,
+        "This request carries no valid session. Log in first.",
+        "RFC 9110 §15.5.2 (401 Unauthorized)";
+    SessionExpired = "session_expired", 401,
+        "The server session timed out (idle or absolute timeout). With a session id as the token, the only way back is to log in again.",
+        "OWASP Session Management Cheat Sheet (idle and absolute timeouts)";
+    CrossSiteRequest = "cross_site_request", 403,
+        "A page of another site tried to change state here with your cookies; the request was refused.",
+        "OWASP CSRF Prevention Cheat Sheet (Origin and Fetch Metadata checks)";
     InvalidClockAdvance = "invalid_clock_advance", 422,
         "The demo clock only moves forward, at most a year per step and ten years in all.",
         "tokenlab demo clock";

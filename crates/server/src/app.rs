@@ -10,6 +10,7 @@ use leptos_axum::{LeptosRoutes as _, file_and_error_handler, generate_route_list
 use sea_orm::{ConnectionTrait as _, DatabaseConnection};
 use tokenlab_core::Clock;
 use tokenlab_core::password::OWASP_MINIMUM;
+use tokenlab_core::random::SecretSource;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -18,6 +19,8 @@ use crate::api;
 use crate::config::{Profile, Settings};
 use crate::error::ApiError;
 use crate::password::PasswordHasher;
+use crate::secrets::OsSecrets;
+use crate::sessions::{CookiePolicy, DbSessionStore};
 use crate::state::{AppState, DemoClock};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,14 +63,25 @@ impl Application {
             .then(|| Arc::new(DemoClock::new(base_clock.clone())));
         let clock: Arc<dyn Clock> = match &demo_clock {
             Some(demo) => demo.clone(),
-            None => base_clock,
+            None => base_clock.clone(),
         };
+        let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
+        let session_policy = settings.session_policy();
         let state = AppState {
+            session_store: DbSessionStore::new(db.clone(), secrets.clone(), base_clock),
             db,
             clock,
             demo_clock,
-            hasher: PasswordHasher::new(OWASP_MINIMUM),
+            hasher: PasswordHasher::new(OWASP_MINIMUM).map_err(StartError::Seed)?,
             public_origin: settings.public_origin(bound).into(),
+            allowed_origins: settings.allowed_origins(bound).into(),
+            secrets,
+            session_policy,
+            cookies: CookiePolicy {
+                secure: settings.public_origin(bound).starts_with("https://"),
+                max_age: session_policy.absolute_timeout,
+            },
+            login_limits: settings.login_limits(),
             settings: Arc::new(settings),
         };
         if state.settings.profile == Profile::Demo {
@@ -90,7 +104,28 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let collector = tokio::spawn(collect_expired_sessions(self.state.session_store.clone()));
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        collector.abort();
+        served
+    }
+}
+
+/// Deletes dead session rows now and then, so the table does not grow without bound.
+async fn collect_expired_sessions(store: DbSessionStore) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match store.delete_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired sessions removed"),
+            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        }
     }
 }
 

@@ -51,6 +51,30 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// Seconds without a request after which a server session expires.
+    #[arg(long, env = "TOKENLAB_SESSION_IDLE_TIMEOUT", default_value_t = 30 * 60)]
+    pub session_idle_timeout: u32,
+
+    /// Seconds after login after which a server session expires, however active.
+    #[arg(long, env = "TOKENLAB_SESSION_ABSOLUTE_TIMEOUT", default_value_t = 12 * 3600)]
+    pub session_absolute_timeout: u32,
+
+    /// Failed logins per account within `--login-window` before further attempts get 429.
+    #[arg(long, env = "TOKENLAB_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    pub login_max_failures: u32,
+
+    /// Failed logins per client address within `--login-window` before further attempts get 429.
+    #[arg(long, env = "TOKENLAB_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 100)]
+    pub login_max_failures_per_client: u32,
+
+    /// Length in seconds of the window failed logins are counted in.
+    #[arg(long, env = "TOKENLAB_LOGIN_WINDOW", default_value_t = 15 * 60)]
+    pub login_window: u32,
+
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated).
+    #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
     pub demo_password: String,
@@ -62,6 +86,8 @@ pub enum ConfigError {
         "the production profile needs --public-url (TOKENLAB_PUBLIC_URL) starting with https://"
     )]
     ProductionWithoutHttps,
+    #[error("session timeouts must be at least one second, and idle no longer than absolute")]
+    BadSessionTimeouts,
     #[error("--public-url must look like http://host[:port] or https://host[:port]: {0}")]
     BadPublicUrl(String),
 }
@@ -75,6 +101,12 @@ impl Settings {
             profile: Profile::Demo,
             public_url: None,
             site_root: PathBuf::from("target/site"),
+            session_idle_timeout: 30 * 60,
+            session_absolute_timeout: 12 * 3600,
+            login_max_failures: 10,
+            login_max_failures_per_client: 100,
+            login_window: 15 * 60,
+            trusted_proxies: Vec::new(),
             demo_password: "wonderland-demo".to_owned(),
         }
     }
@@ -87,6 +119,11 @@ impl Settings {
                 return Err(ConfigError::BadPublicUrl(url.clone()));
             }
         }
+        if self.session_idle_timeout == 0
+            || self.session_idle_timeout > self.session_absolute_timeout
+        {
+            return Err(ConfigError::BadSessionTimeouts);
+        }
         if self.profile == Profile::Production
             && !self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
         {
@@ -98,6 +135,39 @@ impl Settings {
     /// The origin the browser uses, once the real port is known.
     pub fn public_origin(&self, bound: SocketAddr) -> String {
         self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// Origins whose pages may send state-changing requests. Without a configured public URL on a
+    /// loopback address, `localhost` and `127.0.0.1` name the same server, so both are accepted.
+    pub fn allowed_origins(&self, bound: SocketAddr) -> Vec<String> {
+        let mut origins = vec![self.public_origin(bound)];
+        if self.public_url.is_none() && bound.ip().is_loopback() {
+            origins.push(format!("http://localhost:{}", bound.port()));
+            origins.push(format!("http://127.0.0.1:{}", bound.port()));
+            origins.dedup();
+        }
+        origins
+    }
+
+    pub fn session_policy(&self) -> tokenlab_core::session::SessionPolicy {
+        tokenlab_core::session::SessionPolicy {
+            idle_timeout: time::Duration::seconds(self.session_idle_timeout.into()),
+            absolute_timeout: time::Duration::seconds(self.session_absolute_timeout.into()),
+        }
+    }
+
+    pub fn login_limits(&self) -> crate::login::LoginLimits {
+        let window = time::Duration::seconds(self.login_window.into());
+        crate::login::LoginLimits {
+            per_account: tokenlab_core::throttle::FailureLimit {
+                max_failures: self.login_max_failures,
+                window,
+            },
+            per_client: tokenlab_core::throttle::FailureLimit {
+                max_failures: self.login_max_failures_per_client,
+                window,
+            },
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokenlab_core::Reason;
@@ -15,7 +15,12 @@ use tokenlab_core::account::RuleViolation;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{reason}: {message}")]
-    Refused { reason: Reason, message: String },
+    Refused {
+        reason: Reason,
+        message: String,
+        /// Sent as `Retry-After` (seconds) with `rate_limited`.
+        retry_after: Option<i64>,
+    },
     /// A fault of the server. The source is logged, never sent.
     #[error("internal error: {0:#}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -33,7 +38,16 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn refused(reason: Reason, message: impl Into<String>) -> Self {
-        Self::Refused { reason, message: message.into() }
+        Self::Refused { reason, message: message.into(), retry_after: None }
+    }
+
+    pub fn with_retry_after(self, seconds: i64) -> Self {
+        match self {
+            Self::Refused { reason, message, .. } => {
+                Self::Refused { reason, message, retry_after: Some(seconds) }
+            }
+            internal => internal,
+        }
     }
 
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -51,6 +65,12 @@ impl ApiError {
 impl From<RuleViolation> for ApiError {
     fn from(v: RuleViolation) -> Self {
         Self::refused(v.reason, v.message)
+    }
+}
+
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        Self::internal(err)
     }
 }
 
@@ -77,16 +97,21 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let reason = self.reason();
-        let message = match self {
-            Self::Refused { message, .. } => message,
+        let (message, retry_after) = match self {
+            Self::Refused { message, retry_after, .. } => (message, retry_after),
             Self::Internal(source) => {
                 tracing::error!(error = %source, "request failed");
-                reason.explanation().to_owned()
+                (reason.explanation().to_owned(), None)
             }
         };
         let status =
             StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorBody { reason: reason.code().to_owned(), message })).into_response()
+        let mut response =
+            (status, Json(ErrorBody { reason: reason.code().to_owned(), message })).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

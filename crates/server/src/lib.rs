@@ -9,8 +9,12 @@ pub mod config;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod guard;
+pub mod login;
 pub mod observe;
 pub mod password;
+pub mod secrets;
+pub mod sessions;
 pub mod state;
 
 pub use app::Application;

@@ -1,4 +1,4 @@
-//! argon2id hashing, kept off the async executor.
+//! argon2id hashing and verification, kept off the async executor.
 //!
 //! A hash at OWASP's minimum costs tens of milliseconds of CPU and 19 MiB of memory. Run inline it
 //! would stall every request sharing the worker thread; run unbounded on the blocking pool, a burst
@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::SaltString;
 use argon2::password_hash::rand_core::OsRng;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokenlab_core::password::Argon2Policy;
 use tokio::sync::Semaphore;
 
@@ -19,28 +19,91 @@ use crate::error::ApiError;
 pub struct PasswordHasher {
     policy: Argon2Policy,
     permits: Arc<Semaphore>,
+    /// A hash of a random password nobody knows. Logins for unknown users verify against it, so
+    /// "no such user" costs the same time as "wrong password" and names cannot be probed by timing.
+    dummy_hash: Arc<str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    Mismatch,
+    Match {
+        /// The stored hash is weaker than the current policy and should be replaced now that the
+        /// password is known.
+        needs_rehash: bool,
+    },
 }
 
 impl PasswordHasher {
-    pub fn new(policy: Argon2Policy) -> Self {
+    pub fn new(policy: Argon2Policy) -> Result<Self, ApiError> {
+        let mut unknowable = [0u8; 32];
+        getrandom::fill(&mut unknowable).map_err(|e| ApiError::internal(e.to_string()))?;
+        let dummy_hash = hash_now(policy, &unknowable)?.into();
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        Self { policy, permits: Arc::new(Semaphore::new(cores)) }
+        Ok(Self { policy, permits: Arc::new(Semaphore::new(cores)), dummy_hash })
     }
 
     /// Returns a PHC string carrying the algorithm, the parameters and a fresh 128-bit salt.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let policy = self.policy;
+        self.off_executor(move || hash_now(policy, password.as_bytes())).await
+    }
+
+    /// Verifies against `stored`, or against the dummy hash when there is no user (`None`); the
+    /// latter never matches.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verification, ApiError> {
+        let policy = self.policy;
+        let known_user = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        self.off_executor(move || {
+            let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
+            if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err()
+                || !known_user
+            {
+                return Ok(Verification::Mismatch);
+            }
+            Ok(Verification::Match { needs_rehash: weaker_than(&parsed, &policy) })
+        })
+        .await
+    }
+
+    async fn off_executor<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let permit = Arc::clone(&self.permits).acquire_owned().await.map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let salt = SaltString::generate(&mut OsRng);
-            argon2_for(policy)?
-                .hash_password(password.as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(ApiError::internal)
+            work()
         })
         .await
         .map_err(ApiError::internal)?
+    }
+}
+
+fn hash_now(policy: Argon2Policy, password: &[u8]) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2_for(policy)?
+        .hash_password(password, &salt)
+        .map(|hash| hash.to_string())
+        .map_err(ApiError::internal)
+}
+
+fn weaker_than(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
+    if stored.algorithm != argon2::ARGON2ID_IDENT {
+        return true;
+    }
+    match Params::try_from(stored) {
+        Ok(params) => policy.needs_rehash(&Argon2Policy {
+            memory_kib: params.m_cost(),
+            iterations: params.t_cost(),
+            parallelism: params.p_cost(),
+        }),
+        Err(_) => true,
     }
 }
 
@@ -48,4 +111,29 @@ fn argon2_for(policy: Argon2Policy) -> Result<Argon2<'static>, ApiError> {
     let params = Params::new(policy.memory_kib, policy.iterations, policy.parallelism, None)
         .map_err(ApiError::internal)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenlab_core::password::OWASP_MINIMUM;
+
+    #[tokio::test]
+    async fn verification_outcomes() {
+        let hasher = PasswordHasher::new(OWASP_MINIMUM).unwrap();
+        let current = hasher.hash("correct horse".into()).await.unwrap();
+        let weak_policy = Argon2Policy { memory_kib: 8192, iterations: 1, parallelism: 1 };
+        let weak = hash_now(weak_policy, b"correct horse").unwrap();
+        let cases = [
+            ("correct horse", Some(current.clone()), Verification::Match { needs_rehash: false }),
+            ("correct horse ", Some(current.clone()), Verification::Mismatch),
+            ("wrong", Some(current), Verification::Mismatch),
+            ("correct horse", Some(weak), Verification::Match { needs_rehash: true }),
+            ("correct horse", None, Verification::Mismatch),
+        ];
+        for (password, stored, expected) in cases {
+            let got = hasher.verify(password.into(), stored.clone()).await.unwrap();
+            assert_eq!(got, expected, "{password:?} against {stored:?}");
+        }
+    }
 }

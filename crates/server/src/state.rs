@@ -4,10 +4,14 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokenlab_core::random::SecretSource;
+use tokenlab_core::session::SessionPolicy;
 use tokenlab_core::{Clock, OffsetClock};
 
 use crate::config::Settings;
+use crate::login::LoginLimits;
 use crate::password::PasswordHasher;
+use crate::sessions::{CookiePolicy, DbSessionStore};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
 
@@ -21,4 +25,11 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub settings: Arc<Settings>,
     pub public_origin: Arc<str>,
+    /// Origins allowed to send state-changing requests (see `guard::reject_cross_site`).
+    pub allowed_origins: Arc<[String]>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub session_store: DbSessionStore,
+    pub session_policy: SessionPolicy,
+    pub cookies: CookiePolicy,
+    pub login_limits: LoginLimits,
 }

@@ -3,6 +3,7 @@
 pub(crate) mod accounts;
 mod demo;
 pub mod docs;
+pub mod session;
 
 use axum::Router;
 use axum::http::Method;
@@ -26,6 +27,7 @@ use crate::state::AppState;
     tags(
         (name = "accounts", description = "Registering users"),
         (name = "operations", description = "Health"),
+        (name = "session", description = "Scheme 2 — the session id as the token (article §2.2)"),
         (name = "demo", description = "The lab's movable clock (demo profile only; 404 otherwise)"),
     )
 )]
@@ -34,7 +36,9 @@ struct ApiDoc;
 /// The API router (to be nested at `/api`) and the OpenAPI document describing exactly its routes: both are produced from the
 /// same `routes!` declarations, so a route cannot exist undocumented.
 pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(accounts::router());
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(accounts::router())
+        .merge(session::router(state));
     if state.demo_clock.is_some() {
         api = api.merge(demo::router());
     }
@@ -45,6 +49,7 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     openapi.paths.paths =
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
     let router = router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::reject_cross_site))
         .fallback(|| async { ApiError::refused(Reason::NotFound, "no such API endpoint") })
         .method_not_allowed_fallback(|method: Method| async move {
             ApiError::refused(Reason::MethodNotAllowed, format!("{method} is not allowed here"))

@@ -2,9 +2,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokenlab_server::config::Profile;
 
-use crate::helpers::{Options, assert_refused, backends, spawn_app, spawn_app_with};
+use crate::helpers::{assert_refused, backends, production, spawn_app, spawn_app_with};
 
 fn now_of(body: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(body["now"].as_str().unwrap(), &Rfc3339).unwrap()
@@ -67,11 +66,7 @@ async fn the_demo_clock_refuses_bad_moves() {
 #[tokio::test]
 async fn the_demo_clock_does_not_exist_in_production() {
     for backend in backends() {
-        let options = Options {
-            profile: Profile::Production,
-            public_url: Some("https://lab.example".into()),
-        };
-        let app = spawn_app_with(backend, options).await;
+        let app = spawn_app_with(backend, production).await;
         assert_refused(app.get("/api/demo/clock").await, StatusCode::NOT_FOUND, "not_found").await;
         let response = app.post_json("/api/demo/clock", &json!({"advance_seconds": 60})).await;
         assert_refused(response, StatusCode::NOT_FOUND, "not_found").await;

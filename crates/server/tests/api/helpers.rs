@@ -32,26 +32,20 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
-pub struct Options {
-    pub profile: Profile,
-    pub public_url: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { profile: Profile::Demo, public_url: None }
-    }
-}
-
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, Options::default()).await
+    spawn_app_with(backend, |_| {}).await
 }
 
-pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
+/// The production profile, served (as far as cookies are concerned) at `https://lab.example`.
+pub fn production(settings: &mut Settings) {
+    settings.profile = Profile::Production;
+    settings.public_url = Some("https://lab.example".into());
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::create(backend).await;
     let mut settings = Settings::for_tests(db.url.clone());
-    settings.profile = options.profile;
-    settings.public_url = options.public_url;
+    configure(&mut settings);
     let app = Application::build(settings, Arc::new(SystemClock)).await.expect("server starts");
     let addr = app.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -72,6 +66,10 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
 }
 
 impl TestApp {
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -82,6 +80,14 @@ impl TestApp {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// Moves the demo clock forward.
+    pub async fn advance_clock(&self, seconds: i64) {
+        let response = self
+            .post_json("/api/demo/clock", &serde_json::json!({"advance_seconds": seconds}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "clock advance");
     }
 
     pub async fn register(&self, username: &str, password: &str) -> Response {
@@ -101,6 +107,24 @@ impl TestApp {
             let _ = server.await;
         }
     }
+}
+
+/// The value a response's `Set-Cookie` gives the named cookie, if it sets it.
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    set_cookie_line(response, name)
+        .and_then(|line| line.split(';').next().map(str::to_owned))
+        .and_then(|pair| pair.split_once('=').map(|(_, value)| value.to_owned()))
+}
+
+/// The whole `Set-Cookie` line for the named cookie, attributes included.
+pub fn set_cookie_line(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|line| line.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
 }
 
 /// Asserts the status and that the body is `{reason, message}` with the given reason.

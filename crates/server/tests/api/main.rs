@@ -8,3 +8,4 @@ mod helpers;
 mod accounts;
 mod clock;
 mod platform;
+mod session;

@@ -9,7 +9,7 @@ use tokenlab_server::app::StartError;
 use tokenlab_server::config::{ConfigError, Profile};
 use tokenlab_server::{Application, Settings, clock::SystemClock};
 
-use crate::helpers::{Options, assert_refused, backends, spawn_app, spawn_app_with};
+use crate::helpers::{assert_refused, backends, production, spawn_app, spawn_app_with};
 
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
@@ -39,6 +39,9 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
             ("POST", "/api/accounts"),
             ("GET", "/api/demo/clock"),
             ("POST", "/api/demo/clock"),
+            ("POST", "/api/session/login"),
+            ("GET", "/api/session/me"),
+            ("POST", "/api/session/logout"),
         ]);
         assert_eq!(listed, expected);
 
@@ -60,11 +63,16 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
 
 #[tokio::test]
 async fn production_documents_no_demo_routes() {
-    let options =
-        Options { profile: Profile::Production, public_url: Some("https://lab.example".into()) };
-    let app = spawn_app_with(backends()[0], options).await;
+    let app = spawn_app_with(backends()[0], production).await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
-    assert_eq!(operations(&doc), ops(&[("GET", "/healthz"), ("POST", "/api/accounts")]));
+    let expected = ops(&[
+        ("GET", "/healthz"),
+        ("POST", "/api/accounts"),
+        ("POST", "/api/session/login"),
+        ("GET", "/api/session/me"),
+        ("POST", "/api/session/logout"),
+    ]);
+    assert_eq!(operations(&doc), expected);
     app.stop().await;
 }
 

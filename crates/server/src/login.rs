@@ -1,0 +1,138 @@
+//! Checking a username and password: shared by every scheme that logs in with them.
+//!
+//! Order matters: the attempt is counted (atomically, in the database) *before* the password is
+//! checked, so a burst of parallel guesses cannot all slip under the limit; the password is checked
+//! the same way whether or not the user exists; and only then is the outcome revealed, with one
+//! reason for both failures.
+
+use std::net::IpAddr;
+
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait as _, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, Set, Statement,
+};
+use tokenlab_core::throttle::{FailureLimit, retry_after_seconds};
+use tokenlab_core::{Reason, Timestamp};
+
+use crate::entities::users;
+use crate::error::ApiError;
+use crate::password::Verification;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub per_account: FailureLimit,
+    pub per_client: FailureLimit,
+}
+
+/// Returns the user whose password this is, or refuses with `invalid_credentials` /
+/// `rate_limited`.
+pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client: IpAddr,
+) -> Result<users::Model, ApiError> {
+    let now = state.clock.now();
+    // Usernames are at most 32 characters; anything longer cannot exist, but is still counted
+    // under a bounded key so that the table cannot be flooded with huge keys.
+    let account_key = format!("account:{}", username.chars().take(64).collect::<String>());
+    let client_key = format!("client:{client}");
+    let limits = state.login_limits;
+    count_attempt(state, &account_key, limits.per_account, now).await?;
+    count_attempt(state, &client_key, limits.per_client, now).await?;
+
+    let user =
+        users::Entity::find().filter(users::Column::Username.eq(username)).one(&state.db).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verification = state.hasher.verify(password.clone(), stored).await?;
+    match (user, verification) {
+        (Some(user), Verification::Match { needs_rehash }) => {
+            forgive(state, &account_key, &client_key).await?;
+            if needs_rehash {
+                return rehash(state, user, password).await;
+            }
+            Ok(user)
+        }
+        _ => Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password")),
+    }
+}
+
+/// Counts one attempt under `key` and refuses it when over the limit.
+async fn count_attempt(
+    state: &AppState,
+    key: &str,
+    limit: FailureLimit,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let now_s = now.unix_timestamp();
+    let window_s = limit.window.whole_seconds();
+    // One statement, so concurrent attempts on any number of instances are each counted exactly
+    // once. The window test mirrors `FailureLimit::window_over`: a window that is over restarts.
+    let sql = "INSERT INTO login_throttle (key, attempts, window_started_at) VALUES ($1, 1, $2) \
+               ON CONFLICT (key) DO UPDATE SET \
+                 attempts = CASE WHEN login_throttle.window_started_at + $3 <= $2 \
+                            THEN 1 ELSE login_throttle.attempts + 1 END, \
+                 window_started_at = CASE WHEN login_throttle.window_started_at + $3 <= $2 \
+                            THEN $2 ELSE login_throttle.window_started_at END \
+               RETURNING attempts, window_started_at";
+    let backend = state.db.get_database_backend();
+    let row = state
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [key.into(), now_s.into(), window_s.into()],
+        ))
+        .await?
+        .ok_or_else(|| ApiError::internal("login_throttle upsert returned no row"))?;
+    let attempts: i64 = row.try_get("", "attempts")?;
+    let window_started_at: i64 = row.try_get("", "window_started_at")?;
+    let window_start =
+        time::OffsetDateTime::from_unix_timestamp(window_started_at).map_err(ApiError::internal)?;
+    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+    limit.admit(attempts, window_start, now).map_err(|wait| {
+        let seconds = retry_after_seconds(wait);
+        ApiError::refused(
+            Reason::RateLimited,
+            format!("too many failed logins; try again in {seconds} s"),
+        )
+        .with_retry_after(seconds)
+    })
+}
+
+/// A successful login clears the account's failures and takes back its own attempt from the
+/// client's count (an office behind one address should not be limited by its successful logins).
+async fn forgive(state: &AppState, account_key: &str, client_key: &str) -> Result<(), ApiError> {
+    let backend = state.db.get_database_backend();
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "DELETE FROM login_throttle WHERE key = $1",
+            [account_key.into()],
+        ))
+        .await?;
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0",
+            [client_key.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+async fn rehash(
+    state: &AppState,
+    user: users::Model,
+    password: String,
+) -> Result<users::Model, ApiError> {
+    let new_hash = state.hasher.hash(password).await?;
+    let mut active = user.into_active_model();
+    active.password_hash = Set(new_hash);
+    let updated = active.update(&state.db).await?;
+    tracing::info!(user_id = updated.id, "password hash upgraded to the current policy");
+    Ok(updated)
+}
