@@ -5,7 +5,8 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// `X-Tokenlab-Cookies: sent=a,b; set=c`: which cookies travelled, by name only.
+/// `X-Tokenlab-Cookies: sent=a,b; set=c` (either part omitted when empty): which cookies
+/// travelled, by name only.
 ///
 /// The browser hides HttpOnly cookies from JavaScript (that is the point of HttpOnly), so without
 /// this the request timeline could not show which session cookie a call carried or received.
@@ -30,8 +31,14 @@ pub async fn report_cookie_names(request: Request, next: Next) -> Response {
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next()),
     );
-    if (!sent.is_empty() || !set.is_empty())
-        && let Ok(value) = HeaderValue::from_str(&format!("sent={sent}; set={set}"))
+    let report = [("sent", sent), ("set", set)]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(direction, names)| format!("{direction}={names}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !report.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&report)
     {
         response.headers_mut().insert(COOKIE_NAMES_HEADER.clone(), value);
     }

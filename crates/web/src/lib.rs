@@ -4,13 +4,15 @@
 
 pub mod client;
 mod components;
+pub mod server_clock;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::client::ApiClient;
-use crate::components::{AccountPanel, ClockBar, Timeline};
+use crate::components::{AccountPanel, ClockBar, SessionPanel, Timeline};
+use crate::server_clock::ServerClock;
 
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -35,6 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     let client = ApiClient::new();
     provide_context(client);
+    provide_context(ServerClock::new(client));
     view! {
         <Router>
             <Routes fallback=|| view! { <main class="not-found"><h1>"Not found"</h1><a href="/">"Back to the lab"</a></main> }>
@@ -67,6 +70,7 @@ fn LabPage() -> impl IntoView {
             </section>
             <div class="panels">
                 <AccountPanel/>
+                <SessionPanel/>
             </div>
             <Timeline/>
         </main>

@@ -54,6 +54,7 @@ async fn login_me_logout() {
         let response = login(&app, None, "alice", "wonderland-demo").await;
         assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
         let cookie = set_cookie(&response, COOKIE).unwrap();
+        assert_eq!(response.headers()["x-tokenlab-cookies"], "set=tl_session");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["user"]["username"], "alice");
         assert!(body["user"]["id"].is_i64());

@@ -1,0 +1,206 @@
+//! Scheme 2 of the article: the session id is the token.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokenlab_core::Reason;
+
+use crate::client::{ApiClient, ApiResponse, Method, Refusal};
+use crate::components::RefusalView;
+use crate::server_clock::{ServerClock, format_remaining, format_time};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct UserView {
+    id: i64,
+    username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct SessionInfo {
+    id_masked: String,
+    #[serde(with = "time::serde::rfc3339")]
+    idle_expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    absolute_expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct SessionView {
+    user: UserView,
+    session: SessionInfo,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Panel {
+    /// Not known yet: the page asks the server once after hydration.
+    Checking,
+    LoggedOut {
+        /// Set when the server reported `session_expired`: the lesson of this scheme.
+        expired: Option<Refusal>,
+        refusal: Option<Refusal>,
+    },
+    LoggedIn {
+        view: SessionView,
+        last_call: Option<String>,
+    },
+}
+
+fn session_view(response: &ApiResponse) -> Option<SessionView> {
+    serde_json::from_value(response.body.clone()).ok()
+}
+
+#[component]
+pub fn SessionPanel() -> impl IntoView {
+    let client = expect_context::<ApiClient>();
+    let clock = expect_context::<ServerClock>();
+    let panel = RwSignal::new(Panel::Checking);
+    let username = RwSignal::new("alice".to_owned());
+    let password = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+
+    // What a response to `/api/session/me` means for the panel.
+    let apply_me = move |response: ApiResponse, called: bool| match (
+        session_view(&response),
+        response.refusal(),
+    ) {
+        (Some(view), _) if response.ok() => {
+            let last_call = called
+                .then(|| format!("{} OK — signed in as {}", response.status, view.user.username));
+            panel.set(Panel::LoggedIn { view, last_call });
+        }
+        (_, Some(refusal)) if refusal.code == Reason::SessionExpired.code() => {
+            panel.set(Panel::LoggedOut { expired: Some(refusal), refusal: None });
+        }
+        (_, refusal) => {
+            // Not logged in is the normal state on first load; only an explicit call shows it.
+            panel.set(Panel::LoggedOut { expired: None, refusal: refusal.filter(|_| called) });
+        }
+    };
+
+    Effect::new(move |_| {
+        spawn_local(async move {
+            if let Ok(response) = client.get("/api/session/me").await {
+                apply_me(response, false);
+            } else {
+                panel.set(Panel::LoggedOut { expired: None, refusal: None });
+            }
+        });
+    });
+
+    let login = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(true);
+        let body =
+            json!({ "username": username.get_untracked(), "password": password.get_untracked() });
+        spawn_local(async move {
+            let result = client.post("/api/session/login", body).await;
+            busy.set(false);
+            match result {
+                Ok(response) => match (session_view(&response), response.refusal()) {
+                    (Some(view), None) => {
+                        password.set(String::new());
+                        panel.set(Panel::LoggedIn { view, last_call: None });
+                    }
+                    (_, refusal) => panel.set(Panel::LoggedOut { expired: None, refusal }),
+                },
+                Err(err) => panel.set(Panel::LoggedOut {
+                    expired: None,
+                    refusal: Some(Refusal {
+                        status: 0,
+                        code: "network".into(),
+                        message: err,
+                        explanation: None,
+                    }),
+                }),
+            }
+        });
+    };
+
+    let call = move |_| {
+        busy.set(true);
+        spawn_local(async move {
+            let result = client.get("/api/session/me").await;
+            busy.set(false);
+            if let Ok(response) = result {
+                apply_me(response, true);
+            }
+        });
+    };
+
+    let logout = move |_| {
+        spawn_local(async move {
+            if client.call(Method::Post, "/api/session/logout", None, &[]).await.is_ok() {
+                panel.set(Panel::LoggedOut { expired: None, refusal: None });
+            }
+        });
+    };
+
+    let countdown = move |until: OffsetDateTime| {
+        move || match clock.now() {
+            Some(now) => format_remaining((until - now).whole_seconds()),
+            None => "…".to_owned(),
+        }
+    };
+
+    view! {
+        <section class="panel scheme" data-testid="session-panel" aria-labelledby="session-title">
+            <h2 id="session-title">"Session id as token"</h2>
+            <p class="muted">
+                "Log in with name and password; the server keeps the login in a session and the browser keeps only "
+                "the session id, in an HttpOnly cookie that this page's JavaScript cannot read. Nothing else to store — "
+                "but when the session expires, the only way back is to log in again."
+            </p>
+            {move || match panel.get() {
+                Panel::Checking => view! { <p class="muted">"Checking for a session…"</p> }.into_any(),
+                Panel::LoggedOut { expired, refusal } => view! {
+                    {expired.map(|refusal| view! {
+                        <div class="notice expired" data-testid="session-expired" role="alert">
+                            <strong>"Session expired — log in again."</strong>
+                            <p>{refusal.message.clone()}</p>
+                            <p class="explanation">{refusal.explanation}</p>
+                        </div>
+                    })}
+                    <form on:submit=login data-testid="session-login">
+                        <label>
+                            "Username"
+                            <input name="username" autocomplete="username" prop:value=username
+                                on:input=move |ev| username.set(event_target_value(&ev))/>
+                        </label>
+                        <label>
+                            "Password"
+                            <input name="password" type="password" autocomplete="current-password" prop:value=password
+                                on:input=move |ev| password.set(event_target_value(&ev))/>
+                        </label>
+                        <button type="submit" disabled=move || busy.get()>"Log in"</button>
+                    </form>
+                    {refusal.map(|refusal| view! { <RefusalView refusal/> })}
+                }.into_any(),
+                Panel::LoggedIn { view, last_call } => view! {
+                    <dl class="facts">
+                        <dt>"Signed in as"</dt>
+                        <dd data-testid="session-user">{view.user.username.clone()} " (id " {view.user.id} ")"</dd>
+                        <dt>"Session id, as the server sees it"</dt>
+                        <dd><code data-testid="session-id">{view.session.id_masked.clone()}</code></dd>
+                        <dt>"Idle expiry (slides with each call)"</dt>
+                        <dd>
+                            <span data-testid="session-idle-left">{countdown(view.session.idle_expires_at)}</span>
+                            <span class="muted">" at " {format_time(view.session.idle_expires_at)}</span>
+                        </dd>
+                        <dt>"Absolute expiry (fixed at login)"</dt>
+                        <dd>
+                            <span data-testid="session-absolute-left">{countdown(view.session.absolute_expires_at)}</span>
+                            <span class="muted">" at " {format_time(view.session.absolute_expires_at)}</span>
+                        </dd>
+                    </dl>
+                    <div class="actions">
+                        <button on:click=call disabled=move || busy.get()>"Call a protected API"</button>
+                        <button on:click=logout>"Log out"</button>
+                    </div>
+                    {last_call.map(|text| view! { <p class="success" data-testid="session-call-result">{text}</p> })}
+                }.into_any(),
+            }}
+        </section>
+    }
+}

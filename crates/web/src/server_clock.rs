@@ -1,0 +1,197 @@
+//! The server's "now", shared by the header and every countdown on the page.
+//!
+//! Expiries are decided on the server's clock, which the demo can move days ahead of the browser's.
+//! So countdowns are measured against the last "now" the server reported, advanced by the time the
+//! browser has seen pass since.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::client::{ApiClient, ApiResponse, browser_now_ms};
+
+#[derive(Clone, Copy, PartialEq)]
+pub struct ServerTime {
+    pub now: OffsetDateTime,
+    pub offset_seconds: i64,
+    /// Browser time when `now` was read, so the display can tick without asking the server.
+    read_at_ms: f64,
+}
+
+#[derive(Clone, PartialEq)]
+pub enum ClockStatus {
+    Loading,
+    Known(ServerTime),
+    /// Outside the demo profile the endpoint answers 404.
+    NoDemoClock,
+    Failed(String),
+}
+
+#[derive(Clone, Copy)]
+pub struct ServerClock {
+    status: RwSignal<ClockStatus>,
+    tick_ms: RwSignal<f64>,
+    client: ApiClient,
+}
+
+impl ServerClock {
+    pub fn new(client: ApiClient) -> Self {
+        Self { status: RwSignal::new(ClockStatus::Loading), tick_ms: RwSignal::new(0.0), client }
+    }
+
+    pub fn status(&self) -> ClockStatus {
+        self.status.get()
+    }
+
+    /// Starts ticking and reads the clock. Called once, from an effect (so only in the browser).
+    pub fn start(&self) {
+        let tick_ms = self.tick_ms;
+        tick_ms.set(browser_now_ms());
+        set_interval(move || tick_ms.set(browser_now_ms()), Duration::from_secs(1));
+        self.change(None);
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.change(Some(json!({ "advance_seconds": seconds })));
+    }
+
+    pub fn reset(&self) {
+        self.change(Some(json!({ "reset": true })));
+    }
+
+    fn change(&self, request: Option<serde_json::Value>) {
+        let (client, status) = (self.client, self.status);
+        spawn_local(async move {
+            let result = match request {
+                Some(body) => client.post("/api/demo/clock", body).await,
+                None => client.get("/api/demo/clock").await,
+            };
+            status.set(match result {
+                Ok(response) => parse(&response),
+                Err(err) => ClockStatus::Failed(err),
+            });
+        });
+    }
+
+    /// The server's current time as best known, ticking every second. Without a demo clock the
+    /// server runs on real time, which the browser's own clock approximates.
+    pub fn now(&self) -> Option<OffsetDateTime> {
+        let tick = self.tick_ms.get();
+        match self.status.get() {
+            ClockStatus::Known(t) => {
+                let elapsed = ((tick - t.read_at_ms) / 1000.0).max(0.0).floor() as i64;
+                Some(t.now + time::Duration::seconds(elapsed))
+            }
+            ClockStatus::NoDemoClock if tick > 0.0 => {
+                OffsetDateTime::from_unix_timestamp((tick / 1000.0) as i64).ok()
+            }
+            _ => None,
+        }
+    }
+}
+
+fn parse(response: &ApiResponse) -> ClockStatus {
+    if response.status == 404 {
+        return ClockStatus::NoDemoClock;
+    }
+    if let Some(refusal) = response.refusal() {
+        return ClockStatus::Failed(format!("{} {}", refusal.code, refusal.message));
+    }
+    let now = response
+        .body
+        .get("now")
+        .and_then(|v| v.as_str())
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
+    let offset_seconds = response.body.get("offset_seconds").and_then(serde_json::Value::as_i64);
+    match (now, offset_seconds) {
+        (Some(now), Some(offset_seconds)) => {
+            ClockStatus::Known(ServerTime { now, offset_seconds, read_at_ms: browser_now_ms() })
+        }
+        _ => ClockStatus::Failed("unexpected clock response".to_owned()),
+    }
+}
+
+pub fn format_time(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// "29 min 59 s", "11 h 58 min", "60 d 23 h" — two units are enough to read a countdown.
+pub fn format_remaining(seconds: i64) -> String {
+    if seconds <= 0 {
+        return "expired".to_owned();
+    }
+    let (d, h, m, s) =
+        (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+pub fn format_offset(seconds: i64) -> String {
+    if seconds == 0 {
+        return "real time".to_owned();
+    }
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (hours, minutes) = (rest / 3600, (rest % 3600) / 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} d"));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours} h"));
+    }
+    if minutes > 0 || parts.is_empty() {
+        parts.push(format!("{minutes} min"));
+    }
+    format!("{} ahead", parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_read_naturally() {
+        let cases = [
+            (0, "real time"),
+            (59, "0 min ahead"),
+            (60, "1 min ahead"),
+            (31 * 60, "31 min ahead"),
+            (86_400, "1 d ahead"),
+            (61 * 86_400 + 3600 + 120, "61 d 1 h 2 min ahead"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(format_offset(seconds), expected, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn countdowns_read_naturally() {
+        let cases = [
+            (-5, "expired"),
+            (0, "expired"),
+            (1, "1 s"),
+            (30 * 60 - 1, "29 min 59 s"),
+            (12 * 3600 - 60, "11 h 59 min"),
+            (61 * 86_400 - 1, "60 d 23 h"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(format_remaining(seconds), expected, "{seconds}");
+        }
+    }
+}
