@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_users;
 mod m20261127_000002_sessions_and_login_throttle;
+mod m20261127_000003_orders;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_users::Migration),
             Box::new(m20261127_000002_sessions_and_login_throttle::Migration),
+            Box::new(m20261127_000003_orders::Migration),
         ]
     }
 }

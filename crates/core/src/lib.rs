@@ -11,6 +11,7 @@ pub mod random;
 pub mod reason;
 pub mod request;
 pub mod session;
+pub mod submit;
 pub mod throttle;
 
 pub use clock::{Clock, ManualClock, OffsetClock, Timestamp};

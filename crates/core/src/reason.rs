@@ -75,6 +75,27 @@ reasons! {
     CrossSiteRequest = "cross_site_request", 403,
         "A page of another site tried to change state here with your cookies; the request was refused.",
         "OWASP CSRF Prevention Cheat Sheet (Origin and Fetch Metadata checks)";
+    InvalidOrder = "invalid_order", 422,
+        "An order names an item (1 to 100 characters) and a quantity from 1 to 99.",
+        "tokenlab order rules";
+    FormTokenInvalid = "form_token_invalid", 422,
+        "The form token is unknown, expired, or was issued to someone else. Fetch a fresh one.",
+        "OWASP CSRF Prevention Cheat Sheet (synchronizer token pattern)";
+    DuplicateSubmit = "duplicate_submit", 409,
+        "This form token was already used: the submission was processed once, as the order named here. Nothing new was created.",
+        "synchronizer token pattern (one-time form token)";
+    IdempotencyKeyMissing = "idempotency_key_missing", 400,
+        "A state-changing order needs an Idempotency-Key header or a one-time form token, so a retry cannot create a second order.",
+        "draft-ietf-httpapi-idempotency-key-header §2";
+    InvalidIdempotencyKey = "invalid_idempotency_key", 400,
+        "An Idempotency-Key is 1 to 255 printable ASCII characters.",
+        "draft-ietf-httpapi-idempotency-key-header §2.1";
+    IdempotencyKeyInUse = "idempotency_key_in_use", 409,
+        "A request with this Idempotency-Key is still being processed. Retry when it has finished to get its response.",
+        "draft-ietf-httpapi-idempotency-key-header §2.6";
+    IdempotencyKeyReused = "idempotency_key_reused", 422,
+        "This Idempotency-Key was already used for a different request. A key names one request; use a new key for a new one.",
+        "draft-ietf-httpapi-idempotency-key-header §2.6";
     InvalidClockAdvance = "invalid_clock_advance", 422,
         "The demo clock only moves forward, at most a year per step and ten years in all.",
         "tokenlab demo clock";

@@ -82,6 +82,7 @@ impl Application {
                 max_age: session_policy.absolute_timeout,
             },
             login_limits: settings.login_limits(),
+            submit_policy: settings.submit_policy(),
             settings: Arc::new(settings),
         };
         if state.settings.profile == Profile::Demo {

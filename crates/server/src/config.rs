@@ -71,6 +71,18 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_LOGIN_WINDOW", default_value_t = 15 * 60)]
     pub login_window: u32,
 
+    /// Seconds a one-time form token stays usable.
+    #[arg(long, env = "TOKENLAB_FORM_TOKEN_LIFETIME", default_value_t = 3600)]
+    pub form_token_lifetime: u32,
+
+    /// Seconds an Idempotency-Key's response is kept for replay.
+    #[arg(long, env = "TOKENLAB_IDEMPOTENCY_RETENTION", default_value_t = 24 * 3600)]
+    pub idempotency_retention: u32,
+
+    /// Seconds after which a request stuck "in flight" (a crash) releases its Idempotency-Key.
+    #[arg(long, env = "TOKENLAB_IDEMPOTENCY_LEASE", default_value_t = 60)]
+    pub idempotency_lease: u32,
+
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated).
     #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -107,6 +119,9 @@ impl Settings {
             login_max_failures_per_client: 100,
             login_window: 15 * 60,
             trusted_proxies: Vec::new(),
+            form_token_lifetime: 3600,
+            idempotency_retention: 24 * 3600,
+            idempotency_lease: 60,
             demo_password: "wonderland-demo".to_owned(),
         }
     }
@@ -153,6 +168,14 @@ impl Settings {
         tokenlab_core::session::SessionPolicy {
             idle_timeout: time::Duration::seconds(self.session_idle_timeout.into()),
             absolute_timeout: time::Duration::seconds(self.session_absolute_timeout.into()),
+        }
+    }
+
+    pub fn submit_policy(&self) -> tokenlab_core::submit::SubmitPolicy {
+        tokenlab_core::submit::SubmitPolicy {
+            form_token_lifetime: time::Duration::seconds(self.form_token_lifetime.into()),
+            idempotency_retention: time::Duration::seconds(self.idempotency_retention.into()),
+            idempotency_lease: time::Duration::seconds(self.idempotency_lease.into()),
         }
     }
 

@@ -20,6 +20,8 @@ pub enum ApiError {
         message: String,
         /// Sent as `Retry-After` (seconds) with `rate_limited`.
         retry_after: Option<i64>,
+        /// Facts the client needs to act, beside `reason` (e.g. `original_order_id`).
+        details: serde_json::Map<String, serde_json::Value>,
     },
     /// A fault of the server. The source is logged, never sent.
     #[error("internal error: {0:#}")]
@@ -34,20 +36,34 @@ pub struct ErrorBody {
     pub reason: String,
     /// For people; may change wording between versions.
     pub message: String,
+    /// Present with some reasons: e.g. `original_order_id` with `duplicate_submit`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
     pub fn refused(reason: Reason, message: impl Into<String>) -> Self {
-        Self::Refused { reason, message: message.into(), retry_after: None }
+        Self::Refused {
+            reason,
+            message: message.into(),
+            retry_after: None,
+            details: serde_json::Map::new(),
+        }
     }
 
-    pub fn with_retry_after(self, seconds: i64) -> Self {
-        match self {
-            Self::Refused { reason, message, .. } => {
-                Self::Refused { reason, message, retry_after: Some(seconds) }
-            }
-            internal => internal,
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        if let Self::Refused { retry_after, .. } = &mut self {
+            *retry_after = Some(seconds);
         }
+        self
+    }
+
+    pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let Self::Refused { details, .. } = &mut self {
+            details.insert(key.to_owned(), value.into());
+        }
+        self
     }
 
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -97,17 +113,18 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let reason = self.reason();
-        let (message, retry_after) = match self {
-            Self::Refused { message, retry_after, .. } => (message, retry_after),
+        let (message, retry_after, details) = match self {
+            Self::Refused { message, retry_after, details, .. } => (message, retry_after, details),
             Self::Internal(source) => {
                 tracing::error!(error = %source, "request failed");
-                (reason.explanation().to_owned(), None)
+                (reason.explanation().to_owned(), None, serde_json::Map::new())
             }
         };
         let status =
             StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response =
-            (status, Json(ErrorBody { reason: reason.code().to_owned(), message })).into_response();
+            (status, Json(ErrorBody { reason: reason.code().to_owned(), message, details }))
+                .into_response();
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

@@ -1,7 +1,9 @@
 //! The operating system's CSPRNG as tokenlab's [`SecretSource`], and how secrets are stored.
 
 use sha2::{Digest as _, Sha256};
-use tokenlab_core::random::{SecretSource, SecretSourceError};
+use tokenlab_core::random::{SECRET_BYTES, SecretSource, SecretSourceError};
+
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OsSecrets;
@@ -10,6 +12,13 @@ impl SecretSource for OsSecrets {
     fn fill(&self, dest: &mut [u8]) -> Result<(), SecretSourceError> {
         getrandom::fill(dest).map_err(|e| SecretSourceError(e.to_string()))
     }
+}
+
+/// A fresh 256-bit secret, URL-safe: 64 lowercase hex characters.
+pub fn new_token(secrets: &dyn SecretSource) -> Result<String, ApiError> {
+    let mut bytes = [0u8; SECRET_BYTES];
+    secrets.fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Secrets are stored as their SHA-256, hex-encoded. A secret of 128 bits or more cannot be

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokenlab_core::random::SecretSource;
 use tokenlab_core::session::SessionPolicy;
+use tokenlab_core::submit::SubmitPolicy;
 use tokenlab_core::{Clock, OffsetClock};
 
 use crate::config::Settings;
@@ -32,4 +33,5 @@ pub struct AppState {
     pub session_policy: SessionPolicy,
     pub cookies: CookiePolicy,
     pub login_limits: LoginLimits,
+    pub submit_policy: SubmitPolicy,
 }

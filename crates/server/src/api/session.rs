@@ -34,10 +34,33 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// What the session holds once logged in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionAuth {
-    user_id: i64,
-    username: String,
-    times: SessionTimes,
+pub struct SessionAuth {
+    pub user_id: i64,
+    pub username: String,
+    pub times: SessionTimes,
+}
+
+/// The signed-in user of this session, if the session is still valid at the injected clock's now.
+/// A valid session's idle expiry slides forward (every authenticated request is activity); an
+/// expired one is deleted and reported as `session_expired`, once.
+pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
+    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
+        return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
+    };
+    let now = state.clock.now();
+    if let Err(expired) = auth.times.check(now) {
+        // Deleted, so the next request with this cookie is simply not logged in: the expiry is
+        // reported once, when it is discovered.
+        session.flush().await?;
+        let which = match expired {
+            Expired::Idle => "the session was idle for longer than its idle timeout",
+            Expired::Absolute => "the session reached its absolute timeout",
+        };
+        return Err(ApiError::refused(Reason::SessionExpired, format!("{which}; log in again")));
+    }
+    let auth = SessionAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
+    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    Ok(auth)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,22 +154,7 @@ async fn me(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<ApiJson<SessionView>, ApiError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
-        return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
-    };
-    let now = state.clock.now();
-    if let Err(expired) = auth.times.check(now) {
-        // Deleted, so the next request with this cookie is simply not logged in: the expiry is
-        // reported once, when it is discovered.
-        session.flush().await?;
-        let which = match expired {
-            Expired::Idle => "the session was idle for longer than its idle timeout",
-            Expired::Absolute => "the session reached its absolute timeout",
-        };
-        return Err(ApiError::refused(Reason::SessionExpired, format!("{which}; log in again")));
-    }
-    let auth = SessionAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    let auth = signed_in(&state, &session).await?;
     Ok(ApiJson(view(&auth, &session)))
 }
 

@@ -7,5 +7,6 @@ mod helpers;
 
 mod accounts;
 mod clock;
+mod orders;
 mod platform;
 mod session;

@@ -42,6 +42,9 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
             ("POST", "/api/session/login"),
             ("GET", "/api/session/me"),
             ("POST", "/api/session/logout"),
+            ("GET", "/api/orders/form-token"),
+            ("GET", "/api/orders"),
+            ("POST", "/api/orders"),
         ]);
         assert_eq!(listed, expected);
 
@@ -71,6 +74,9 @@ async fn production_documents_no_demo_routes() {
         ("POST", "/api/session/login"),
         ("GET", "/api/session/me"),
         ("POST", "/api/session/logout"),
+        ("GET", "/api/orders/form-token"),
+        ("GET", "/api/orders"),
+        ("POST", "/api/orders"),
     ]);
     assert_eq!(operations(&doc), expected);
     app.stop().await;
