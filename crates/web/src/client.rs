@@ -79,9 +79,15 @@ pub struct TimelineEntry {
 pub struct ApiResponse {
     pub status: u16,
     pub body: Value,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ApiResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -156,6 +162,19 @@ impl ApiClient {
         body: Option<Value>,
         headers: &[(&str, String)],
     ) -> Result<ApiResponse, String> {
+        self.call_with_timeout(method, path, body, headers, None).await
+    }
+
+    /// As [`ApiClient::call`], but gives up after `timeout`, as a client on a bad network would.
+    /// The server may still complete the request: that is what makes retries dangerous.
+    pub async fn call_with_timeout(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<ApiResponse, String> {
         let id = self.next_id.get_value();
         self.next_id.set_value(id + 1);
         let mut shown = Vec::new();
@@ -166,7 +185,7 @@ impl ApiClient {
             }
         }
         let started = now_ms();
-        let result = transport::send(method, path, body, headers).await;
+        let result = transport::send(method, path, body, headers, timeout).await;
         let duration_ms = now_ms() - started;
         let mut entry = TimelineEntry {
             id,
@@ -185,7 +204,7 @@ impl ApiClient {
                         entry.headers.push(("←", (*name).to_owned(), masking.apply(value)));
                     }
                 }
-                let response = ApiResponse { status, body };
+                let response = ApiResponse { status, body, headers: received };
                 entry.status = Some(status);
                 entry.reason =
                     response.body.get("reason").and_then(Value::as_str).map(str::to_owned);
@@ -216,6 +235,26 @@ pub fn browser_now_ms() -> f64 {
     now_ms()
 }
 
+/// A fresh random `Idempotency-Key`: 128 bits from the browser's `crypto.getRandomValues`, which
+/// (unlike `randomUUID`) also works on plain-http origins other than localhost.
+#[cfg(feature = "hydrate")]
+pub fn random_key() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !filled {
+        // Keys need to be unique, not secret; this only runs in a browser without Web Crypto.
+        return format!("{}-{}", js_sys::Date::now(), js_sys::Math::random());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn random_key() -> String {
+    String::new()
+}
+
 #[cfg(feature = "hydrate")]
 mod transport {
     use gloo_net::http::{Method as HttpMethod, RequestBuilder};
@@ -228,13 +267,25 @@ mod transport {
         path: &str,
         body: Option<Value>,
         headers: &[(&str, String)],
+        timeout: Option<std::time::Duration>,
     ) -> Result<(u16, Vec<(String, String)>, Value), String> {
+        let abort = match timeout {
+            Some(after) => {
+                let controller = web_sys::AbortController::new().map_err(|e| format!("{e:?}"))?;
+                let signal = controller.signal();
+                leptos::prelude::set_timeout(move || controller.abort(), after);
+                Some((signal, after))
+            }
+            None => None,
+        };
         let http_method = match method {
             Method::Get => HttpMethod::GET,
             Method::Post => HttpMethod::POST,
             Method::Delete => HttpMethod::DELETE,
         };
-        let mut builder = RequestBuilder::new(path).method(http_method);
+        let mut builder = RequestBuilder::new(path)
+            .method(http_method)
+            .abort_signal(abort.as_ref().map(|(signal, _)| signal));
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
@@ -243,7 +294,12 @@ mod transport {
             None => builder.build(),
         }
         .map_err(|e| e.to_string())?;
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let response = request.send().await.map_err(|e| match &abort {
+            Some((signal, after)) if signal.aborted() => {
+                format!("gave up after {} ms (client timeout)", after.as_millis())
+            }
+            _ => e.to_string(),
+        })?;
         let received = response.headers().entries().collect::<Vec<_>>();
         let text = response.text().await.map_err(|e| e.to_string())?;
         let body = if text.is_empty() {
@@ -268,6 +324,7 @@ mod transport {
         _path: &str,
         _body: Option<Value>,
         _headers: &[(&str, String)],
+        _timeout: Option<std::time::Duration>,
     ) -> Result<(u16, Vec<(String, String)>, Value), String> {
         Err("the API client runs only in the browser".to_owned())
     }

@@ -11,7 +11,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::client::ApiClient;
-use crate::components::{AccountPanel, ClockBar, SessionPanel, Timeline};
+use crate::components::{AccountPanel, ClockBar, OrdersPanel, SessionPanel, Timeline};
 use crate::server_clock::ServerClock;
 
 /// The HTML document around the app, rendered by the server.
@@ -72,6 +72,7 @@ fn LabPage() -> impl IntoView {
                 <AccountPanel/>
                 <SessionPanel/>
             </div>
+            <OrdersPanel/>
             <Timeline/>
         </main>
     }

@@ -1,11 +1,13 @@
 mod account;
 mod clock;
+mod orders;
 mod refusal;
 mod session;
 mod timeline;
 
 pub use account::AccountPanel;
 pub use clock::ClockBar;
+pub use orders::OrdersPanel;
 pub use refusal::RefusalView;
 pub use session::SessionPanel;
 pub use timeline::Timeline;
