@@ -105,7 +105,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let collector = tokio::spawn(collect_expired_sessions(self.state.session_store.clone()));
+        let collector = tokio::spawn(collect_garbage(self.state.clone()));
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -117,17 +117,39 @@ impl Application {
     }
 }
 
-/// Deletes dead session rows now and then, so the table does not grow without bound.
-async fn collect_expired_sessions(store: DbSessionStore) {
+/// Deletes rows that can no longer matter, now and then, so no table grows without bound:
+/// dead sessions, expired idempotency keys, and form tokens past their lifetime (a spent token is
+/// kept that long too, to name the order a late duplicate duplicates).
+async fn collect_garbage(state: AppState) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
-        match store.delete_expired().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired sessions removed"),
-            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        if let Err(err) = collect_once(&state).await {
+            tracing::warn!(error = %err, "garbage collection failed");
         }
     }
+}
+
+async fn collect_once(state: &AppState) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+
+    use crate::entities::{form_tokens, idempotency_keys};
+    let sessions = state.session_store.delete_expired().await?;
+    let now = state.clock.now().unix_timestamp();
+    let keys = idempotency_keys::Entity::delete_many()
+        .filter(idempotency_keys::Column::ExpiresAt.lt(now))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    let tokens = form_tokens::Entity::delete_many()
+        .filter(form_tokens::Column::ExpiresAt.lt(now))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    if sessions + keys + tokens > 0 {
+        tracing::info!(sessions, keys, tokens, "expired rows removed");
+    }
+    Ok(())
 }
 
 async fn seed_demo_account(state: &AppState) -> Result<(), StartError> {
