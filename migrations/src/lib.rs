@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_users;
 mod m20261127_000002_sessions_and_login_throttle;
 mod m20261127_000003_orders;
+mod m20261127_000004_devices;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_users::Migration),
             Box::new(m20261127_000002_sessions_and_login_throttle::Migration),
             Box::new(m20261127_000003_orders::Migration),
+            Box::new(m20261127_000004_devices::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod device;
 pub mod display;
 pub mod password;
 pub mod random;

@@ -75,6 +75,27 @@ reasons! {
     CrossSiteRequest = "cross_site_request", 403,
         "A page of another site tried to change state here with your cookies; the request was refused.",
         "OWASP CSRF Prevention Cheat Sheet (Origin and Fetch Metadata checks)";
+    InvalidDeviceId = "invalid_device_id", 422,
+        "A device id has 8 to 128 characters from A-Z, a-z, 0-9, '-' and '_'.",
+        "tokenlab device rules";
+    DeviceCredentialsMissing = "device_credentials_missing", 401,
+        "Device-token calls carry X-Device-Id and X-Device-Token headers. Log in on the device panel first.",
+        "tokenlab device-token scheme";
+    DeviceTokenMismatch = "device_token_mismatch", 401,
+        "The token sent does not match the copy in this server session, so the request was refused even with a valid cookie.",
+        "the article's device-token check (compare the client's token with the session's)";
+    DeviceUnknown = "device_unknown", 401,
+        "No live device matches this device id and token. Log in again on this device.",
+        "the article's device-token check";
+    DeviceRevoked = "device_revoked", 401,
+        "This device was revoked (from the device list, by logging out, or after token theft was detected). Log in again.",
+        "OWASP ASVS V3.3 (session termination)";
+    DeviceTokenExpired = "device_token_expired", 401,
+        "The hardened device token reached its absolute lifetime; re-attaching never extends it. Log in again.",
+        "OWASP ASVS V3.3.2 (absolute maximum session lifetime)";
+    DeviceTokenReused = "device_token_reused", 401,
+        "A device secret that had already been replaced was presented again. Someone may hold a stolen copy, so the device was revoked. Log in again.",
+        "Spring Security persistent remember-me (theft detection); RFC 9700 §4.14.2";
     InvalidOrder = "invalid_order", 422,
         "An order names an item (1 to 100 characters) and a quantity from 1 to 99.",
         "tokenlab order rules";

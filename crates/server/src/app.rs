@@ -83,6 +83,7 @@ impl Application {
             },
             login_limits: settings.login_limits(),
             submit_policy: settings.submit_policy(),
+            device_policy: settings.device_policy(),
             settings: Arc::new(settings),
         };
         if state.settings.profile == Profile::Demo {

@@ -83,6 +83,14 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_IDEMPOTENCY_LEASE", default_value_t = 60)]
     pub idempotency_lease: u32,
 
+    /// Seconds a hardened device token lives, from login; re-attaching never extends it.
+    #[arg(long, env = "TOKENLAB_DEVICE_TOKEN_LIFETIME", default_value_t = 60 * 86_400)]
+    pub device_token_lifetime: u32,
+
+    /// Seconds a replaced hardened device secret is still accepted (requests in flight).
+    #[arg(long, env = "TOKENLAB_DEVICE_ROTATION_GRACE", default_value_t = 30)]
+    pub device_rotation_grace: u32,
+
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated).
     #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -120,6 +128,8 @@ impl Settings {
             login_window: 15 * 60,
             trusted_proxies: Vec::new(),
             form_token_lifetime: 3600,
+            device_token_lifetime: 60 * 86_400,
+            device_rotation_grace: 30,
             idempotency_retention: 24 * 3600,
             idempotency_lease: 60,
             demo_password: "wonderland-demo".to_owned(),
@@ -176,6 +186,13 @@ impl Settings {
             form_token_lifetime: time::Duration::seconds(self.form_token_lifetime.into()),
             idempotency_retention: time::Duration::seconds(self.idempotency_retention.into()),
             idempotency_lease: time::Duration::seconds(self.idempotency_lease.into()),
+        }
+    }
+
+    pub fn device_policy(&self) -> tokenlab_core::device::DevicePolicy {
+        tokenlab_core::device::DevicePolicy {
+            token_lifetime: time::Duration::seconds(self.device_token_lifetime.into()),
+            rotation_grace: time::Duration::seconds(self.device_rotation_grace.into()),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokenlab_core::device::DevicePolicy;
 use tokenlab_core::random::SecretSource;
 use tokenlab_core::session::SessionPolicy;
 use tokenlab_core::submit::SubmitPolicy;
@@ -34,4 +35,5 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     pub login_limits: LoginLimits,
     pub submit_policy: SubmitPolicy,
+    pub device_policy: DevicePolicy,
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod accounts;
 mod demo;
+pub mod device;
 pub mod docs;
 pub mod orders;
 pub mod session;
@@ -28,6 +29,7 @@ use crate::state::AppState;
     tags(
         (name = "accounts", description = "Registering users"),
         (name = "operations", description = "Health"),
+        (name = "device", description = "Scheme 1 — a device token, checked against the session and re-attached from the database (article §2.1), as written and hardened"),
         (name = "session", description = "Scheme 2 — the session id as the token (article §2.2)"),
         (name = "orders", description = "Duplicate-submit protection (article §3): one-time form tokens and Idempotency-Key"),
         (name = "demo", description = "The lab's movable clock (demo profile only; 404 otherwise)"),
@@ -41,6 +43,7 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(session::router(state))
+        .merge(device::router(state))
         .merge(orders::router(state));
     if state.demo_clock.is_some() {
         api = api.merge(demo::router());

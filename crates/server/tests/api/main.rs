@@ -7,6 +7,7 @@ mod helpers;
 
 mod accounts;
 mod clock;
+mod device;
 mod orders;
 mod platform;
 mod session;

@@ -45,6 +45,12 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
             ("GET", "/api/orders/form-token"),
             ("GET", "/api/orders"),
             ("POST", "/api/orders"),
+            ("POST", "/api/device/login"),
+            ("GET", "/api/device/me"),
+            ("GET", "/api/device/devices"),
+            ("DELETE", "/api/device/devices/{id}"),
+            ("POST", "/api/device/logout"),
+            ("POST", "/api/device/logout-all"),
         ]);
         assert_eq!(listed, expected);
 
@@ -77,6 +83,12 @@ async fn production_documents_no_demo_routes() {
         ("GET", "/api/orders/form-token"),
         ("GET", "/api/orders"),
         ("POST", "/api/orders"),
+        ("POST", "/api/device/login"),
+        ("GET", "/api/device/me"),
+        ("GET", "/api/device/devices"),
+        ("DELETE", "/api/device/devices/{id}"),
+        ("POST", "/api/device/logout"),
+        ("POST", "/api/device/logout-all"),
     ]);
     assert_eq!(operations(&doc), expected);
     app.stop().await;
