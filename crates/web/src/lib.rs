@@ -5,13 +5,14 @@
 pub mod client;
 mod components;
 pub mod server_clock;
+mod storage;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::client::ApiClient;
-use crate::components::{AccountPanel, ClockBar, OrdersPanel, SessionPanel, Timeline};
+use crate::components::{AccountPanel, ClockBar, DevicePanel, OrdersPanel, SessionPanel, Timeline};
 use crate::server_clock::ServerClock;
 
 /// The HTML document around the app, rendered by the server.
@@ -70,6 +71,7 @@ fn LabPage() -> impl IntoView {
             </section>
             <div class="panels">
                 <AccountPanel/>
+                <DevicePanel/>
                 <SessionPanel/>
             </div>
             <OrdersPanel/>

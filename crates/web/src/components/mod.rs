@@ -1,5 +1,6 @@
 mod account;
 mod clock;
+mod device;
 mod orders;
 mod refusal;
 mod session;
@@ -7,6 +8,7 @@ mod timeline;
 
 pub use account::AccountPanel;
 pub use clock::ClockBar;
+pub use device::DevicePanel;
 pub use orders::OrdersPanel;
 pub use refusal::RefusalView;
 pub use session::SessionPanel;
