@@ -55,3 +55,22 @@ test("retry after a timeout with an Idempotency-Key: the same order comes back, 
   await expect(timeline.locator("li.entry", { hasText: "gave up after 1000 ms" })).toHaveCount(1);
   await expect(timeline.locator("li.entry", { hasText: "idempotent-replayed: true" }).first()).toBeVisible();
 });
+
+test("a user signed in with the device token places orders the same way", async ({ page }) => {
+  await openLab(page);
+  const device = page.getByTestId("device-panel");
+  await device.getByTestId("device-login").getByLabel("Password").fill("wonderland-demo");
+  await device.getByRole("button", { name: "Log in on this device" }).click();
+  await expect(device.getByTestId("device-mode")).toHaveText("hardened");
+
+  const orders = page.getByTestId("orders-panel");
+  await orders.getByLabel("device token").check();
+  await orders.getByLabel("one-time form token").check();
+  await orders.getByRole("button", { name: "Double-click (send twice)" }).click();
+  const attempts = orders.getByTestId("order-attempts");
+  await expect(attempts.locator("li")).toHaveCount(2);
+  await expect(attempts).toContainText(/order #\d+ placed/);
+  await expect(attempts).toContainText(/duplicate of order #\d+/);
+  const entry = page.getByTestId("timeline").locator("li.entry", { hasText: "POST" }).first();
+  await expect(entry).toContainText("x-device-id");
+});

@@ -1,13 +1,14 @@
 //! Who is calling: the one extractor every protected endpoint shared by the schemes uses.
 //!
-//! Today a caller is recognised by the session-id scheme's cookie; the device-token and bearer
-//! schemes add their credentials here, so an endpoint like `/api/orders` serves all three without
-//! knowing which one signed the caller in.
+//! A caller is recognised by the device-token scheme's headers when it sends them, and otherwise
+//! by the session-id scheme's cookie; the bearer scheme adds its credential here too, so an
+//! endpoint like `/api/orders` serves every scheme without knowing which one signed the caller in.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
+use crate::api::device::device_user;
 use crate::api::session::signed_in;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,6 +23,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        if let (Some(device_id), Some(token)) = (header("x-device-id"), header("x-device-token")) {
+            let (user_id, username) = device_user(state, device_id, token).await?;
+            return Ok(Caller { user_id, username });
+        }
         let session = Session::from_request_parts(parts, state).await.map_err(|(_, why)| {
             ApiError::internal(format!("route without a session layer: {why}"))
         })?;

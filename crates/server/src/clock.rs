@@ -17,3 +17,9 @@ impl Clock for SystemClock {
 pub fn unix_seconds(t: Timestamp) -> i64 {
     t.unix_timestamp()
 }
+
+/// A timestamp column (Unix seconds, see `migrations/`) back into a time. Out of range only if the
+/// row was written by something other than this server.
+pub fn from_unix_seconds(seconds: i64) -> Result<Timestamp, crate::error::ApiError> {
+    Timestamp::from_unix_timestamp(seconds).map_err(crate::error::ApiError::internal)
+}

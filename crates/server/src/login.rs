@@ -14,6 +14,7 @@ use sea_orm::{
 use tokenlab_core::throttle::{FailureLimit, retry_after_seconds};
 use tokenlab_core::{Reason, Timestamp};
 
+use crate::clock::from_unix_seconds;
 use crate::entities::users;
 use crate::error::ApiError;
 use crate::password::Verification;
@@ -88,8 +89,7 @@ async fn count_attempt(
         .ok_or_else(|| ApiError::internal("login_throttle upsert returned no row"))?;
     let attempts: i64 = row.try_get("", "attempts")?;
     let window_started_at: i64 = row.try_get("", "window_started_at")?;
-    let window_start =
-        time::OffsetDateTime::from_unix_timestamp(window_started_at).map_err(ApiError::internal)?;
+    let window_start = from_unix_seconds(window_started_at)?;
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     limit.admit(attempts, window_start, now).map_err(|wait| {
         let seconds = retry_after_seconds(wait);

@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::clock::from_unix_seconds;
 use crate::entities::devices;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::guard::ClientIp;
@@ -73,10 +74,6 @@ fn same_secret(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn stamp(t: i64) -> Result<Timestamp, ApiError> {
-    Timestamp::from_unix_timestamp(t).map_err(ApiError::internal)
-}
-
 fn mode_of(row: &devices::Model) -> Result<DeviceMode, ApiError> {
     DeviceMode::parse(&row.mode)
         .ok_or_else(|| ApiError::internal(format!("unknown device mode {}", row.mode)))
@@ -85,7 +82,7 @@ fn mode_of(row: &devices::Model) -> Result<DeviceMode, ApiError> {
 fn state_of(row: &devices::Model) -> Result<DeviceState, ApiError> {
     Ok(DeviceState {
         revoked: row.revoked_at.is_some(),
-        expires_at: row.expires_at.map(stamp).transpose()?,
+        expires_at: row.expires_at.map(from_unix_seconds).transpose()?,
     })
 }
 
@@ -177,9 +174,9 @@ fn view(row: &devices::Model) -> Result<DeviceView, ApiError> {
         device_id_masked: mask_secret(&row.device_id),
         name: row.name.clone(),
         mode: mode_of(row)?,
-        created_at: stamp(row.created_at)?,
-        last_seen_at: stamp(row.last_seen_at)?,
-        token_expires_at: row.expires_at.map(stamp).transpose()?,
+        created_at: from_unix_seconds(row.created_at)?,
+        last_seen_at: from_unix_seconds(row.last_seen_at)?,
+        token_expires_at: row.expires_at.map(from_unix_seconds).transpose()?,
         revoked: row.revoked_at.is_some(),
     })
 }
@@ -268,6 +265,23 @@ async fn authenticate_device(
     reattach(state, session, device_id, token, now).await
 }
 
+/// The user a device token belongs to, checked against the database alone: for endpoints shared by
+/// every scheme (`/api/orders`), which carry the `tl_session` layer rather than `tl_device`. The
+/// rules are the same as for a re-attach — live device, current secret or the replaced one inside
+/// the grace window, theft detection — but nothing is rotated and no session is attached.
+pub async fn device_user(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+) -> Result<(i64, String), ApiError> {
+    let now = state.clock.now();
+    let device = match find_hardened(state, device_id, token, now, Rotate::No).await? {
+        Some((device, _)) => device,
+        None => find_as_written(state, device_id, token, now).await?,
+    };
+    Ok((device.user_id, username_of(state, device.user_id).await?))
+}
+
 fn refusal(reason: Reason) -> ApiError {
     let message = match reason {
         Reason::DeviceRevoked => "this device was revoked",
@@ -297,10 +311,11 @@ async fn reattach(
     token: &str,
     now: Timestamp,
 ) -> Result<DeviceCall, ApiError> {
-    let (device, rotated_token) = match find_hardened(state, device_id, token, now).await? {
-        Some(found) => found,
-        None => (find_as_written(state, device_id, token, now).await?, None),
-    };
+    let (device, rotated_token) =
+        match find_hardened(state, device_id, token, now, Rotate::Yes).await? {
+            Some(found) => found,
+            None => (find_as_written(state, device_id, token, now).await?, None),
+        };
     let mode = mode_of(&device)?;
     let token_digest = match mode {
         DeviceMode::AsWritten => token.to_owned(),
@@ -360,13 +375,22 @@ async fn find_as_written(
     Ok(device)
 }
 
-/// Hardened: the secret is looked up by its hash; a match rotates it. `None` when no hardened
-/// device knows this secret at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rotate {
+    /// A re-attach: a match of the current secret replaces it.
+    Yes,
+    /// A check on an endpoint shared by the schemes: the secret stays as it is.
+    No,
+}
+
+/// Hardened: the secret is looked up by its hash; on a re-attach a match rotates it. `None` when no
+/// hardened device knows this secret at all.
 async fn find_hardened(
     state: &AppState,
     device_id: &str,
     token: &str,
     now: Timestamp,
+    rotate: Rotate,
 ) -> Result<Option<(devices::Model, Option<String>)>, ApiError> {
     let sent_hash = storage_hash(token);
     let current = devices::Entity::find()
@@ -375,6 +399,9 @@ async fn find_hardened(
         .await?;
     if let Some(device) = current.filter(|d| d.device_id == device_id) {
         check_device(state_of(&device)?, now).map_err(refusal)?;
+        if rotate == Rotate::No {
+            return Ok(Some((device, None)));
+        }
         let fresh = new_token(state.secrets.as_ref())?;
         // Only one of any number of concurrent re-attaches with this secret rotates it; the others
         // find it as the previous secret, within the grace window.
@@ -414,7 +441,7 @@ async fn previous(
     now: Timestamp,
 ) -> Result<devices::Model, ApiError> {
     check_device(state_of(&device)?, now).map_err(refusal)?;
-    let rotated_at = device.rotated_at.map(stamp).transpose()?.unwrap_or(now);
+    let rotated_at = device.rotated_at.map(from_unix_seconds).transpose()?.unwrap_or(now);
     match previous_secret(&state.device_policy, rotated_at, now) {
         PreviousSecret::WithinGrace => Ok(device),
         PreviousSecret::Reused => {

@@ -29,6 +29,7 @@ use utoipa_axum::routes;
 
 use crate::api::session::SESSION_COOKIE;
 use crate::auth::Caller;
+use crate::clock::from_unix_seconds;
 use crate::entities::{form_tokens, idempotency_keys, orders};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::secrets::{new_token, storage_hash};
@@ -93,8 +94,7 @@ impl TryFrom<orders::Model> for Order {
             id: row.id,
             item: row.item,
             quantity: row.quantity,
-            created_at: Timestamp::from_unix_timestamp(row.created_at)
-                .map_err(ApiError::internal)?,
+            created_at: from_unix_seconds(row.created_at)?,
         })
     }
 }
@@ -337,10 +337,8 @@ async fn with_idempotency_key(
         let known = KeyRecord {
             fingerprint: record.fingerprint.clone(),
             finished: record.finished,
-            lease_until: Timestamp::from_unix_timestamp(record.lease_until)
-                .map_err(ApiError::internal)?,
-            expires_at: Timestamp::from_unix_timestamp(record.expires_at)
-                .map_err(ApiError::internal)?,
+            lease_until: from_unix_seconds(record.lease_until)?,
+            expires_at: from_unix_seconds(record.expires_at)?,
         };
         match decide(&known, &fingerprint, now) {
             KeyDecision::Replay => return replay(&record),

@@ -330,3 +330,37 @@ async fn the_database_holds_no_hardened_secret() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_device_caller_can_place_orders_too() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        for mode in ["as_written", "hardened"] {
+            let device_id = format!("orders-{mode}");
+            let (device, _, _) = login(&app, &device_id, mode).await;
+            let send = |key: &str| {
+                Client::new()
+                    .post(app.url("/api/orders"))
+                    .header("x-device-id", &device.id)
+                    .header("x-device-token", &device.token)
+                    .header("idempotency-key", key.to_owned())
+                    .json(&json!({"item": "green tea", "quantity": 1}))
+                    .send()
+            };
+            let first = send(mode).await.unwrap();
+            assert_eq!(first.status(), StatusCode::CREATED, "{backend:?} {mode}");
+            assert!(first.headers().get("x-device-token").is_none(), "orders never rotate");
+            let again = send(mode).await.unwrap();
+            assert_eq!(again.headers()["idempotent-replayed"], "true");
+        }
+        let forged = Client::new()
+            .get(app.url("/api/orders"))
+            .header("x-device-id", "orders-hardened")
+            .header("x-device-token", "orders-hardened")
+            .send()
+            .await
+            .unwrap();
+        assert_refused(forged, StatusCode::UNAUTHORIZED, "device_unknown").await;
+        app.stop().await;
+    }
+}

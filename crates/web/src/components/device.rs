@@ -12,8 +12,8 @@ use crate::components::RefusalView;
 use crate::server_clock::{ServerClock, format_remaining, format_time};
 use crate::storage;
 
-const DEVICE_ID_KEY: &str = "tokenlab.device_id";
-const TOKEN_KEY: &str = "tokenlab.device_token";
+pub(crate) const DEVICE_ID_KEY: &str = "tokenlab.device_id";
+pub(crate) const TOKEN_KEY: &str = "tokenlab.device_token";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct DeviceView {

@@ -1,6 +1,6 @@
 mod account;
 mod clock;
-mod device;
+pub(crate) mod device;
 mod orders;
 mod refusal;
 mod session;

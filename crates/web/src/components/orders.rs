@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::client::{ApiClient, ApiResponse, Method, random_key};
+use crate::storage;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct Order {
@@ -81,10 +82,27 @@ pub fn OrdersPanel() -> impl IntoView {
     let busy = RwSignal::new(false);
     let log = RwSignal::new(Vec::<(bool, String)>::new());
     let orders = RwSignal::new(None::<Result<Vec<Order>, String>>);
+    // Which scheme's credential the order calls carry: the session cookie, or the device headers.
+    let as_device = RwSignal::new(false);
+    let credentials = move || -> Vec<(&'static str, String)> {
+        if !as_device.get_untracked() {
+            return Vec::new();
+        }
+        vec![
+            (
+                "X-Device-Id",
+                storage::get(crate::components::device::DEVICE_ID_KEY).unwrap_or_default(),
+            ),
+            (
+                "X-Device-Token",
+                storage::get(crate::components::device::TOKEN_KEY).unwrap_or_default(),
+            ),
+        ]
+    };
 
     let refresh = move || {
         spawn_local(async move {
-            let result = client.get("/api/orders").await;
+            let result = client.call(Method::Get, "/api/orders", None, &credentials()).await;
             orders.set(Some(match result {
                 Ok(r) if r.ok() => serde_json::from_value::<Vec<Order>>(r.body["orders"].clone())
                     .map_err(|e| e.to_string()),
@@ -102,7 +120,9 @@ pub fn OrdersPanel() -> impl IntoView {
         let body = json!({ "item": item.get_untracked(), "quantity": quantity.get_untracked() });
         match protection.get_untracked() {
             Protection::FormToken => {
-                let response = client.get("/api/orders/form-token").await?;
+                let response = client
+                    .call(Method::Get, "/api/orders/form-token", None, &credentials())
+                    .await?;
                 let Some(token) = response.body["form_token"].as_str().map(str::to_owned) else {
                     let refusal = response.refusal().map(|r| format!("{} — {}", r.code, r.message));
                     return Err(format!("no form token: {}", refusal.unwrap_or_default()));
@@ -120,6 +140,7 @@ pub fn OrdersPanel() -> impl IntoView {
     let send = move |submission: Submission, delay: Option<u64>, timeout: Option<Duration>| async move {
         let mut headers: Vec<(&str, String)> =
             submission.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
+        headers.extend(credentials());
         if let Some(ms) = delay {
             headers.push(("X-Demo-Delay-Ms", ms.to_string()));
         }
@@ -200,7 +221,7 @@ pub fn OrdersPanel() -> impl IntoView {
             <h2 id="orders-title">"Place an order — duplicate submits"</h2>
             <p class="muted">
                 "On a bad network a form can arrive twice: a double click, or a retry after a timeout whose first "
-                "attempt did succeed. The server must act once. Sign in with the session panel first."
+                "attempt did succeed. The server must act once. Sign in on the session or the device panel first."
             </p>
             <div class="order-form">
                 <label>"Item" <input name="item" prop:value=item on:input=move |ev| item.set(event_target_value(&ev))/></label>
@@ -209,6 +230,19 @@ pub fn OrdersPanel() -> impl IntoView {
                     <input name="quantity" type="number" min="1" max="99" prop:value=move || quantity.get().to_string()
                         on:input=move |ev| quantity.set(event_target_value(&ev).parse().unwrap_or(0))/>
                 </label>
+                <fieldset>
+                    <legend>"Signed in with"</legend>
+                    <label class="inline">
+                        <input type="radio" name="order-scheme" prop:checked=move || !as_device.get()
+                            on:change=move |_| as_device.set(false)/>
+                        "session cookie"
+                    </label>
+                    <label class="inline">
+                        <input type="radio" name="order-scheme" prop:checked=move || as_device.get()
+                            on:change=move |_| as_device.set(true)/>
+                        "device token"
+                    </label>
+                </fieldset>
                 <fieldset>
                     <legend>"Protection"</legend>
                     <label class="inline">
