@@ -115,6 +115,21 @@ fn parse(response: &ApiResponse) -> ClockStatus {
     }
 }
 
+impl ServerClock {
+    /// A live "time left until `until`" on the server's clock, for a view.
+    pub fn countdown(
+        self,
+        until: OffsetDateTime,
+    ) -> impl Fn() -> String + Copy + Send + Sync + 'static {
+        move || {
+            self.now().map_or_else(
+                || "…".to_owned(),
+                |now| format_remaining((until - now).whole_seconds()),
+            )
+        }
+    }
+}
+
 pub fn format_time(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",

@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::session::UserView;
 use crate::clock::from_unix_seconds;
 use crate::entities::devices;
 use crate::error::{ApiError, ApiJson, ErrorBody};
@@ -97,12 +98,6 @@ pub struct DeviceLogin {
     device_id: String,
     #[schema(value_type = String, example = "hardened")]
     mode: DeviceMode,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserView {
-    id: i64,
-    username: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -72,10 +72,11 @@ pub struct LoginRequest {
     password: String,
 }
 
+/// A user as every scheme's responses show it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
-    id: i64,
-    username: String,
+    pub id: i64,
+    pub username: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

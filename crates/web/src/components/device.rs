@@ -9,7 +9,7 @@ use tokenlab_core::display::mask_secret;
 
 use crate::client::{ApiClient, ApiResponse, Method, Refusal, random_key};
 use crate::components::RefusalView;
-use crate::server_clock::{ServerClock, format_remaining, format_time};
+use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
 
 pub(crate) const DEVICE_ID_KEY: &str = "tokenlab.device_id";
@@ -246,15 +246,6 @@ pub fn DevicePanel() -> impl IntoView {
         });
     };
 
-    let countdown = move |until: OffsetDateTime| {
-        move || {
-            clock.now().map_or_else(
-                || "…".to_owned(),
-                |now| format_remaining((until - now).whole_seconds()),
-            )
-        }
-    };
-
     view! {
         <section class="panel scheme" data-testid="device-panel" aria-labelledby="device-title">
             <h2 id="device-title">"Device token"</h2>
@@ -310,11 +301,11 @@ pub fn DevicePanel() -> impl IntoView {
                         <dt>"Mode"</dt>
                         <dd data-testid="device-mode">{if device.mode == "as_written" { "as in the article — insecure" } else { "hardened" }}</dd>
                         <dt>"Server session idle expiry"</dt>
-                        <dd><span data-testid="device-idle-left">{countdown(idle_expires_at)}</span>
+                        <dd><span data-testid="device-idle-left">{clock.countdown(idle_expires_at)}</span>
                             <span class="muted">" at " {format_time(idle_expires_at)}</span></dd>
                         <dt>"Token expiry"</dt>
                         <dd>{match device.token_expires_at {
-                            Some(at) => view! { <span>{countdown(at)}</span><span class="muted">" at " {format_time(at)}</span> }.into_any(),
+                            Some(at) => view! { <span>{clock.countdown(at)}</span><span class="muted">" at " {format_time(at)}</span> }.into_any(),
                             None => view! { <span class="bad-text">"never (as written)"</span> }.into_any(),
                         }}</dd>
                     </dl>

@@ -9,7 +9,7 @@ use tokenlab_core::Reason;
 
 use crate::client::{ApiClient, ApiResponse, Method, Refusal};
 use crate::components::RefusalView;
-use crate::server_clock::{ServerClock, format_remaining, format_time};
+use crate::server_clock::{ServerClock, format_time};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct UserView {
@@ -137,13 +137,6 @@ pub fn SessionPanel() -> impl IntoView {
         });
     };
 
-    let countdown = move |until: OffsetDateTime| {
-        move || match clock.now() {
-            Some(now) => format_remaining((until - now).whole_seconds()),
-            None => "…".to_owned(),
-        }
-    };
-
     view! {
         <section class="panel scheme" data-testid="session-panel" aria-labelledby="session-title">
             <h2 id="session-title">"Session id as token"</h2>
@@ -185,12 +178,12 @@ pub fn SessionPanel() -> impl IntoView {
                         <dd><code data-testid="session-id">{view.session.id_masked.clone()}</code></dd>
                         <dt>"Idle expiry (slides with each call)"</dt>
                         <dd>
-                            <span data-testid="session-idle-left">{countdown(view.session.idle_expires_at)}</span>
+                            <span data-testid="session-idle-left">{clock.countdown(view.session.idle_expires_at)}</span>
                             <span class="muted">" at " {format_time(view.session.idle_expires_at)}</span>
                         </dd>
                         <dt>"Absolute expiry (fixed at login)"</dt>
                         <dd>
-                            <span data-testid="session-absolute-left">{countdown(view.session.absolute_expires_at)}</span>
+                            <span data-testid="session-absolute-left">{clock.countdown(view.session.absolute_expires_at)}</span>
                             <span class="muted">" at " {format_time(view.session.absolute_expires_at)}</span>
                         </dd>
                     </dl>
