@@ -10,6 +10,7 @@ mod m20261127_000001_create_users;
 mod m20261127_000002_sessions_and_login_throttle;
 mod m20261127_000003_orders;
 mod m20261127_000004_devices;
+mod m20261127_000005_bearer_tokens;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_sessions_and_login_throttle::Migration),
             Box::new(m20261127_000003_orders::Migration),
             Box::new(m20261127_000004_devices::Migration),
+            Box::new(m20261127_000005_bearer_tokens::Migration),
         ]
     }
 }

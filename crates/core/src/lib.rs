@@ -4,6 +4,7 @@
 //! never from the system, so the server, the tests and the demo clock can all move it.
 
 pub mod account;
+pub mod bearer;
 pub mod clock;
 pub mod device;
 pub mod display;

@@ -96,6 +96,30 @@ reasons! {
     DeviceTokenReused = "device_token_reused", 401,
         "A device secret that had already been replaced was presented again. Someone may hold a stolen copy, so the device was revoked. Log in again.",
         "Spring Security persistent remember-me (theft detection); RFC 9700 §4.14.2";
+    TokenExpired = "token_expired", 401,
+        "The access token's lifetime is over. A client refreshes it with its refresh token and retries.",
+        "RFC 6750 §3.1 (invalid_token); RFC 7519 §4.1.4";
+    TokenInvalid = "token_invalid", 401,
+        "The access token is malformed, forged, signed with an unknown key, or lacks a required claim.",
+        "RFC 6750 §3.1; RFC 8725 (JWT best current practices)";
+    RefreshInvalid = "refresh_invalid", 400,
+        "This refresh token was never issued here.",
+        "RFC 6749 §5.2 (invalid_grant)";
+    RefreshExpired = "refresh_expired", 400,
+        "The refresh token expired (unused too long, or its family reached its absolute lifetime). Log in again.",
+        "RFC 6749 §5.2 (invalid_grant); RFC 9700 §4.14.2";
+    RefreshRevoked = "refresh_revoked", 400,
+        "The refresh token's family was revoked (logout, revocation, or detected reuse). Log in again.",
+        "RFC 7009; RFC 9700 §4.14.2";
+    RefreshReused = "refresh_reused", 400,
+        "A refresh token that had already been exchanged was presented again, so a copy may be in the wrong hands: its whole family is revoked and everyone holding it must log in again.",
+        "RFC 9700 §4.14.2 (refresh token rotation, reuse detection)";
+    UnsupportedGrantType = "unsupported_grant_type", 400,
+        "grant_type must be password or refresh_token.",
+        "RFC 6749 §5.2";
+    InvalidRequest = "invalid_request", 400,
+        "A parameter the grant needs is missing or malformed.",
+        "RFC 6749 §5.2";
     InvalidOrder = "invalid_order", 422,
         "An order names an item (1 to 100 characters) and a quantity from 1 to 99.",
         "tokenlab order rules";

@@ -38,6 +38,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("seeding the demo account: {0}")]
     Seed(ApiError),
+    #[error("preparing the signing keys: {0}")]
+    Keys(ApiError),
 }
 
 /// A configured server bound to its port, not yet serving. Tests build one on port 0, read the port,
@@ -84,8 +86,12 @@ impl Application {
             login_limits: settings.login_limits(),
             submit_policy: settings.submit_policy(),
             device_policy: settings.device_policy(),
+            token_policy: settings.token_policy(),
             settings: Arc::new(settings),
         };
+        crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())
+            .await
+            .map_err(StartError::Keys)?;
         if state.settings.profile == Profile::Demo {
             seed_demo_account(&state).await?;
         }
@@ -166,6 +172,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
     let (api, mut openapi) = api::router(&state);
     let (health, health_doc) = utoipa_axum::router::OpenApiRouter::new()
         .routes(utoipa_axum::routes!(healthz))
+        .routes(utoipa_axum::routes!(jwks))
         .split_for_parts();
     openapi.merge(health_doc);
     let leptos_options = LeptosOptions::builder()
@@ -195,6 +202,15 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// The public keys that verify access tokens (RFC 7517), each named by its `kid`.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses((status = 200, body = crate::keys::JwkSet)))]
+async fn jwks(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<crate::keys::JwkSet>, ApiError> {
+    Ok(axum::Json(crate::keys::jwks(&state.db).await?))
 }
 
 /// Liveness and database reachability.

@@ -1,14 +1,15 @@
 //! Who is calling: the one extractor every protected endpoint shared by the schemes uses.
 //!
-//! A caller is recognised by the device-token scheme's headers when it sends them, and otherwise
-//! by the session-id scheme's cookie; the bearer scheme adds its credential here too, so an
-//! endpoint like `/api/orders` serves every scheme without knowing which one signed the caller in.
+//! A caller is recognised by an `Authorization: Bearer` access token, else by the device-token
+//! scheme's headers, else by the session-id scheme's cookie, so an endpoint like `/api/orders`
+//! serves every scheme without knowing which one signed the caller in.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
 use crate::api::device::device_user;
+use crate::api::oauth::bearer_user;
 use crate::api::session::signed_in;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -23,6 +24,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            let (user_id, username) = bearer_user(state, &parts.headers).await?;
+            return Ok(Caller { user_id, username });
+        }
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         if let (Some(device_id), Some(token)) = (header("x-device-id"), header("x-device-token")) {
             let (user_id, username) = device_user(state, device_id, token).await?;

@@ -91,6 +91,12 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_DEVICE_ROTATION_GRACE", default_value_t = 30)]
     pub device_rotation_grace: u32,
 
+    /// Lifetimes of access and refresh tokens: `article` (30 d / 60 d) or `recommended`
+    /// (15 min; refresh 14 d idle, 60 d absolute). Default: `article` in the demo profile,
+    /// `recommended` in production.
+    #[arg(long, env = "TOKENLAB_TOKEN_POLICY")]
+    pub token_policy: Option<String>,
+
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated).
     #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -106,6 +112,8 @@ pub enum ConfigError {
         "the production profile needs --public-url (TOKENLAB_PUBLIC_URL) starting with https://"
     )]
     ProductionWithoutHttps,
+    #[error("--token-policy must be article or recommended, not {0}")]
+    UnknownTokenPolicy(String),
     #[error("session timeouts must be at least one second, and idle no longer than absolute")]
     BadSessionTimeouts,
     #[error("--public-url must look like http://host[:port] or https://host[:port]: {0}")]
@@ -128,6 +136,7 @@ impl Settings {
             login_window: 15 * 60,
             trusted_proxies: Vec::new(),
             form_token_lifetime: 3600,
+            token_policy: None,
             device_token_lifetime: 60 * 86_400,
             device_rotation_grace: 30,
             idempotency_retention: 24 * 3600,
@@ -148,6 +157,11 @@ impl Settings {
             || self.session_idle_timeout > self.session_absolute_timeout
         {
             return Err(ConfigError::BadSessionTimeouts);
+        }
+        if let Some(name) = &self.token_policy
+            && tokenlab_core::bearer::TokenPolicy::by_name(name).is_none()
+        {
+            return Err(ConfigError::UnknownTokenPolicy(name.clone()));
         }
         if self.profile == Profile::Production
             && !self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
@@ -194,6 +208,15 @@ impl Settings {
             token_lifetime: time::Duration::seconds(self.device_token_lifetime.into()),
             rotation_grace: time::Duration::seconds(self.device_rotation_grace.into()),
         }
+    }
+
+    pub fn token_policy(&self) -> tokenlab_core::bearer::TokenPolicy {
+        use tokenlab_core::bearer::TokenPolicy;
+        let default = match self.profile {
+            Profile::Demo => TokenPolicy::ARTICLE,
+            Profile::Production => TokenPolicy::RECOMMENDED,
+        };
+        self.token_policy.as_deref().and_then(TokenPolicy::by_name).unwrap_or(default)
     }
 
     pub fn login_limits(&self) -> crate::login::LoginLimits {

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokenlab_core::Reason;
@@ -18,8 +18,9 @@ pub enum ApiError {
     Refused {
         reason: Reason,
         message: String,
-        /// Sent as `Retry-After` (seconds) with `rate_limited`.
-        retry_after: Option<i64>,
+        /// Sent with the response: `Retry-After` with `rate_limited`, `WWW-Authenticate` with a
+        /// refused bearer token.
+        headers: Vec<(HeaderName, HeaderValue)>,
         /// Facts the client needs to act, beside `reason` (e.g. `original_order_id`).
         details: serde_json::Map<String, serde_json::Value>,
     },
@@ -47,14 +48,18 @@ impl ApiError {
         Self::Refused {
             reason,
             message: message.into(),
-            retry_after: None,
+            headers: Vec::new(),
             details: serde_json::Map::new(),
         }
     }
 
-    pub fn with_retry_after(mut self, seconds: i64) -> Self {
-        if let Self::Refused { retry_after, .. } = &mut self {
-            *retry_after = Some(seconds);
+    pub fn with_retry_after(self, seconds: i64) -> Self {
+        self.with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        if let Self::Refused { headers, .. } = &mut self {
+            headers.push((name, value));
         }
         self
     }
@@ -113,11 +118,11 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let reason = self.reason();
-        let (message, retry_after, details) = match self {
-            Self::Refused { message, retry_after, details, .. } => (message, retry_after, details),
+        let (message, headers, details) = match self {
+            Self::Refused { message, headers, details, .. } => (message, headers, details),
             Self::Internal(source) => {
                 tracing::error!(error = %source, "request failed");
-                (reason.explanation().to_owned(), None, serde_json::Map::new())
+                (reason.explanation().to_owned(), Vec::new(), serde_json::Map::new())
             }
         };
         let status =
@@ -125,8 +130,8 @@ impl IntoResponse for ApiError {
         let mut response =
             (status, Json(ErrorBody { reason: reason.code().to_owned(), message, details }))
                 .into_response();
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value);
         }
         response
     }

@@ -11,6 +11,7 @@ pub mod db;
 pub mod entities;
 pub mod error;
 pub mod guard;
+pub mod keys;
 pub mod login;
 pub mod observe;
 pub mod password;

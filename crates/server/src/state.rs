@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokenlab_core::bearer::TokenPolicy;
 use tokenlab_core::device::DevicePolicy;
 use tokenlab_core::random::SecretSource;
 use tokenlab_core::session::SessionPolicy;
@@ -36,4 +37,5 @@ pub struct AppState {
     pub login_limits: LoginLimits,
     pub submit_policy: SubmitPolicy,
     pub device_policy: DevicePolicy,
+    pub token_policy: TokenPolicy,
 }

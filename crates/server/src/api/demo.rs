@@ -12,7 +12,10 @@ use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::{AppState, DemoClock};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_clock, move_clock))
+    OpenApiRouter::new()
+        .routes(routes!(get_clock, move_clock))
+        .routes(routes!(rotate_key))
+        .routes(routes!(retire_key))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,4 +90,43 @@ async fn move_clock(
     }
     tracing::info!(offset_seconds = clock.offset_seconds(), "demo clock moved");
     Ok(ApiJson(snapshot(clock)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewKey {
+    /// The key that signs from now on.
+    kid: String,
+}
+
+/// Rotate the access-token signing key: a new key signs; the old one verifies until retired.
+#[utoipa::path(post, path = "/demo/keys/rotate", tag = "demo",
+    responses((status = 200, body = NewKey), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+async fn rotate_key(State(state): State<AppState>) -> Result<ApiJson<NewKey>, ApiError> {
+    demo_clock(&state)?;
+    let kid = crate::keys::rotate(&state.db, state.secrets.as_ref(), state.clock.now()).await?;
+    Ok(ApiJson(NewKey { kid }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetireKey {
+    kid: String,
+}
+
+/// Retire a signing key: tokens it signed are refused from now on. A new key is created if the
+/// retired one was the last.
+#[utoipa::path(post, path = "/demo/keys/retire", tag = "demo", request_body = RetireKey,
+    responses((status = 204, description = "Retired"),
+              (status = 404, description = "`not_found`: no such active key, or outside the demo profile", body = ErrorBody)))]
+async fn retire_key(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RetireKey>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    demo_clock(&state)?;
+    let now = state.clock.now();
+    if !crate::keys::retire(&state.db, &body.kid, now).await? {
+        return Err(ApiError::refused(Reason::NotFound, "no active signing key with this kid"));
+    }
+    crate::keys::ensure(&state.db, state.secrets.as_ref(), now).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 mod demo;
 pub mod device;
 pub mod docs;
+pub mod oauth;
 pub mod orders;
 pub mod session;
 
@@ -29,6 +30,7 @@ use crate::state::AppState;
     tags(
         (name = "accounts", description = "Registering users"),
         (name = "operations", description = "Health"),
+        (name = "oauth", description = "Access + refresh tokens (article §4): RFC 6749 token endpoint, RFC 7009 revocation, bearer-protected resource"),
         (name = "device", description = "Scheme 1 — a device token, checked against the session and re-attached from the database (article §2.1), as written and hardened"),
         (name = "session", description = "Scheme 2 — the session id as the token (article §2.2)"),
         (name = "orders", description = "Duplicate-submit protection (article §3): one-time form tokens and Idempotency-Key"),
@@ -44,6 +46,7 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(accounts::router())
         .merge(session::router(state))
         .merge(device::router(state))
+        .merge(oauth::router())
         .merge(orders::router(state));
     if state.demo_clock.is_some() {
         api = api.merge(demo::router());

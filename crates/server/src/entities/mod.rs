@@ -4,5 +4,8 @@ pub mod devices;
 pub mod form_tokens;
 pub mod idempotency_keys;
 pub mod orders;
+pub mod refresh_families;
+pub mod refresh_tokens;
+pub mod server_keys;
 pub mod sessions;
 pub mod users;

@@ -42,10 +42,19 @@ const EVERY_ROUTE: &[(&str, &str)] = &[
     ("DELETE", "/api/device/devices/{id}"),
     ("POST", "/api/device/logout"),
     ("POST", "/api/device/logout-all"),
+    ("POST", "/api/oauth/token"),
+    ("POST", "/api/oauth/revoke"),
+    ("GET", "/api/jwt/me"),
+    ("GET", "/.well-known/jwks.json"),
 ];
 
 /// Routed in the demo profile only.
-const DEMO_ROUTES: &[(&str, &str)] = &[("GET", "/api/demo/clock"), ("POST", "/api/demo/clock")];
+const DEMO_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/demo/clock"),
+    ("POST", "/api/demo/clock"),
+    ("POST", "/api/demo/keys/rotate"),
+    ("POST", "/api/demo/keys/retire"),
+];
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_every_listed_route_answers() {

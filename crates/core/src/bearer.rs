@@ -1,0 +1,174 @@
+//! Article §4: a short-lived access token and a longer-lived refresh token.
+//!
+//! The access token is a signed JWT the server can check without a lookup; the refresh token is an
+//! opaque secret the server remembers (hashed), rotates at every use, and revokes as a family when
+//! a rotated one is presented again (RFC 9700 §4.14.2).
+
+use time::Duration;
+
+use crate::Timestamp;
+
+/// Lifetimes, by name, so the lab can put the article's numbers next to current advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    pub name: &'static str,
+    pub access_lifetime: Duration,
+    /// A refresh token unused for this long expires, however young its family.
+    pub refresh_idle: Duration,
+    /// No refresh token of a family outlives this, counted from the login that started it.
+    pub refresh_absolute: Duration,
+}
+
+impl TokenPolicy {
+    /// The article's example: access one month, refresh two months.
+    pub const ARTICLE: TokenPolicy = TokenPolicy {
+        name: "article",
+        access_lifetime: Duration::days(30),
+        refresh_idle: Duration::days(60),
+        refresh_absolute: Duration::days(60),
+    };
+    /// Current practice: an access token short enough that revocation lists are unnecessary.
+    pub const RECOMMENDED: TokenPolicy = TokenPolicy {
+        name: "recommended",
+        access_lifetime: Duration::minutes(15),
+        refresh_idle: Duration::days(14),
+        refresh_absolute: Duration::days(60),
+    };
+
+    pub fn by_name(name: &str) -> Option<TokenPolicy> {
+        [Self::ARTICLE, Self::RECOMMENDED].into_iter().find(|p| p.name == name)
+    }
+
+    /// When a refresh token issued at `issued_at`, in a family started at `family_started_at`,
+    /// stops being usable.
+    pub fn refresh_expires_at(
+        &self,
+        issued_at: Timestamp,
+        family_started_at: Timestamp,
+    ) -> Timestamp {
+        (issued_at + self.refresh_idle).min(family_started_at + self.refresh_absolute)
+    }
+}
+
+/// Clock skew tolerated between servers when checking `exp` and `nbf` (RFC 7519 §4.1.4 allows
+/// "a few minutes"; tokenlab keeps it small and explicit).
+pub const LEEWAY: Duration = Duration::seconds(5);
+
+/// How long the parent of the current refresh token is still honoured, returning the same child,
+/// for a client that lost the response to its refresh.
+pub const REFRESH_GRACE: Duration = Duration::seconds(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeClaimError {
+    Expired,
+    NotYetValid,
+    IssuedInTheFuture,
+}
+
+/// The time claims of an access token, checked on the injected clock (so the demo clock can expire
+/// tokens; the JWT library would read the system time).
+pub fn check_time_claims(
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    now: Timestamp,
+) -> Result<(), TimeClaimError> {
+    let now = now.unix_timestamp();
+    let leeway = LEEWAY.whole_seconds();
+    if now >= exp + leeway {
+        Err(TimeClaimError::Expired)
+    } else if now + leeway < nbf {
+        Err(TimeClaimError::NotYetValid)
+    } else if now + leeway < iat {
+        Err(TimeClaimError::IssuedInTheFuture)
+    } else {
+        Ok(())
+    }
+}
+
+/// What a presented refresh token that was already rotated means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotatedRefresh {
+    /// Its child is still current and the rotation was moments ago: the client lost the response.
+    /// Answer with the same child.
+    Retry,
+    /// Anything else: a copy is being replayed. Revoke the family.
+    Reuse,
+}
+
+pub fn rotated_refresh(
+    rotated_at: Timestamp,
+    child_is_current: bool,
+    now: Timestamp,
+) -> RotatedRefresh {
+    if child_is_current && now < rotated_at + REFRESH_GRACE {
+        RotatedRefresh::Retry
+    } else {
+        RotatedRefresh::Reuse
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: Timestamp = datetime!(2026-01-01 00:00 UTC);
+
+    #[test]
+    fn policies() {
+        let cases = [
+            ("article", Some((Duration::days(30), Duration::days(60)))),
+            ("recommended", Some((Duration::minutes(15), Duration::days(60)))),
+            ("none", None),
+        ];
+        for (name, expected) in cases {
+            let got = TokenPolicy::by_name(name).map(|p| (p.access_lifetime, p.refresh_absolute));
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn refresh_expiry_is_the_earlier_of_idle_and_absolute() {
+        let p = TokenPolicy::RECOMMENDED;
+        let cases = [
+            (T0, T0, T0 + Duration::days(14)),
+            (T0 + Duration::days(50), T0, T0 + Duration::days(60)),
+        ];
+        for (issued, started, expected) in cases {
+            assert_eq!(p.refresh_expires_at(issued, started), expected);
+        }
+        assert_eq!(TokenPolicy::ARTICLE.refresh_expires_at(T0, T0), T0 + Duration::days(60));
+    }
+
+    #[test]
+    fn time_claims() {
+        let (iat, exp) = (T0.unix_timestamp(), T0.unix_timestamp() + 900);
+        let cases = [
+            (Duration::ZERO, Ok(())),
+            (Duration::seconds(904), Ok(())),
+            (Duration::seconds(905), Err(TimeClaimError::Expired)),
+            (Duration::seconds(-5), Ok(())),
+            (Duration::seconds(-6), Err(TimeClaimError::NotYetValid)),
+        ];
+        for (offset, expected) in cases {
+            assert_eq!(check_time_claims(iat, iat, exp, T0 + offset), expected, "{offset}");
+        }
+        assert_eq!(
+            check_time_claims(iat + 60, iat, exp, T0),
+            Err(TimeClaimError::IssuedInTheFuture)
+        );
+    }
+
+    #[test]
+    fn rotated_refresh_tokens() {
+        let cases = [
+            (true, Duration::seconds(9), RotatedRefresh::Retry),
+            (true, Duration::seconds(10), RotatedRefresh::Reuse),
+            (false, Duration::seconds(1), RotatedRefresh::Reuse),
+        ];
+        for (current, after, expected) in cases {
+            assert_eq!(rotated_refresh(T0, current, T0 + after), expected, "{current} {after}");
+        }
+    }
+}

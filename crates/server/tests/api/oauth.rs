@@ -1,0 +1,466 @@
+//! Access + refresh tokens: the token endpoint, rotation, reuse detection, JWT checks, keys.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Client, Response, StatusCode};
+use sea_orm::{ConnectionTrait as _, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_refused, backends, spawn_app};
+
+async fn password_grant(app: &TestApp) -> Value {
+    let response = Client::new()
+        .post(app.url("/api/oauth/token"))
+        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn refresh(app: &TestApp, token: &str) -> Response {
+    Client::new()
+        .post(app.url("/api/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me(app: &TestApp, access: &str) -> Response {
+    Client::new().get(app.url("/api/jwt/me")).bearer_auth(access).send().await.unwrap()
+}
+
+/// `{error, reason}` of an RFC 6749 §5.2 error response.
+async fn grant_refused(response: Response, reason: &str) {
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "status for {reason}");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], reason, "{body}");
+    assert!(body["error"].is_string() && body["error_description"].is_string(), "{body}");
+}
+
+async fn token_refused(response: Response, reason: &str) {
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "{challenge}");
+    assert_refused(response, StatusCode::UNAUTHORIZED, reason).await;
+}
+
+#[tokio::test]
+async fn the_token_response_and_a_protected_call() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let response = Client::new()
+            .post(app.url("/api/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland-demo"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        // The demo's policy is the article's: a month and two months.
+        assert_eq!(body["expires_in"], 30 * 86_400);
+        assert_eq!(body["refresh_expires_in"], 60 * 86_400);
+        assert_eq!(body["refresh_token"].as_str().unwrap().len(), 64);
+
+        let response = me(&app, body["access_token"].as_str().unwrap()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let me_body: Value = response.json().await.unwrap();
+        assert_eq!(me_body["user"]["username"], "alice");
+        assert!(me_body["token"]["jti"].is_string());
+
+        // JSON is accepted as well as the form encoding.
+        let json_grant = Client::new()
+            .post(app.url("/api/oauth/token"))
+            .json(&json!({"grant_type": "password", "username": "alice", "password": "wonderland-demo"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json_grant.status(), StatusCode::OK);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn grant_errors_follow_rfc_6749() {
+    let app = spawn_app(backends()[0]).await;
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        Client::new().post(app.url("/api/oauth/token")).form(&form).send()
+    };
+    grant_refused(
+        post(vec![("grant_type", "client_credentials")]).await.unwrap(),
+        "unsupported_grant_type",
+    )
+    .await;
+    grant_refused(post(vec![("username", "alice")]).await.unwrap(), "invalid_request").await;
+    grant_refused(
+        post(vec![("grant_type", "password"), ("username", "alice")]).await.unwrap(),
+        "invalid_request",
+    )
+    .await;
+    let wrong =
+        post(vec![("grant_type", "password"), ("username", "alice"), ("password", "nope-nope")]);
+    grant_refused(wrong.await.unwrap(), "invalid_credentials").await;
+    grant_refused(
+        post(vec![("grant_type", "refresh_token"), ("refresh_token", "made-up")]).await.unwrap(),
+        "refresh_invalid",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refreshing_rotates_and_the_parent_within_grace_gets_the_same_child() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let first = password_grant(&app).await;
+        let a = first["refresh_token"].as_str().unwrap().to_owned();
+
+        let b_body: Value = refresh(&app, &a).await.json().await.unwrap();
+        let b = b_body["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(a, b, "{backend:?}: rotated");
+        assert_ne!(b_body["access_token"], first["access_token"]);
+
+        // A client that lost the response retries with the parent: same child, no alarm.
+        let again: Value = refresh(&app, &a).await.json().await.unwrap();
+        assert_eq!(again["refresh_token"], b.as_str());
+        let c: Value = refresh(&app, &b).await.json().await.unwrap();
+        assert!(c["refresh_token"].is_string(), "the child is still good: {c}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_token_after_the_grace_revokes_the_whole_family() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let a = password_grant(&app).await["refresh_token"].as_str().unwrap().to_owned();
+        let b_body: Value = refresh(&app, &a).await.json().await.unwrap();
+        let b = b_body["refresh_token"].as_str().unwrap().to_owned();
+        app.advance_clock(11).await;
+        grant_refused(refresh(&app, &a).await, "refresh_reused").await;
+        // The newest token of the family dies too: whoever holds it must log in again.
+        grant_refused(refresh(&app, &b).await, "refresh_revoked").await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn fifty_parallel_refreshes_rotate_once() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let a = password_grant(&app).await["refresh_token"].as_str().unwrap().to_owned();
+        let calls: Vec<_> = (0..50)
+            .map(|_| {
+                let (url, a) = (app.url("/api/oauth/token"), a.clone());
+                tokio::spawn(async move {
+                    let response = Client::new()
+                        .post(url)
+                        .form(&[("grant_type", "refresh_token"), ("refresh_token", a.as_str())])
+                        .send()
+                        .await
+                        .unwrap();
+                    (response.status(), response.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        let mut children = std::collections::BTreeSet::new();
+        for call in calls {
+            let (status, body) = call.await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");
+            children.insert(body["refresh_token"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(children.len(), 1, "exactly one rotation");
+        let child = children.into_iter().next().unwrap();
+        assert_eq!(refresh(&app, &child).await.status(), StatusCode::OK, "family not revoked");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn expiry_on_the_demo_clock() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let tokens = password_grant(&app).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let a = tokens["refresh_token"].as_str().unwrap();
+        app.advance_clock(31 * 86_400).await;
+        token_refused(me(&app, access).await, "token_expired").await;
+        // The refresh token (two months) still works, and its access token is good.
+        let renewed: Value = refresh(&app, a).await.json().await.unwrap();
+        let fresh = renewed["access_token"].as_str().unwrap();
+        assert_eq!(me(&app, fresh).await.status(), StatusCode::OK);
+
+        // Two months after login the family is over: log in again.
+        let b = renewed["refresh_token"].as_str().unwrap();
+        app.advance_clock(30 * 86_400).await;
+        grant_refused(refresh(&app, b).await, "refresh_expired").await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn revocation_kills_the_family_and_always_answers_200() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let a = password_grant(&app).await["refresh_token"].as_str().unwrap().to_owned();
+        for token in [a.as_str(), "never-issued"] {
+            let response = Client::new()
+                .post(app.url("/api/oauth/revoke"))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        grant_refused(refresh(&app, &a).await, "refresh_revoked").await;
+        app.stop().await;
+    }
+}
+
+/// The server's current signing key, read from its database as an attacker with a copy of it
+/// could: lets the tests sign tokens whose only fault is in their claims.
+async fn server_signing_key(app: &TestApp) -> (String, EncodingKey, String) {
+    let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kid, secret, public FROM server_keys WHERE kind = 'ed25519' AND retired_at IS NULL",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let kid: String = row.try_get("", "kid").unwrap();
+    let secret: String = row.try_get("", "secret").unwrap();
+    let public: String = row.try_get("", "public").unwrap();
+    (kid, EncodingKey::from_ed_der(&STANDARD.decode(secret).unwrap()), public)
+}
+
+type Claims = serde_json::Map<String, Value>;
+/// One way to spoil a token's claims, named for the failure message.
+type Spoiler = (&'static str, Box<dyn Fn(&mut Claims)>);
+
+fn claims(app: &TestApp, now: i64) -> Claims {
+    json!({
+        "iss": app.base, "aud": "tokenlab-api", "sub": "1", "iat": now, "nbf": now,
+        "exp": now + 600, "jti": "test-jti", "preferred_username": "alice"
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+#[tokio::test]
+async fn forged_and_malformed_tokens_are_refused() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let good = password_grant(&app).await["access_token"].as_str().unwrap().to_owned();
+        let (kid, key, public) = server_signing_key(&app).await;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sign = |claims: &Claims| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.clone());
+            jsonwebtoken::encode(&header, claims, &key).unwrap()
+        };
+        // Sanity: a token signed this way with good claims is accepted, so refusals below are
+        // caused by what each case changes.
+        assert_eq!(me(&app, &sign(&claims(&app, now))).await.status(), StatusCode::OK);
+
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut forged = vec![
+            ("alg none", format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), parts[1])),
+            ("flipped signature", {
+                let mut sig = parts[2].to_owned();
+                let last = if sig.ends_with('A') { "B" } else { "A" };
+                sig.replace_range(sig.len() - 1.., last);
+                format!("{}.{}.{}", parts[0], parts[1], sig)
+            }),
+            ("HS256 with the public key", {
+                let mut header = Header::new(Algorithm::HS256);
+                header.kid = Some(kid.clone());
+                let secret = URL_SAFE_NO_PAD.decode(&public).unwrap();
+                jsonwebtoken::encode(
+                    &header,
+                    &claims(&app, now),
+                    &EncodingKey::from_secret(&secret),
+                )
+                .unwrap()
+            }),
+            ("unknown kid", {
+                use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+                let other = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+                let der = other.to_pkcs8_der().unwrap();
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some("not-ours".into());
+                jsonwebtoken::encode(
+                    &header,
+                    &claims(&app, now),
+                    &EncodingKey::from_ed_der(der.as_bytes()),
+                )
+                .unwrap()
+            }),
+            ("no kid", {
+                jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(&app, now), &key)
+                    .unwrap()
+            }),
+        ];
+        let altered: Vec<Spoiler> = vec![
+            (
+                "missing exp",
+                Box::new(|c| {
+                    c.remove("exp");
+                }),
+            ),
+            (
+                "exp as a string",
+                Box::new(|c| {
+                    c.insert("exp".into(), json!("soon"));
+                }),
+            ),
+            (
+                "missing nbf",
+                Box::new(|c| {
+                    c.remove("nbf");
+                }),
+            ),
+            (
+                "nbf in the future",
+                Box::new(move |c| {
+                    c.insert("nbf".into(), json!(now + 3600));
+                }),
+            ),
+            (
+                "wrong aud",
+                Box::new(|c| {
+                    c.insert("aud".into(), json!("someone-else"));
+                }),
+            ),
+            (
+                "wrong iss",
+                Box::new(|c| {
+                    c.insert("iss".into(), json!("https://evil.example"));
+                }),
+            ),
+            (
+                "missing iss",
+                Box::new(|c| {
+                    c.remove("iss");
+                }),
+            ),
+            (
+                "missing sub",
+                Box::new(|c| {
+                    c.remove("sub");
+                }),
+            ),
+            (
+                "sub not a number",
+                Box::new(|c| {
+                    c.insert("sub".into(), json!(["1"]));
+                }),
+            ),
+            (
+                "missing jti",
+                Box::new(|c| {
+                    c.remove("jti");
+                }),
+            ),
+            (
+                "missing iat",
+                Box::new(|c| {
+                    c.remove("iat");
+                }),
+            ),
+        ];
+        for (name, alter) in &altered {
+            let mut c = claims(&app, now);
+            alter(&mut c);
+            forged.push((name, sign(&c)));
+        }
+        for (name, token) in forged {
+            let response = me(&app, &token).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{backend:?}: {name}");
+            token_refused(response, "token_invalid").await;
+        }
+        // Expired beyond the leeway: refused as expired.
+        let mut old = claims(&app, now - 3600);
+        old.insert("exp".into(), json!(now - 6));
+        token_refused(me(&app, &sign(&old)).await, "token_expired").await;
+        let missing = Client::new().get(app.url("/api/jwt/me")).send().await.unwrap();
+        assert_refused(missing, StatusCode::UNAUTHORIZED, "not_logged_in").await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_old_key_verifies_until_it_is_retired() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        let old_kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+        assert!(jwks["keys"][0].get("d").is_none(), "no private part");
+
+        let before = password_grant(&app).await["access_token"].as_str().unwrap().to_owned();
+        let rotated: Value =
+            app.post_json("/api/demo/keys/rotate", &json!({})).await.json().await.unwrap();
+        let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+        let after = password_grant(&app).await["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            jsonwebtoken::decode_header(&after).unwrap().kid.as_deref(),
+            Some(new_kid.as_str())
+        );
+        let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+
+        assert_eq!(me(&app, &before).await.status(), StatusCode::OK, "old key still verifies");
+        let retire = app.post_json("/api/demo/keys/retire", &json!({"kid": old_kid})).await;
+        assert_eq!(retire.status(), StatusCode::NO_CONTENT);
+        token_refused(me(&app, &before).await, "token_invalid").await;
+        assert_eq!(me(&app, &after).await.status(), StatusCode::OK);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bearer_caller_can_place_orders_and_no_refresh_token_is_stored_in_clear() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let tokens = password_grant(&app).await;
+        let response = Client::new()
+            .post(app.url("/api/orders"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .header("idempotency-key", "bearer-1")
+            .json(&json!({"item": "tea", "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{backend:?}");
+
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT token_hash FROM refresh_tokens",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let stored: String = rows[0].try_get("", "token_hash").unwrap();
+        assert_ne!(stored, refresh_token);
+        assert_eq!(stored.len(), 64);
+        app.stop().await;
+    }
+}
