@@ -165,7 +165,16 @@ pub async fn rotate(
     secrets: &dyn SecretSource,
     now: Timestamp,
 ) -> Result<String, ApiError> {
-    create(db, secrets, SIGNING, now).await
+    // "Newest signs" must be unambiguous, also for two rotations within one second.
+    let newest = server_keys::Entity::find()
+        .filter(server_keys::Column::Kind.eq(SIGNING))
+        .order_by_desc(server_keys::Column::CreatedAt)
+        .one(db)
+        .await?
+        .map_or(i64::MIN, |k| k.created_at);
+    let created_at = now.unix_timestamp().max(newest.saturating_add(1));
+    let created = Timestamp::from_unix_timestamp(created_at).map_err(ApiError::internal)?;
+    create(db, secrets, SIGNING, created).await
 }
 
 /// Tokens signed with a retired key are refused from now on. Returns whether a key was retired.

@@ -39,7 +39,11 @@ use crate::state::AppState;
 pub const AUDIENCE: &str = "tokenlab-api";
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(token)).routes(routes!(revoke)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(revoke))
+        .routes(routes!(family))
+        .routes(routes!(me))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,8 +75,11 @@ pub struct TokenResponse {
     token_type: &'static str,
     /// Seconds the access token lives.
     expires_in: i64,
-    /// Replaces the one the client holds: the old one is spent.
-    refresh_token: String,
+    /// Replaces the one the client holds: the old one is spent. Absent when the request asked for
+    /// the browser variant (`X-Refresh-Cookie: 1`): the token then travels only in the HttpOnly
+    /// cookie `tl_refresh`, out of the page's JavaScript.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     refresh_expires_in: i64,
 }
 
@@ -202,7 +209,7 @@ async fn token(
             password_grant(&state, &username, password, client).await?
         }
         Some("refresh_token") => {
-            let Some(refresh) = request.refresh_token else {
+            let Some(refresh) = request.refresh_token.or_else(|| refresh_cookie(&headers)) else {
                 return Err(grant_error(
                     Reason::InvalidRequest,
                     "the refresh_token grant needs refresh_token",
@@ -215,7 +222,57 @@ async fn token(
         }
         None => return Err(grant_error(Reason::InvalidRequest, "grant_type is missing")),
     };
-    Ok((StatusCode::OK, no_store(), axum::Json(response)).into_response())
+    Ok(respond(&state, &headers, response))
+}
+
+/// The refresh cookie's name: `__Secure-` when served over https (the `__Host-` prefix would
+/// force `Path=/`, and this cookie must only travel to `/api/oauth`).
+fn refresh_cookie_name(state: &AppState) -> String {
+    if state.cookies.secure {
+        format!("__Secure-{REFRESH_COOKIE}")
+    } else {
+        REFRESH_COOKIE.to_owned()
+    }
+}
+
+const REFRESH_COOKIE: &str = "tl_refresh";
+
+fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| name.trim_start_matches("__Secure-") == REFRESH_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn refresh_cookie_header(state: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if state.cookies.secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={value}; HttpOnly; SameSite=Strict; Path=/api/oauth; Max-Age={max_age}{secure}",
+        refresh_cookie_name(state)
+    );
+    HeaderValue::from_str(&cookie).ok()
+}
+
+/// The token response; in the browser variant the refresh token moves from the body to the cookie.
+fn respond(state: &AppState, headers: &HeaderMap, mut response: TokenResponse) -> Response {
+    let browser = headers.get("x-refresh-cookie").is_some_and(|v| v == "1");
+    let cookie = if browser {
+        response
+            .refresh_token
+            .take()
+            .and_then(|token| refresh_cookie_header(state, &token, response.refresh_expires_in))
+    } else {
+        None
+    };
+    let mut http = (StatusCode::OK, no_store(), axum::Json(response)).into_response();
+    if let Some(cookie) = cookie {
+        http.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    http
 }
 
 async fn password_grant(
@@ -398,7 +455,7 @@ async fn issue(
         access_token,
         token_type: "Bearer",
         expires_in: lifetime.whole_seconds(),
-        refresh_token: refresh,
+        refresh_token: Some(refresh),
         refresh_expires_in: (refresh_expires_at - now).whole_seconds().max(0),
     })
 }
@@ -409,7 +466,8 @@ pub struct RevokeRequest {
     token: Option<String>,
 }
 
-/// Revoke a refresh token's whole family (logout). Always 200, as RFC 7009 §2.2 requires, so the
+/// Revoke a refresh token's whole family (logout); the `tl_refresh` cookie is used, and cleared,
+/// when no `token` is sent. Always 200, as RFC 7009 §2.2 requires, so the
 /// endpoint tells nobody whether a token existed.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
     request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
@@ -418,7 +476,7 @@ async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let request: Option<RevokeRequest> = if content_type.starts_with("application/json") {
@@ -426,13 +484,87 @@ async fn revoke(
     } else {
         serde_urlencoded::from_bytes(&body).ok()
     };
-    if let Some(token) = request.and_then(|r| r.token)
+    if let Some(token) = request.and_then(|r| r.token).or_else(|| refresh_cookie(&headers))
         && let Some(row) =
             refresh_tokens::Entity::find_by_id(storage_hash(&token)).one(&state.db).await?
     {
         revoke_family(&state, &row.family_id, "revoked", state.clock.now()).await?;
     }
-    Ok(StatusCode::OK)
+    let mut response = StatusCode::OK.into_response();
+    if refresh_cookie(&headers).is_some()
+        && let Some(expired) = refresh_cookie_header(&state, "", 0)
+    {
+        response.headers_mut().insert(header::SET_COOKIE, expired);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FamilyToken {
+    /// The first characters of the token's SHA-256: enough to tell tokens apart, useless to a thief.
+    hash_prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    issued_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+    /// `active`, `rotated` or `revoked`.
+    state: &'static str,
+    /// This is the token the request carried.
+    presented: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Family {
+    /// `null`, or why the family was revoked: `revoked` (logout) or `reused`.
+    revoked_reason: Option<String>,
+    tokens: Vec<FamilyToken>,
+}
+
+/// The refresh-token family of the `tl_refresh` cookie, as a chain, oldest first.
+#[utoipa::path(get, path = "/oauth/family", tag = "oauth",
+    responses((status = 200, body = Family),
+              (status = 404, description = "`not_found`: no refresh cookie, or an unknown token", body = ErrorBody)))]
+async fn family(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Family>, ApiError> {
+    let not_found = || ApiError::refused(Reason::NotFound, "no refresh token to show");
+    let presented_hash = storage_hash(&refresh_cookie(&headers).ok_or_else(not_found)?);
+    let row = refresh_tokens::Entity::find_by_id(presented_hash.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let family = refresh_families::Entity::find_by_id(row.family_id.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut rows = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::FamilyId.eq(family.id.as_str()))
+        .all(&state.db)
+        .await?;
+    rows.sort_by_key(|r| (r.issued_at, r.rotated_at.is_none()));
+    let tokens = rows
+        .into_iter()
+        .map(|r| {
+            let state_name = if family.revoked_at.is_some() {
+                "revoked"
+            } else if r.rotated_at.is_some() {
+                "rotated"
+            } else {
+                "active"
+            };
+            Ok(FamilyToken {
+                hash_prefix: r.token_hash.chars().take(8).collect(),
+                issued_at: from_unix_seconds(r.issued_at)?,
+                expires_at: from_unix_seconds(r.expires_at)?,
+                state: state_name,
+                presented: r.token_hash == presented_hash,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(axum::Json(Family { revoked_reason: family.revoked_reason, tokens }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

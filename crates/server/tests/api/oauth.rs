@@ -464,3 +464,57 @@ async fn a_bearer_caller_can_place_orders_and_no_refresh_token_is_stored_in_clea
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_browser_variant_keeps_the_refresh_token_in_an_http_only_cookie() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let browser = Client::builder().cookie_store(true).build().unwrap();
+        let login = browser
+            .post(app.url("/api/oauth/token"))
+            .header("x-refresh-cookie", "1")
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland-demo"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+        for attribute in ["tl_refresh=", "HttpOnly", "SameSite=Strict", "Path=/api/oauth"] {
+            assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+        }
+        let body: Value = login.json().await.unwrap();
+        assert!(body.get("refresh_token").is_none(), "not in the page's reach: {body}");
+        assert!(body["access_token"].is_string());
+
+        // Refresh and revoke read the cookie; the family shows as a chain.
+        let refreshed = browser
+            .post(app.url("/api/oauth/token"))
+            .header("x-refresh-cookie", "1")
+            .form(&[("grant_type", "refresh_token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refreshed.status(), StatusCode::OK, "{backend:?}");
+        let family: Value =
+            browser.get(app.url("/api/oauth/family")).send().await.unwrap().json().await.unwrap();
+        let states: Vec<_> =
+            family["tokens"].as_array().unwrap().iter().map(|t| t["state"].clone()).collect();
+        assert_eq!(states, vec![json!("rotated"), json!("active")], "{family}");
+        assert_eq!(family["tokens"][1]["presented"], true);
+
+        let revoked = browser
+            .post(app.url("/api/oauth/revoke"))
+            .form(&[("token_type_hint", "refresh_token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK);
+        assert!(revoked.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        let after = Client::new().get(app.url("/api/oauth/family")).send().await.unwrap();
+        assert_refused(after, StatusCode::NOT_FOUND, "not_found").await;
+        app.stop().await;
+    }
+}
