@@ -12,7 +12,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::client::ApiClient;
-use crate::components::{AccountPanel, ClockBar, DevicePanel, OrdersPanel, SessionPanel, Timeline};
+use crate::components::{
+    AccountPanel, BearerPanel, ClockBar, DevicePanel, OrdersPanel, SessionPanel, Timeline,
+};
 use crate::server_clock::ServerClock;
 
 /// The HTML document around the app, rendered by the server.
@@ -73,6 +75,7 @@ fn LabPage() -> impl IntoView {
                 <AccountPanel/>
                 <DevicePanel/>
                 <SessionPanel/>
+                <BearerPanel/>
             </div>
             <OrdersPanel/>
             <Timeline/>

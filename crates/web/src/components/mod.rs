@@ -1,4 +1,5 @@
 mod account;
+mod bearer;
 mod clock;
 pub(crate) mod device;
 mod orders;
@@ -7,6 +8,7 @@ mod session;
 mod timeline;
 
 pub use account::AccountPanel;
+pub use bearer::BearerPanel;
 pub use clock::ClockBar;
 pub use device::DevicePanel;
 pub use orders::OrdersPanel;

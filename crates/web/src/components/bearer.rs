@@ -1,0 +1,287 @@
+//! Article §4: a short-lived access token and a longer-lived refresh token.
+//!
+//! The access token lives in this page's memory only (a reload forgets it); the refresh token lives
+//! in an HttpOnly cookie that only `/api/oauth` receives, so no script on the page can read either
+//! from storage. A call that meets `token_expired` refreshes once — one refresh for any number of
+//! calls waiting on it — and retries.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::FutureExt as _;
+use futures::future::{LocalBoxFuture, Shared};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::client::{ApiClient, ApiResponse, Method, Refusal};
+use crate::components::RefusalView;
+use crate::server_clock::{ServerClock, format_time};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct FamilyToken {
+    hash_prefix: String,
+    state: String,
+    presented: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Panel {
+    Checking,
+    LoggedOut { refusal: Option<Refusal> },
+    LoggedIn,
+}
+
+type Refresh = Shared<LocalBoxFuture<'static, Result<(), Refusal>>>;
+
+/// The claims of a JWT, for display: the payload is only base64url, the signature is what matters.
+fn decode_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+fn unix(value: &Value) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(value.as_i64()?).ok()
+}
+
+#[component]
+pub fn BearerPanel() -> impl IntoView {
+    let client = expect_context::<ApiClient>();
+    let clock = expect_context::<ServerClock>();
+    let panel = RwSignal::new(Panel::Checking);
+    let access = RwSignal::new(None::<String>);
+    let refresh_expires_at = RwSignal::new(None::<OffsetDateTime>);
+    let family = RwSignal::new(Vec::<FamilyToken>::new());
+    let note = RwSignal::new(None::<Result<String, Refusal>>);
+    let username = RwSignal::new("alice".to_owned());
+    let password = RwSignal::new(String::new());
+    let in_flight: StoredValue<Option<Refresh>, LocalStorage> = StoredValue::new_local(None);
+
+    let load_family = move || {
+        spawn_local(async move {
+            if let Ok(r) = client.get("/api/oauth/family").await
+                && r.ok()
+                && let Ok(tokens) =
+                    serde_json::from_value::<Vec<FamilyToken>>(r.body["tokens"].clone())
+            {
+                family.set(tokens);
+            }
+        });
+    };
+
+    // Takes a token response: the access token into memory, the refresh expiry for the countdown.
+    let accept = move |response: &ApiResponse| {
+        access.set(response.body["access_token"].as_str().map(str::to_owned));
+        let seconds = response.body["refresh_expires_in"].as_i64().unwrap_or_default();
+        refresh_expires_at.set(clock.now().map(|now| now + time::Duration::seconds(seconds)));
+        panel.set(Panel::LoggedIn);
+        load_family();
+    };
+
+    // One refresh at a time: concurrent callers await the same one.
+    let refresh = move || -> Refresh {
+        if let Some(running) = in_flight.get_value() {
+            return running;
+        }
+        let run = async move {
+            let result = client
+                .call(
+                    Method::Post,
+                    "/api/oauth/token",
+                    Some(json!({ "grant_type": "refresh_token" })),
+                    &[("X-Refresh-Cookie", "1".to_owned())],
+                )
+                .await;
+            in_flight.set_value(None);
+            match result {
+                Ok(r) if r.ok() => {
+                    accept(&r);
+                    Ok(())
+                }
+                Ok(r) => Err(r.refusal().unwrap_or(Refusal {
+                    status: r.status,
+                    code: "unknown".into(),
+                    message: String::new(),
+                    explanation: None,
+                })),
+                Err(err) => Err(Refusal {
+                    status: 0,
+                    code: "network".into(),
+                    message: err,
+                    explanation: None,
+                }),
+            }
+        }
+        .boxed_local()
+        .shared();
+        in_flight.set_value(Some(run.clone()));
+        run
+    };
+
+    let signed_out = move |refusal: Option<Refusal>| {
+        access.set(None);
+        family.set(Vec::new());
+        note.set(None);
+        panel.set(Panel::LoggedOut { refusal });
+    };
+
+    let get_me = move || async move {
+        let headers =
+            [("Authorization", format!("Bearer {}", access.get_untracked().unwrap_or_default()))];
+        client.call(Method::Get, "/api/jwt/me", None, &headers).await
+    };
+
+    let call = move |_| {
+        spawn_local(async move {
+            let mut result =
+                if access.get_untracked().is_some() { Some(get_me().await) } else { None };
+            let expired = match &result {
+                None => true,
+                Some(Ok(r)) => r.body["reason"] == "token_expired",
+                Some(Err(_)) => false,
+            };
+            if expired {
+                if let Err(refusal) = refresh().await {
+                    signed_out(Some(refusal));
+                    return;
+                }
+                result = Some(get_me().await);
+            }
+            note.set(match result {
+                Some(Ok(r)) if r.ok() => Some(Ok(format!(
+                    "200 OK — bearer of token {} is {}{}",
+                    r.body["token"]["jti"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .get(..8)
+                        .unwrap_or_default(),
+                    r.body["user"]["username"].as_str().unwrap_or_default(),
+                    if expired { " (after a silent refresh)" } else { "" },
+                ))),
+                Some(Ok(r)) => r.refusal().map(Err),
+                Some(Err(err)) => Some(Err(Refusal {
+                    status: 0,
+                    code: "network".into(),
+                    message: err,
+                    explanation: None,
+                })),
+                None => None,
+            });
+        });
+    };
+
+    Effect::new(move |_| {
+        // A reload forgets the access token; the refresh cookie tells whether a login is alive.
+        spawn_local(async move {
+            match client.get("/api/oauth/family").await {
+                Ok(r) if r.ok() && r.body["revoked_reason"].is_null() => {
+                    if let Ok(tokens) =
+                        serde_json::from_value::<Vec<FamilyToken>>(r.body["tokens"].clone())
+                    {
+                        family.set(tokens);
+                    }
+                    panel.set(Panel::LoggedIn);
+                }
+                _ => panel.set(Panel::LoggedOut { refusal: None }),
+            }
+        });
+    });
+
+    let login = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = json!({ "grant_type": "password", "username": username.get_untracked(), "password": password.get_untracked() });
+        spawn_local(async move {
+            let Ok(r) = client
+                .call(
+                    Method::Post,
+                    "/api/oauth/token",
+                    Some(body),
+                    &[("X-Refresh-Cookie", "1".to_owned())],
+                )
+                .await
+            else {
+                return;
+            };
+            if r.ok() {
+                password.set(String::new());
+                note.set(None);
+                accept(&r);
+            } else {
+                signed_out(r.refusal());
+            }
+        });
+    };
+
+    let logout = move |_| {
+        spawn_local(async move {
+            let _ = client.call(Method::Post, "/api/oauth/revoke", Some(json!({})), &[]).await;
+            signed_out(None);
+        });
+    };
+
+    let claims = move || access.get().as_deref().and_then(decode_claims);
+
+    view! {
+        <section class="panel scheme" data-testid="bearer-panel" aria-labelledby="bearer-title">
+            <h2 id="bearer-title">"Access + refresh tokens"</h2>
+            <p class="muted">
+                "A short-lived access token proves who you are without a session lookup; a longer refresh token "
+                "gets a new pair when it expires. The access token lives only in this page's memory, the refresh "
+                "token in an HttpOnly cookie sent only to /api/oauth."
+            </p>
+            {move || match panel.get() {
+                Panel::Checking => view! { <p class="muted">"Checking for a refresh token…"</p> }.into_any(),
+                Panel::LoggedOut { refusal } => view! {
+                    {refusal.clone().filter(|r| r.code.starts_with("refresh_")).map(|_| view! {
+                        <div class="notice expired" data-testid="bearer-login-again" role="alert">
+                            <strong>"The refresh token can no longer be used — log in again."</strong>
+                        </div>
+                    })}
+                    <form on:submit=login data-testid="bearer-login">
+                        <label>"Username" <input name="username" prop:value=username on:input=move |ev| username.set(event_target_value(&ev))/></label>
+                        <label>"Password" <input name="password" type="password" prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/></label>
+                        <button type="submit">"Log in (password grant)"</button>
+                    </form>
+                    {refusal.map(|refusal| view! { <RefusalView refusal/> })}
+                }.into_any(),
+                Panel::LoggedIn => view! {
+                    <dl class="facts">
+                        <dt>"Access token"</dt>
+                        <dd data-testid="bearer-access">{move || if access.get().is_some() { "in memory" } else { "none yet (fetched at the next call)" }}</dd>
+                        <dt>"Access expiry"</dt>
+                        <dd data-testid="bearer-access-left">{move || match claims().and_then(|c| unix(&c["exp"])) {
+                            Some(exp) => format!("{} (at {})", clock.countdown(exp)(), format_time(exp)),
+                            None => "—".to_owned(),
+                        }}</dd>
+                        <dt>"Refresh expiry"</dt>
+                        <dd data-testid="bearer-refresh-left">{move || match refresh_expires_at.get() {
+                            Some(at) => format!("{} (at {})", clock.countdown(at)(), format_time(at)),
+                            None => "in the cookie".to_owned(),
+                        }}</dd>
+                    </dl>
+                    <details open>
+                        <summary>"Decoded claims (the signature key never leaves the server)"</summary>
+                        <pre class="claims" data-testid="bearer-claims">{move || claims().map(|c| serde_json::to_string_pretty(&c).unwrap_or_default()).unwrap_or_default()}</pre>
+                    </details>
+                    <div class="actions">
+                        <button on:click=call>"Call a protected API"</button>
+                        <button on:click=logout>"Log out (revoke)"</button>
+                    </div>
+                    {move || note.get().map(|n| match n {
+                        Ok(text) => view! { <p class="success" data-testid="bearer-call-result">{text}</p> }.into_any(),
+                        Err(refusal) => view! { <RefusalView refusal/> }.into_any(),
+                    })}
+                    <h3>"Refresh-token family"</h3>
+                    <ol class="family" data-testid="bearer-family">
+                        {move || family.get().into_iter().map(|t| view! {
+                            <li class=format!("token {}", t.state)>
+                                <code>{t.hash_prefix}</code> " " {t.state.clone()} {t.presented.then_some(" (held by this browser)")}
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
