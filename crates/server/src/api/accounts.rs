@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_account))
+    OpenApiRouter::new().routes(routes!(create_account)).routes(routes!(change_password))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,4 +80,44 @@ pub async fn register(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(example = "alice")]
+    username: String,
+    current_password: String,
+    /// 8–128 characters, any Unicode; used exactly as sent.
+    new_password: String,
+}
+
+/// Change a password. Every refresh-token family of the user is revoked: whoever held one (a
+/// thief included) must log in again with the new password.
+#[utoipa::path(
+    post,
+    path = "/accounts/password",
+    tag = "accounts",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; the user's refresh tokens are revoked"),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 422, description = "`weak_password`, `invalid_body`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    )
+)]
+async fn change_password(
+    State(state): State<AppState>,
+    crate::guard::ClientIp(client): crate::guard::ClientIp,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    validate_password(&body.new_password)?;
+    let user =
+        crate::login::authenticate(&state, &body.username, body.current_password, client).await?;
+    let user_id = user.id;
+    let mut active: users::ActiveModel = user.into();
+    active.password_hash = Set(state.hasher.hash(body.new_password).await?);
+    active.update(&state.db).await?;
+    crate::api::oauth::revoke_user_families(&state, user_id, "password_changed").await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -412,6 +412,25 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
     }
 }
 
+/// Revokes every refresh-token family of a user (after a password change).
+pub async fn revoke_user_families(
+    state: &AppState,
+    user_id: i64,
+    why: &str,
+) -> Result<(), ApiError> {
+    refresh_families::Entity::update_many()
+        .col_expr(
+            refresh_families::Column::RevokedAt,
+            Expr::value(state.clock.now().unix_timestamp()),
+        )
+        .col_expr(refresh_families::Column::RevokedReason, Expr::value(why))
+        .filter(refresh_families::Column::UserId.eq(user_id))
+        .filter(refresh_families::Column::RevokedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    Ok(())
+}
+
 async fn revoke_family(
     state: &AppState,
     family_id: &str,

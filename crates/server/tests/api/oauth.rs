@@ -518,3 +518,53 @@ async fn the_browser_variant_keeps_the_refresh_token_in_an_http_only_cookie() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_password_change_revokes_every_refresh_family_of_the_user() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let phone = password_grant(&app).await["refresh_token"].as_str().unwrap().to_owned();
+        let laptop = password_grant(&app).await["refresh_token"].as_str().unwrap().to_owned();
+        let change = |current: &str, new: &str| {
+            Client::new()
+                .post(app.url("/api/accounts/password"))
+                .json(
+                    &json!({"username": "alice", "current_password": current, "new_password": new}),
+                )
+                .send()
+        };
+        let wrong = change("not-her-password", "a brand new password").await.unwrap();
+        assert_refused(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        let weak = change("wonderland-demo", "short").await.unwrap();
+        assert_refused(weak, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+
+        let changed = change("wonderland-demo", "a brand new password").await.unwrap();
+        assert_eq!(changed.status(), StatusCode::NO_CONTENT, "{backend:?}");
+        for token in [&phone, &laptop] {
+            grant_refused(refresh(&app, token).await, "refresh_revoked").await;
+        }
+        let old = Client::new()
+            .post(app.url("/api/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland-demo"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        grant_refused(old, "invalid_credentials").await;
+        let new = Client::new()
+            .post(app.url("/api/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "a brand new password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(new.status(), StatusCode::OK);
+        app.stop().await;
+    }
+}

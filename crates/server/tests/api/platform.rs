@@ -30,6 +30,7 @@ fn ops(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 const EVERY_ROUTE: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("POST", "/api/accounts"),
+    ("POST", "/api/accounts/password"),
     ("POST", "/api/session/login"),
     ("GET", "/api/session/me"),
     ("POST", "/api/session/logout"),
