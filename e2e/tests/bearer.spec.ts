@@ -55,3 +55,31 @@ test("past the refresh expiry the panel asks for a login", async ({ page }) => {
   await expect(panel.locator(".refusal")).toHaveAttribute("data-reason", "refresh_expired");
   await expect(panel.getByTestId("bearer-login")).toBeVisible();
 });
+
+test("two tabs calling at the same moment after expiry both stay logged in, with one rotation", async ({ context, page }) => {
+  await openLab(page);
+  const first = await logIn(page);
+  const other = await context.newPage();
+  await openLab(other);
+  const second = other.getByTestId("bearer-panel");
+  // The second tab sees the live login through the refresh cookie; it has no access token yet.
+  await expect(second.getByTestId("bearer-family").locator("li")).toHaveCount(1);
+
+  await page.getByRole("button", { name: "+31 days" }).click();
+  await expect(page.getByTestId("clock-offset")).toHaveText("31 d ahead");
+  await Promise.all([
+    first.getByRole("button", { name: "Call a protected API" }).click(),
+    second.getByRole("button", { name: "Call a protected API" }).click(),
+  ]);
+  await expect(first.getByTestId("bearer-call-result")).toContainText("200 OK");
+  await expect(second.getByTestId("bearer-call-result")).toContainText("200 OK");
+
+  // One rotation for both tabs: the family is the login's token, rotated, and one active child.
+  await first.getByRole("button", { name: "Call a protected API" }).click();
+  await expect(first.getByTestId("bearer-family").locator("li.rotated")).toHaveCount(1);
+  await expect(first.getByTestId("bearer-family").locator("li.active")).toHaveCount(1);
+  const rotations = await page.request.get("/api/oauth/family");
+  const family = await rotations.json();
+  expect(family.tokens.length).toBe(2);
+  await other.close();
+});

@@ -235,6 +235,18 @@ pub fn browser_now_ms() -> f64 {
     now_ms()
 }
 
+/// Waits in the browser without blocking it (a timer, not a busy loop).
+pub async fn pause(duration: std::time::Duration) {
+    let (done, wait) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        duration,
+    );
+    let _ = wait.await;
+}
+
 /// A fresh random `Idempotency-Key`: 128 bits from the browser's `crypto.getRandomValues`, which
 /// (unlike `randomUUID`) also works on plain-http origins other than localhost.
 #[cfg(feature = "hydrate")]

@@ -6,6 +6,7 @@ pub mod client;
 mod components;
 pub mod server_clock;
 mod storage;
+mod tabs;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};

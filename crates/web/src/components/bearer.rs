@@ -15,9 +15,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::client::{ApiClient, ApiResponse, Method, Refusal};
+use crate::client::{ApiClient, Method, Refusal, pause, random_key};
 use crate::components::RefusalView;
 use crate::server_clock::{ServerClock, format_time};
+use crate::storage;
+use crate::tabs::{TabChannel, with_lock};
+
+const CHANNEL: &str = "tokenlab-bearer";
+const REFRESH_LOCK: &str = "tokenlab-refresh";
+/// A nonce (never a token) that changes at every refresh, so a tab can tell that another one
+/// refreshed while it waited for the lock.
+const REFRESH_STAMP: &str = "tokenlab.refresh-stamp";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct FamilyToken {
@@ -70,48 +78,98 @@ pub fn BearerPanel() -> impl IntoView {
         });
     };
 
+    // Bumped whenever this tab holds a new access token, its own or one another tab sent.
+    let generation = StoredValue::new(0_u64);
+    // The refresh stamp as it was when this tab last got a token (or loaded): if it has changed
+    // since, another tab has rotated the refresh token and this tab's copy of the story is old.
+    let known_stamp = StoredValue::new(None::<String>);
+
     // Takes a token response: the access token into memory, the refresh expiry for the countdown.
-    let accept = move |response: &ApiResponse| {
-        access.set(response.body["access_token"].as_str().map(str::to_owned));
-        let seconds = response.body["refresh_expires_in"].as_i64().unwrap_or_default();
+    let accept = move |body: &Value| {
+        access.set(body["access_token"].as_str().map(str::to_owned));
+        let seconds = body["refresh_expires_in"].as_i64().unwrap_or_default();
         refresh_expires_at.set(clock.now().map(|now| now + time::Duration::seconds(seconds)));
+        generation.update_value(|g| *g += 1);
+        known_stamp.set_value(storage::get(REFRESH_STAMP));
         panel.set(Panel::LoggedIn);
         load_family();
     };
 
-    // One refresh at a time: concurrent callers await the same one.
-    let refresh = move || -> Refresh {
+    // Other tabs announce the access token they obtained; this one adopts it instead of refreshing.
+    let channel: StoredValue<Option<TabChannel>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        known_stamp.set_value(storage::get(REFRESH_STAMP));
+        channel.set_value(Some(TabChannel::open(CHANNEL, move |message| accept(&message))));
+    });
+
+    // One refresh at a time, in this tab (callers share one future) and across tabs (a Web Lock):
+    // a tab that waited for the lock while another refreshed takes that tab's token rather than
+    // rotating the refresh token a second time.
+    // `seen`: the generation of the token that was found expired. If a newer one has arrived since
+    // (another tab refreshed), there is nothing to refresh.
+    let refresh = move |seen: u64| -> Refresh {
         if let Some(running) = in_flight.get_value() {
             return running;
         }
+        let before = seen;
         let run = async move {
-            let result = client
-                .call(
-                    Method::Post,
-                    "/api/oauth/token",
-                    Some(json!({ "grant_type": "refresh_token" })),
-                    &[("X-Refresh-Cookie", "1".to_owned())],
-                )
-                .await;
-            in_flight.set_value(None);
-            match result {
-                Ok(r) if r.ok() => {
-                    accept(&r);
-                    Ok(())
+            let work = async move {
+                if generation.get_value() != before {
+                    return Ok(());
                 }
-                Ok(r) => Err(r.refusal().unwrap_or(Refusal {
-                    status: r.status,
-                    code: "unknown".into(),
-                    message: String::new(),
-                    explanation: None,
-                })),
-                Err(err) => Err(Refusal {
+                if storage::get(REFRESH_STAMP) != known_stamp.get_value() {
+                    // Another tab refreshed since this one got its token; its message carrying the
+                    // new access token is on the way (or was just handled).
+                    for _ in 0..40 {
+                        if generation.get_value() != before {
+                            return Ok(());
+                        }
+                        pause(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+                let result = client
+                    .call(
+                        Method::Post,
+                        "/api/oauth/token",
+                        Some(json!({ "grant_type": "refresh_token" })),
+                        &[("X-Refresh-Cookie", "1".to_owned())],
+                    )
+                    .await;
+                match result {
+                    Ok(r) if r.ok() => {
+                        storage::set(REFRESH_STAMP, &random_key());
+                        channel.with_value(|c| {
+                            if let Some(c) = c {
+                                c.post(&r.body)
+                            }
+                        });
+                        accept(&r.body);
+                        Ok(())
+                    }
+                    Ok(r) => Err(r.refusal().unwrap_or(Refusal {
+                        status: r.status,
+                        code: "unknown".into(),
+                        message: String::new(),
+                        explanation: None,
+                    })),
+                    Err(err) => Err(Refusal {
+                        status: 0,
+                        code: "network".into(),
+                        message: err,
+                        explanation: None,
+                    }),
+                }
+            };
+            let outcome = with_lock(REFRESH_LOCK, work.boxed_local()).await.unwrap_or_else(|| {
+                Err(Refusal {
                     status: 0,
-                    code: "network".into(),
-                    message: err,
+                    code: "lock".into(),
+                    message: "could not take the refresh lock".into(),
                     explanation: None,
-                }),
-            }
+                })
+            });
+            in_flight.set_value(None);
+            outcome
         }
         .boxed_local()
         .shared();
@@ -134,6 +192,7 @@ pub fn BearerPanel() -> impl IntoView {
 
     let call = move |_| {
         spawn_local(async move {
+            let seen = generation.get_value();
             let mut result =
                 if access.get_untracked().is_some() { Some(get_me().await) } else { None };
             let expired = match &result {
@@ -142,7 +201,7 @@ pub fn BearerPanel() -> impl IntoView {
                 Some(Err(_)) => false,
             };
             if expired {
-                if let Err(refusal) = refresh().await {
+                if let Err(refusal) = refresh(seen).await {
                     signed_out(Some(refusal));
                     return;
                 }
@@ -206,7 +265,12 @@ pub fn BearerPanel() -> impl IntoView {
             if r.ok() {
                 password.set(String::new());
                 note.set(None);
-                accept(&r);
+                channel.with_value(|c| {
+                    if let Some(c) = c {
+                        c.post(&r.body)
+                    }
+                });
+                accept(&r.body);
             } else {
                 signed_out(r.refusal());
             }

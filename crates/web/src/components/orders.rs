@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::client::{ApiClient, ApiResponse, Method, random_key};
+use crate::client::{ApiClient, ApiResponse, Method, pause, random_key};
 use crate::storage;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -287,16 +287,4 @@ pub fn OrdersPanel() -> impl IntoView {
             }}
         </section>
     }
-}
-
-/// Waits in the browser without blocking it (a timer, not a busy loop).
-async fn pause(duration: Duration) {
-    let (done, wait) = futures::channel::oneshot::channel::<()>();
-    set_timeout(
-        move || {
-            let _ = done.send(());
-        },
-        duration,
-    );
-    let _ = wait.await;
 }
