@@ -11,6 +11,7 @@ mod m20261127_000002_sessions_and_login_throttle;
 mod m20261127_000003_orders;
 mod m20261127_000004_devices;
 mod m20261127_000005_bearer_tokens;
+mod m20261127_000006_demo_settings;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_orders::Migration),
             Box::new(m20261127_000004_devices::Migration),
             Box::new(m20261127_000005_bearer_tokens::Migration),
+            Box::new(m20261127_000006_demo_settings::Migration),
         ]
     }
 }

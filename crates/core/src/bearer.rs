@@ -12,6 +12,8 @@ use crate::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenPolicy {
     pub name: &'static str,
+    /// Where the numbers come from, in words the lab shows next to the preset.
+    pub source: &'static str,
     pub access_lifetime: Duration,
     /// A refresh token unused for this long expires, however young its family.
     pub refresh_idle: Duration,
@@ -23,6 +25,7 @@ impl TokenPolicy {
     /// The article's example: access one month, refresh two months.
     pub const ARTICLE: TokenPolicy = TokenPolicy {
         name: "article",
+        source: "the article's example: access one month, refresh two months",
         access_lifetime: Duration::days(30),
         refresh_idle: Duration::days(60),
         refresh_absolute: Duration::days(60),
@@ -30,13 +33,46 @@ impl TokenPolicy {
     /// Current practice: an access token short enough that revocation lists are unnecessary.
     pub const RECOMMENDED: TokenPolicy = TokenPolicy {
         name: "recommended",
+        source: "tokenlab's advice: short access tokens, rotating refresh tokens with idle and absolute limits (RFC 9700 §4.14)",
         access_lifetime: Duration::minutes(15),
         refresh_idle: Duration::days(14),
         refresh_absolute: Duration::days(60),
     };
 
+    /// Modelled on Keycloak's realm defaults: access token lifespan 5 minutes; the refresh token
+    /// lives as long as the SSO session, 30 minutes idle and 10 hours at most.
+    pub const KEYCLOAK: TokenPolicy = TokenPolicy {
+        name: "keycloak",
+        source: "modelled on Keycloak's documented realm defaults: access token lifespan 5 min, SSO session idle 30 min, SSO session max 10 h",
+        access_lifetime: Duration::minutes(5),
+        refresh_idle: Duration::minutes(30),
+        refresh_absolute: Duration::hours(10),
+    };
+    /// Modelled on Auth0's defaults for an API (token expiration 86 400 s) with refresh-token
+    /// rotation (absolute lifetime 2 592 000 s, inactivity lifetime 1 296 000 s).
+    pub const AUTH0: TokenPolicy = TokenPolicy {
+        name: "auth0",
+        source: "modelled on Auth0's documented defaults: API access token 24 h; rotating refresh token 15 days idle, 30 days absolute",
+        access_lifetime: Duration::hours(24),
+        refresh_idle: Duration::days(15),
+        refresh_absolute: Duration::days(30),
+    };
+    /// Modelled on Amazon Cognito's app-client defaults: access token 60 minutes, refresh token
+    /// 30 days with no idle limit of its own.
+    pub const COGNITO: TokenPolicy = TokenPolicy {
+        name: "cognito",
+        source: "modelled on Amazon Cognito's documented app-client defaults: access token 60 min, refresh token 30 days",
+        access_lifetime: Duration::minutes(60),
+        refresh_idle: Duration::days(30),
+        refresh_absolute: Duration::days(30),
+    };
+
+    /// Every preset the lab can switch between, the article's first.
+    pub const PRESETS: [TokenPolicy; 5] =
+        [Self::ARTICLE, Self::RECOMMENDED, Self::KEYCLOAK, Self::AUTH0, Self::COGNITO];
+
     pub fn by_name(name: &str) -> Option<TokenPolicy> {
-        [Self::ARTICLE, Self::RECOMMENDED].into_iter().find(|p| p.name == name)
+        Self::PRESETS.into_iter().find(|p| p.name == name)
     }
 
     /// When a refresh token issued at `issued_at`, in a family started at `family_started_at`,
@@ -46,7 +82,17 @@ impl TokenPolicy {
         issued_at: Timestamp,
         family_started_at: Timestamp,
     ) -> Timestamp {
-        (issued_at + self.refresh_idle).min(family_started_at + self.refresh_absolute)
+        self.refresh_expires_within(issued_at, family_started_at + self.refresh_absolute)
+    }
+
+    /// When a refresh token issued at `issued_at` stops being usable, in a family whose absolute
+    /// end is already fixed.
+    pub fn refresh_expires_within(
+        &self,
+        issued_at: Timestamp,
+        family_expires_at: Timestamp,
+    ) -> Timestamp {
+        (issued_at + self.refresh_idle).min(family_expires_at)
     }
 }
 
@@ -120,11 +166,23 @@ mod tests {
         let cases = [
             ("article", Some((Duration::days(30), Duration::days(60)))),
             ("recommended", Some((Duration::minutes(15), Duration::days(60)))),
+            ("keycloak", Some((Duration::minutes(5), Duration::hours(10)))),
+            ("auth0", Some((Duration::hours(24), Duration::days(30)))),
+            ("cognito", Some((Duration::minutes(60), Duration::days(30)))),
             ("none", None),
         ];
         for (name, expected) in cases {
             let got = TokenPolicy::by_name(name).map(|p| (p.access_lifetime, p.refresh_absolute));
             assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_preset_is_coherent() {
+        for p in TokenPolicy::PRESETS {
+            assert!(p.access_lifetime < p.refresh_idle, "{}: access outlives refresh", p.name);
+            assert!(p.refresh_idle <= p.refresh_absolute, "{}: idle beyond absolute", p.name);
+            assert!(!p.source.is_empty(), "{}", p.name);
         }
     }
 

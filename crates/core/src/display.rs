@@ -22,9 +22,31 @@ pub fn mask_authorization(value: &str) -> String {
     }
 }
 
+/// How much of a stored hash the lab's inspector shows: enough to tell rows apart and to follow a
+/// parent to its child, far too little to look anything up (32 of 256 bits).
+pub const HASH_PREFIX_CHARS: usize = 8;
+
+/// `3fa2c1d0…`: the start of a stored hash, for display.
+pub fn hash_prefix(hash: &str) -> String {
+    let head: String = hash.chars().take(HASH_PREFIX_CHARS).collect();
+    format!("{head}…")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_prefixes() {
+        let cases = [
+            ("3fa2c1d0aa5b8e7f3fa2c1d0aa5b8e7f3fa2c1d0aa5b8e7f3fa2c1d0aa5b8e7f", "3fa2c1d0…"),
+            ("abc", "abc…"),
+            ("", "…"),
+        ];
+        for (hash, expected) in cases {
+            assert_eq!(hash_prefix(hash), expected, "{hash:?}");
+        }
+    }
 
     #[test]
     fn masks() {

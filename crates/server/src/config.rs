@@ -91,9 +91,10 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_DEVICE_ROTATION_GRACE", default_value_t = 30)]
     pub device_rotation_grace: u32,
 
-    /// Lifetimes of access and refresh tokens: `article` (30 d / 60 d) or `recommended`
-    /// (15 min; refresh 14 d idle, 60 d absolute). Default: `article` in the demo profile,
-    /// `recommended` in production.
+    /// Lifetimes of access and refresh tokens: `article` (30 d / 60 d), `recommended`
+    /// (15 min; refresh 14 d idle, 60 d absolute), or a preset modelled on a well-known auth
+    /// server's defaults (`keycloak`, `auth0`, `cognito`). Default: `article` in the demo profile,
+    /// `recommended` in production. The demo can switch presets at runtime (`PUT /api/demo/policy`).
     #[arg(long, env = "TOKENLAB_TOKEN_POLICY")]
     pub token_policy: Option<String>,
 
@@ -112,7 +113,9 @@ pub enum ConfigError {
         "the production profile needs --public-url (TOKENLAB_PUBLIC_URL) starting with https://"
     )]
     ProductionWithoutHttps,
-    #[error("--token-policy must be article or recommended, not {0}")]
+    #[error(
+        "--token-policy must be one of article, recommended, keycloak, auth0, cognito — not {0}"
+    )]
     UnknownTokenPolicy(String),
     #[error("session timeouts must be at least one second, and idle no longer than absolute")]
     BadSessionTimeouts,

@@ -28,8 +28,9 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    let db = Database::connect(options).await?;
+    let mut db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;
+    crate::queries::count_statements(&mut db);
     Ok(db)
 }
 

@@ -15,6 +15,8 @@ pub mod keys;
 pub mod login;
 pub mod observe;
 pub mod password;
+pub mod policy;
+pub mod queries;
 pub mod secrets;
 pub mod sessions;
 pub mod state;

@@ -1,7 +1,10 @@
-//! The demo clock. Routed only in the demo profile, so production answers 404.
+//! The lab's controls: the demo clock, signing-key rotation, "reset demo", "expire every server
+//! session now", token-policy presets and the server-state inspector. Routed only in the demo
+//! profile, so production answers 404.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use tokenlab_core::bearer::TokenPolicy;
 use tokenlab_core::clock::AdvanceError;
 use tokenlab_core::{Clock as _, Reason, Timestamp};
 use utoipa::ToSchema;
@@ -16,6 +19,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_clock, move_clock))
         .routes(routes!(rotate_key))
         .routes(routes!(retire_key))
+        .routes(routes!(reset))
+        .routes(routes!(expire_sessions))
+        .routes(routes!(get_policy, choose_policy))
+        .routes(routes!(super::inspector::inspect))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -129,4 +136,170 @@ async fn retire_key(
     }
     crate::keys::ensure(&state.db, state.secrets.as_ref(), now).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetDone {
+    /// Rows removed, by table.
+    removed: std::collections::BTreeMap<&'static str, u64>,
+    clock: ClockState,
+    /// The token-policy preset in force again: the one the server was started with.
+    token_policy: &'static str,
+}
+
+/// Reset the demo: every session, device, refresh family, form token, idempotency key, order,
+/// login-throttle count and registered account goes; the demo account gets its password back; the
+/// clock returns to the real time and the token policy to the server's own. Signing keys stay.
+#[utoipa::path(post, path = "/demo/reset", tag = "demo",
+    responses((status = 200, body = ResetDone), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiError> {
+    use sea_orm::{ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _};
+
+    use crate::entities::{
+        demo_settings, devices, form_tokens, idempotency_keys, orders, refresh_families,
+        refresh_tokens, sessions, users,
+    };
+    let clock = demo_clock(&state)?;
+    let password_hash = state.hasher.hash(state.settings.demo_password.clone()).await?;
+    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    let mut removed = std::collections::BTreeMap::new();
+    // Children before parents, so foreign keys hold at every step.
+    removed.insert(
+        "refresh_tokens",
+        refresh_tokens::Entity::delete_many().exec(&txn).await?.rows_affected,
+    );
+    removed.insert(
+        "refresh_families",
+        refresh_families::Entity::delete_many().exec(&txn).await?.rows_affected,
+    );
+    removed
+        .insert("form_tokens", form_tokens::Entity::delete_many().exec(&txn).await?.rows_affected);
+    removed.insert(
+        "idempotency_keys",
+        idempotency_keys::Entity::delete_many().exec(&txn).await?.rows_affected,
+    );
+    removed.insert("orders", orders::Entity::delete_many().exec(&txn).await?.rows_affected);
+    removed.insert("devices", devices::Entity::delete_many().exec(&txn).await?.rows_affected);
+    removed.insert("sessions", sessions::Entity::delete_many().exec(&txn).await?.rows_affected);
+    removed.insert(
+        "login_throttle",
+        txn.execute_unprepared("DELETE FROM login_throttle").await?.rows_affected(),
+    );
+    removed.insert(
+        "demo_settings",
+        demo_settings::Entity::delete_many().exec(&txn).await?.rows_affected,
+    );
+    removed.insert(
+        "users",
+        users::Entity::delete_many()
+            .filter(users::Column::Username.ne(crate::app::DEMO_USERNAME))
+            .exec(&txn)
+            .await?
+            .rows_affected,
+    );
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, sea_orm::sea_query::Expr::value(password_hash))
+        .filter(users::Column::Username.eq(crate::app::DEMO_USERNAME))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    clock.reset();
+    tracing::info!(?removed, "demo reset");
+    Ok(ApiJson(ResetDone {
+        removed,
+        clock: snapshot(clock),
+        token_policy: state.token_policy.name,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsExpired {
+    /// Server sessions of every scheme and user that were dropped.
+    expired: u64,
+}
+
+/// Expire every server session now, as if each had timed out: the session-id scheme must log in
+/// again, the device scheme re-attaches from the database, access tokens are not affected.
+#[utoipa::path(post, path = "/demo/sessions/expire", tag = "demo",
+    responses((status = 200, body = SessionsExpired), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+async fn expire_sessions(
+    State(state): State<AppState>,
+) -> Result<ApiJson<SessionsExpired>, ApiError> {
+    use sea_orm::EntityTrait as _;
+    demo_clock(&state)?;
+    let expired =
+        crate::entities::sessions::Entity::delete_many().exec(&state.db).await?.rows_affected;
+    tracing::info!(expired, "demo: every server session expired");
+    Ok(ApiJson(SessionsExpired { expired }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyPreset {
+    name: &'static str,
+    /// Where the numbers come from.
+    source: &'static str,
+    access_lifetime_seconds: i64,
+    refresh_idle_seconds: i64,
+    refresh_absolute_seconds: i64,
+}
+
+impl From<TokenPolicy> for PolicyPreset {
+    fn from(p: TokenPolicy) -> Self {
+        Self {
+            name: p.name,
+            source: p.source,
+            access_lifetime_seconds: p.access_lifetime.whole_seconds(),
+            refresh_idle_seconds: p.refresh_idle.whole_seconds(),
+            refresh_absolute_seconds: p.refresh_absolute.whole_seconds(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyChoice {
+    /// The preset tokens are issued under now.
+    current: PolicyPreset,
+    presets: Vec<PolicyPreset>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChoosePolicy {
+    /// One of the names `GET /api/demo/policy` lists.
+    #[schema(example = "recommended")]
+    name: String,
+}
+
+async fn policy_choice(state: &AppState) -> Result<PolicyChoice, ApiError> {
+    Ok(PolicyChoice {
+        current: crate::policy::current(state).await?.into(),
+        presets: TokenPolicy::PRESETS.into_iter().map(PolicyPreset::from).collect(),
+    })
+}
+
+/// The token-policy preset in force, and every preset the lab can switch to.
+#[utoipa::path(get, path = "/demo/policy", tag = "demo",
+    responses((status = 200, body = PolicyChoice), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+async fn get_policy(State(state): State<AppState>) -> Result<ApiJson<PolicyChoice>, ApiError> {
+    demo_clock(&state)?;
+    Ok(ApiJson(policy_choice(&state).await?))
+}
+
+/// Switch the lifetimes of tokens issued from now on to another preset.
+#[utoipa::path(put, path = "/demo/policy", tag = "demo", request_body = ChoosePolicy,
+    responses((status = 200, body = PolicyChoice),
+              (status = 422, description = "`invalid_body`: no preset by that name", body = ErrorBody),
+              (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+async fn choose_policy(
+    State(state): State<AppState>,
+    ApiJson(choice): ApiJson<ChoosePolicy>,
+) -> Result<ApiJson<PolicyChoice>, ApiError> {
+    demo_clock(&state)?;
+    let policy = TokenPolicy::by_name(&choice.name).ok_or_else(|| {
+        let names: Vec<&str> = TokenPolicy::PRESETS.iter().map(|p| p.name).collect();
+        ApiError::refused(Reason::InvalidBody, format!("name must be one of {}", names.join(", ")))
+    })?;
+    crate::policy::choose(&state, policy).await?;
+    tracing::info!(policy = policy.name, "demo token policy switched");
+    Ok(ApiJson(policy_choice(&state).await?))
 }

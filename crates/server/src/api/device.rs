@@ -38,7 +38,7 @@ use crate::secrets::{new_token, storage_hash};
 use crate::state::AppState;
 
 pub const DEVICE_COOKIE: &str = "tl_device";
-const AUTH_KEY: &str = "device_auth";
+pub(crate) const AUTH_KEY: &str = "device_auth";
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 mod demo;
 pub mod device;
 pub mod docs;
+mod inspector;
 pub mod oauth;
 pub mod orders;
 pub mod session;
@@ -34,7 +35,7 @@ use crate::state::AppState;
         (name = "device", description = "Scheme 1 — a device token, checked against the session and re-attached from the database (article §2.1), as written and hardened"),
         (name = "session", description = "Scheme 2 — the session id as the token (article §2.2)"),
         (name = "orders", description = "Duplicate-submit protection (article §3): one-time form tokens and Idempotency-Key"),
-        (name = "demo", description = "The lab's movable clock (demo profile only; 404 otherwise)"),
+        (name = "demo", description = "The lab's controls: movable clock, reset, session expiry, token-policy presets, server-state inspector (demo profile only; 404 otherwise)"),
     )
 )]
 struct ApiDoc;
@@ -59,6 +60,7 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
     let router = router
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::reject_cross_site))
+        .layer(axum::middleware::from_fn(crate::queries::report_statement_count))
         .fallback(|| async { ApiError::refused(Reason::NotFound, "no such API endpoint") })
         .method_not_allowed_fallback(|method: Method| async move {
             ApiError::refused(Reason::MethodNotAllowed, format!("{method} is not allowed here"))

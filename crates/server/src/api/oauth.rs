@@ -19,7 +19,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tokenlab_core::bearer::{RotatedRefresh, TimeClaimError, check_time_claims, rotated_refresh};
+use tokenlab_core::bearer::{
+    RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims, rotated_refresh,
+};
 use tokenlab_core::{Reason, Timestamp};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -291,19 +293,20 @@ async fn password_grant(
         internal => TokenFailure::Server(internal),
     })?;
     let now = state.clock.now();
+    let policy = crate::policy::current(state).await?;
     let family = new_token(state.secrets.as_ref())?;
     refresh_families::ActiveModel {
         id: Set(family.clone()),
         user_id: Set(user.id),
         created_at: Set(now.unix_timestamp()),
-        absolute_expires_at: Set((now + state.token_policy.refresh_absolute).unix_timestamp()),
+        absolute_expires_at: Set((now + policy.refresh_absolute).unix_timestamp()),
         revoked_at: Set(None),
         revoked_reason: Set(None),
     }
     .insert(&state.db)
     .await?;
     let refresh = new_token(state.secrets.as_ref())?;
-    let expires_at = state.token_policy.refresh_expires_at(now, now);
+    let expires_at = policy.refresh_expires_at(now, now);
     refresh_tokens::ActiveModel {
         token_hash: Set(storage_hash(&refresh)),
         family_id: Set(family),
@@ -315,7 +318,7 @@ async fn password_grant(
     }
     .insert(&state.db)
     .await?;
-    issue(state, &user, refresh, expires_at, now).await
+    issue(state, &policy, &user, refresh, expires_at, now).await
 }
 
 /// The child of a refresh token is derived from it with the server's HMAC key, so a client that
@@ -355,8 +358,10 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
             ));
         }
         let child = child_of(state, presented).await?;
+        let policy = crate::policy::current(state).await?;
+        // The family's end was fixed at login; a preset switched since then does not move it.
         let child_expires =
-            state.token_policy.refresh_expires_at(now, from_unix_seconds(family.created_at)?);
+            policy.refresh_expires_within(now, from_unix_seconds(family.absolute_expires_at)?);
         let txn = state.db.begin().await?;
         // Only one of any number of concurrent refreshes with this token matches.
         let rotated = refresh_tokens::Entity::update_many()
@@ -379,7 +384,7 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
             .insert(&txn)
             .await?;
             txn.commit().await?;
-            return issue(state, &user, child, child_expires, now).await;
+            return issue(state, &policy, &user, child, child_expires, now).await;
         }
         txn.rollback().await?;
     }
@@ -399,7 +404,8 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
     match (rotated_refresh(rotated_at, child_is_current, now), child_row) {
         (RotatedRefresh::Retry, Some(child_row)) => {
             let child = child_of(state, presented).await?;
-            issue(state, &user, child, from_unix_seconds(child_row.expires_at)?, now).await
+            let policy = crate::policy::current(state).await?;
+            issue(state, &policy, &user, child, from_unix_seconds(child_row.expires_at)?, now).await
         }
         _ => {
             revoke_family(state, &family.id, "reused", now).await?;
@@ -450,12 +456,13 @@ async fn revoke_family(
 /// Mints an access token and pairs it with the refresh token the client must now keep.
 async fn issue(
     state: &AppState,
+    policy: &TokenPolicy,
     user: &users::Model,
     refresh: String,
     refresh_expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<TokenResponse, TokenFailure> {
-    let lifetime = state.token_policy.access_lifetime;
+    let lifetime = policy.access_lifetime;
     let claims = Claims {
         iss: state.public_origin.to_string(),
         aud: AUDIENCE.to_owned(),

@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 /// The cookie's name (with `__Host-` in front when served over https).
 pub const SESSION_COOKIE: &str = "tl_session";
-const AUTH_KEY: &str = "session_auth";
+pub(crate) const AUTH_KEY: &str = "session_auth";
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod clock;
 mod device;
+mod lab;
 mod oauth;
 mod orders;
 mod platform;

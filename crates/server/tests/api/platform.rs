@@ -56,6 +56,11 @@ const DEMO_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/demo/clock"),
     ("POST", "/api/demo/keys/rotate"),
     ("POST", "/api/demo/keys/retire"),
+    ("POST", "/api/demo/reset"),
+    ("POST", "/api/demo/sessions/expire"),
+    ("GET", "/api/demo/policy"),
+    ("PUT", "/api/demo/policy"),
+    ("GET", "/api/demo/inspector"),
 ];
 
 #[tokio::test]

@@ -1,0 +1,391 @@
+//! The server-state inspector: the rows that matter for one user, as the lab shows them live.
+//!
+//! Demo profile only (routed with the other demo endpoints, so production answers 404). It never
+//! returns a secret: stored hashes appear as short prefixes, and the one credential the database
+//! keeps in plain text — an as-written device token, which is the device id — is masked.
+
+use axum::extract::{Query, State};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use serde::{Deserialize, Serialize};
+use tokenlab_core::display::{hash_prefix, mask_secret};
+use tokenlab_core::session::SessionTimes;
+use tokenlab_core::{Clock as _, Reason, Timestamp};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::clock::from_unix_seconds;
+use crate::entities::{
+    devices, form_tokens, idempotency_keys, orders, refresh_families, refresh_tokens, sessions,
+    users,
+};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct InspectorQuery {
+    /// Whose rows to show. Default: the demo account.
+    username: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerState {
+    user: InspectedUser,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    now: Timestamp,
+    /// Server sessions of both cookies: `tl_session` (scheme 2) and `tl_device` (scheme 1).
+    sessions: Vec<InspectedSession>,
+    devices: Vec<InspectedDevice>,
+    /// Refresh-token families, each with its chain of tokens, oldest first.
+    refresh_families: Vec<InspectedFamily>,
+    form_tokens: Vec<InspectedFormToken>,
+    idempotency_keys: Vec<InspectedIdempotencyKey>,
+    orders: Vec<InspectedOrder>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedUser {
+    id: i64,
+    username: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedSession {
+    /// The cookie whose value is this session's id.
+    cookie: &'static str,
+    /// The row's key: SHA-256 of the session id, first characters only.
+    id_hash_prefix: String,
+    /// Device sessions: which device they belong to.
+    device_id: Option<String>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    times: InspectedTimes,
+    /// `live`, `idle_expired` or `absolute_expired`.
+    state: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedTimes {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    started_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    idle_expires_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    absolute_expires_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedDevice {
+    id: i64,
+    /// Masked for as-written devices, where the device id is the token.
+    device_id: String,
+    mode: String,
+    /// What the database holds to check the token with.
+    stored_token: String,
+    /// Hardened: the secret the last rotation replaced, still honoured for a short grace.
+    previous_hash_prefix: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    rotated_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    last_seen_at: Timestamp,
+    /// `None`: as written, the token never expires.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
+    /// `live`, `expired` or `revoked`.
+    state: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedFamily {
+    id_prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    absolute_expires_at: Timestamp,
+    /// `active`, `expired`, or why it was revoked: `logout`, `revoked`, `reused`.
+    state: String,
+    tokens: Vec<InspectedRefreshToken>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedRefreshToken {
+    hash_prefix: String,
+    parent_hash_prefix: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    issued_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+    /// `current`, `rotated`, `expired`, or `revoked` (with its family).
+    state: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedFormToken {
+    hash_prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+    /// The order it was spent on; `None` while unused.
+    spent_on_order: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedIdempotencyKey {
+    /// Chosen by the client; a name for the request, not a secret.
+    key: String,
+    /// `in_flight` or `finished`.
+    state: &'static str,
+    response_status: Option<i32>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct InspectedOrder {
+    id: i64,
+    item: String,
+    quantity: i64,
+}
+
+/// The rows that matter for one user, secrets masked (demo profile only).
+#[utoipa::path(get, path = "/demo/inspector", tag = "demo", params(InspectorQuery),
+    responses((status = 200, body = ServerState),
+              (status = 404, description = "`not_found`: no such user, or outside the demo profile", body = ErrorBody)))]
+pub(super) async fn inspect(
+    State(state): State<AppState>,
+    Query(query): Query<InspectorQuery>,
+) -> Result<ApiJson<ServerState>, ApiError> {
+    let username = query.username.as_deref().unwrap_or(crate::app::DEMO_USERNAME);
+    let user = users::Entity::find()
+        .filter(users::Column::Username.eq(username))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::refused(Reason::NotFound, "no user with this name"))?;
+    let now = state.clock.now();
+    Ok(ApiJson(ServerState {
+        user: InspectedUser { id: user.id, username: user.username },
+        now,
+        sessions: sessions_of(&state, user.id, now).await?,
+        devices: devices_of(&state, user.id, now).await?,
+        refresh_families: families_of(&state, user.id, now).await?,
+        form_tokens: form_tokens_of(&state, user.id).await?,
+        idempotency_keys: idempotency_keys_of(&state, user.id).await?,
+        orders: orders::Entity::find()
+            .filter(orders::Column::UserId.eq(user.id))
+            .order_by_asc(orders::Column::Id)
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|o| InspectedOrder { id: o.id, item: o.item, quantity: o.quantity })
+            .collect(),
+    }))
+}
+
+/// What the inspector needs of a session's data, whichever scheme wrote it.
+#[derive(Deserialize)]
+struct SessionLogin {
+    user_id: i64,
+    device_id: Option<String>,
+    mode: Option<tokenlab_core::device::DeviceMode>,
+    times: SessionTimes,
+}
+
+async fn sessions_of(
+    state: &AppState,
+    user_id: i64,
+    now: Timestamp,
+) -> Result<Vec<InspectedSession>, ApiError> {
+    // Session data is opaque JSON to the database, so the rows are filtered here. The demo holds a
+    // handful of sessions; a production inspector would index them by user.
+    let mut found = Vec::new();
+    for row in sessions::Entity::find().all(&state.db).await? {
+        let Ok(data) = serde_json::from_str::<serde_json::Value>(&row.data) else { continue };
+        for (key, cookie) in [
+            (crate::api::session::AUTH_KEY, crate::api::session::SESSION_COOKIE),
+            (crate::api::device::AUTH_KEY, crate::api::device::DEVICE_COOKIE),
+        ] {
+            let Some(login) = data
+                .get(key)
+                .and_then(|value| serde_json::from_value::<SessionLogin>(value.clone()).ok())
+                .filter(|login| login.user_id == user_id)
+            else {
+                continue;
+            };
+            let state = match login.times.check(now) {
+                Ok(()) => "live",
+                Err(tokenlab_core::session::Expired::Idle) => "idle_expired",
+                Err(tokenlab_core::session::Expired::Absolute) => "absolute_expired",
+            };
+            let as_written = login.mode == Some(tokenlab_core::device::DeviceMode::AsWritten);
+            found.push(InspectedSession {
+                cookie,
+                id_hash_prefix: hash_prefix(&row.id_hash),
+                device_id: login.device_id.map(|id| if as_written { mask_secret(&id) } else { id }),
+                times: InspectedTimes {
+                    started_at: login.times.started_at,
+                    idle_expires_at: login.times.idle_expires_at,
+                    absolute_expires_at: login.times.absolute_expires_at,
+                },
+                state,
+            });
+        }
+    }
+    found.sort_by_key(|s| s.times.started_at);
+    Ok(found)
+}
+
+async fn devices_of(
+    state: &AppState,
+    user_id: i64,
+    now: Timestamp,
+) -> Result<Vec<InspectedDevice>, ApiError> {
+    let rows = devices::Entity::find()
+        .filter(devices::Column::UserId.eq(user_id))
+        .order_by_asc(devices::Column::Id)
+        .all(&state.db)
+        .await?;
+    rows.into_iter()
+        .map(|d| {
+            let expires_at = d.expires_at.map(from_unix_seconds).transpose()?;
+            let device_state = if d.revoked_at.is_some() {
+                "revoked"
+            } else if expires_at.is_some_and(|end| now >= end) {
+                "expired"
+            } else {
+                "live"
+            };
+            let (device_id, stored_token) = match (&d.token, &d.token_hash) {
+                (Some(plain), _) => {
+                    (mask_secret(&d.device_id), format!("plain text: {}", mask_secret(plain)))
+                }
+                (None, Some(hash)) => {
+                    (d.device_id.clone(), format!("SHA-256 {}", hash_prefix(hash)))
+                }
+                (None, None) => (d.device_id.clone(), "nothing (logged out)".to_owned()),
+            };
+            Ok(InspectedDevice {
+                id: d.id,
+                device_id,
+                mode: d.mode,
+                stored_token,
+                previous_hash_prefix: d.previous_token_hash.as_deref().map(hash_prefix),
+                rotated_at: d.rotated_at.map(from_unix_seconds).transpose()?,
+                last_seen_at: from_unix_seconds(d.last_seen_at)?,
+                expires_at,
+                state: device_state,
+            })
+        })
+        .collect()
+}
+
+async fn families_of(
+    state: &AppState,
+    user_id: i64,
+    now: Timestamp,
+) -> Result<Vec<InspectedFamily>, ApiError> {
+    let families = refresh_families::Entity::find()
+        .filter(refresh_families::Column::UserId.eq(user_id))
+        .order_by_asc(refresh_families::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    let ids: Vec<String> = families.iter().map(|f| f.id.clone()).collect();
+    let tokens = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::FamilyId.is_in(ids))
+        .order_by_asc(refresh_tokens::Column::IssuedAt)
+        .all(&state.db)
+        .await?;
+    families
+        .into_iter()
+        .map(|family| {
+            let absolute_expires_at = from_unix_seconds(family.absolute_expires_at)?;
+            let revoked = family.revoked_at.is_some();
+            let family_state = match (&family.revoked_reason, revoked) {
+                (Some(why), _) => why.clone(),
+                (None, true) => "revoked".to_owned(),
+                (None, false) if now >= absolute_expires_at => "expired".to_owned(),
+                (None, false) => "active".to_owned(),
+            };
+            let chain = tokens
+                .iter()
+                .filter(|t| t.family_id == family.id)
+                .map(|t| {
+                    let expires_at = from_unix_seconds(t.expires_at)?;
+                    let token_state = if t.rotated_at.is_some() {
+                        "rotated"
+                    } else if revoked {
+                        "revoked"
+                    } else if now >= expires_at {
+                        "expired"
+                    } else {
+                        "current"
+                    };
+                    Ok(InspectedRefreshToken {
+                        hash_prefix: hash_prefix(&t.token_hash),
+                        parent_hash_prefix: t.parent_hash.as_deref().map(hash_prefix),
+                        issued_at: from_unix_seconds(t.issued_at)?,
+                        expires_at,
+                        state: token_state,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            Ok(InspectedFamily {
+                id_prefix: hash_prefix(&family.id),
+                created_at: from_unix_seconds(family.created_at)?,
+                absolute_expires_at,
+                state: family_state,
+                tokens: chain,
+            })
+        })
+        .collect()
+}
+
+async fn form_tokens_of(
+    state: &AppState,
+    user_id: i64,
+) -> Result<Vec<InspectedFormToken>, ApiError> {
+    form_tokens::Entity::find()
+        .filter(form_tokens::Column::UserId.eq(user_id))
+        .order_by_asc(form_tokens::Column::CreatedAt)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|t| {
+            Ok(InspectedFormToken {
+                hash_prefix: hash_prefix(&t.token_hash),
+                expires_at: from_unix_seconds(t.expires_at)?,
+                spent_on_order: t.order_id,
+            })
+        })
+        .collect()
+}
+
+async fn idempotency_keys_of(
+    state: &AppState,
+    user_id: i64,
+) -> Result<Vec<InspectedIdempotencyKey>, ApiError> {
+    idempotency_keys::Entity::find()
+        .filter(idempotency_keys::Column::UserId.eq(user_id))
+        .order_by_asc(idempotency_keys::Column::ExpiresAt)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|k| {
+            Ok(InspectedIdempotencyKey {
+                key: k.key,
+                state: if k.finished { "finished" } else { "in_flight" },
+                response_status: k.response_status,
+                expires_at: from_unix_seconds(k.expires_at)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,40 @@
+//! Counting the database statements each API request runs (the article's claim C3: a token exists
+//! to spare the server work, so the lab shows how much work each scheme costs).
+//!
+//! sea-orm calls a metric callback after every statement, in the task that ran it. The middleware
+//! gives each request a task-local counter; statements outside a request (migrations, the garbage
+//! collector) find no counter and are not counted. Nothing here decides anything: it only reports.
+
+use std::cell::Cell;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use sea_orm::DatabaseConnection;
+
+/// `X-Tokenlab-Db-Queries: N` on every API response: the statements its request ran.
+pub static DB_QUERIES_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-db-queries");
+
+tokio::task_local! {
+    static STATEMENTS: Cell<u32>;
+}
+
+/// Makes `db` report every statement to the request that runs it.
+pub fn count_statements(db: &mut DatabaseConnection) {
+    db.set_metric_callback(|_| {
+        // Outside a request there is no counter, and nothing to report to.
+        let _ = STATEMENTS.try_with(|count| count.set(count.get().saturating_add(1)));
+    });
+}
+
+pub async fn report_statement_count(request: Request, next: Next) -> Response {
+    STATEMENTS
+        .scope(Cell::new(0), async move {
+            let mut response = next.run(request).await;
+            let count = STATEMENTS.with(Cell::get);
+            response.headers_mut().insert(DB_QUERIES_HEADER.clone(), HeaderValue::from(count));
+            response
+        })
+        .await
+}
