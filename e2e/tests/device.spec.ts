@@ -1,5 +1,6 @@
+import * as path from "path";
 import { expect, Page, test } from "@playwright/test";
-import { openLab } from "./helpers";
+import { openLab, screenshotDir } from "./helpers";
 
 test.beforeEach(async ({ request }) => {
   await request.post("/api/demo/clock", { data: { reset: true } });
@@ -62,6 +63,10 @@ for (const mode of ["as in the article — insecure", "hardened"] as const) {
     // The rotated token works on the next call, from the new session.
     await device.getByRole("button", { name: "Call a protected API" }).click();
     await expect(device.getByTestId("device-call-result")).toContainText("200 OK");
+    if (mode === "hardened") {
+      // The README's picture of the lab: two schemes, one timeout, two outcomes.
+      await page.screenshot({ path: path.join(screenshotDir, "lab.png") });
+    }
   });
 }
 

@@ -1,10 +1,11 @@
+import * as path from "path";
 import { expect, Page } from "@playwright/test";
 
 /** Opens the lab and waits until hydration has attached the event handlers. */
-export async function openLab(page: Page) {
+export async function openLab(page: Page, path = "/") {
   const failures: string[] = [];
   page.on("pageerror", (err) => failures.push(err.message));
-  await page.goto("/");
+  await page.goto(path);
   await expect(page.locator("main.lab[data-hydrated='true']")).toBeVisible();
   return failures;
 }
@@ -14,3 +15,6 @@ export function uniqueName(prefix: string): string {
   const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   return `${prefix}-${suffix}`.slice(0, 32);
 }
+
+/** Where the README's screenshots are written: produced by these tests, never by hand. */
+export const screenshotDir = path.resolve(__dirname, "../../docs/screenshots");

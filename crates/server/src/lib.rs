@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The tokenlab server: HTTP API, sessions, persistence, and the server-rendered lab page.
 //!
 //! Token *rules* live in `tokenlab-core`; this crate applies them to requests and rows.

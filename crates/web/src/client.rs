@@ -24,6 +24,7 @@ const RESPONSE_HEADERS_SHOWN: &[(&str, Masking)] = &[
     ("x-session-renewed", Masking::None),
     ("x-device-token", Masking::Secret),
     ("idempotent-replayed", Masking::None),
+    ("x-tokenlab-db-queries", Masking::None),
     ("x-request-id", Masking::None),
 ];
 
@@ -48,6 +49,7 @@ impl Masking {
 pub enum Method {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -56,6 +58,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
     }
@@ -64,6 +67,8 @@ impl Method {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEntry {
     pub id: u64,
+    /// Who sent it, when not the page itself (the attack lab's attacker).
+    pub sender: Option<&'static str>,
     pub method: Method,
     pub path: String,
     /// `None` when no response arrived (network error).
@@ -121,6 +126,15 @@ pub struct Refusal {
     pub explanation: Option<&'static str>,
 }
 
+/// Whose browser a request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// This page, with this browser's cookies.
+    Page,
+    /// Someone else's client: no cookies of this browser, only what it was told or stole.
+    Attacker,
+}
+
 #[derive(Clone, Copy)]
 pub struct ApiClient {
     timeline: RwSignal<Vec<TimelineEntry>>,
@@ -175,6 +189,38 @@ impl ApiClient {
         headers: &[(&str, String)],
         timeout: Option<std::time::Duration>,
     ) -> Result<ApiResponse, String> {
+        self.send(Sender::Page, method, path, body, headers, timeout).await
+    }
+
+    /// A request from another client than this page: this browser's cookies stay behind, as they
+    /// would on an attacker's machine. Recorded in the timeline, marked as the attacker's.
+    pub async fn call_as_attacker(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> Result<ApiResponse, String> {
+        self.send(Sender::Attacker, method, path, body, headers, None).await
+    }
+
+    /// Reads without recording: for the inspector, whose own polling is not part of the lesson and
+    /// would otherwise fill the timeline it is reacting to.
+    pub async fn peek(&self, path: &str) -> Result<ApiResponse, String> {
+        let (status, headers, body) =
+            transport::send(Sender::Page, Method::Get, path, None, &[], None).await?;
+        Ok(ApiResponse { status, body, headers })
+    }
+
+    async fn send(
+        &self,
+        sender: Sender,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<ApiResponse, String> {
         let id = self.next_id.get_value();
         self.next_id.set_value(id + 1);
         let mut shown = Vec::new();
@@ -185,10 +231,11 @@ impl ApiClient {
             }
         }
         let started = now_ms();
-        let result = transport::send(method, path, body, headers, timeout).await;
+        let result = transport::send(sender, method, path, body, headers, timeout).await;
         let duration_ms = now_ms() - started;
         let mut entry = TimelineEntry {
             id,
+            sender: (sender == Sender::Attacker).then_some("attacker"),
             method,
             path: path.to_owned(),
             status: None,
@@ -271,10 +318,12 @@ pub fn random_key() -> String {
 mod transport {
     use gloo_net::http::{Method as HttpMethod, RequestBuilder};
     use serde_json::Value;
+    use web_sys::RequestCredentials;
 
-    use super::Method;
+    use super::{Method, Sender};
 
     pub(super) async fn send(
+        sender: Sender,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -293,10 +342,16 @@ mod transport {
         let http_method = match method {
             Method::Get => HttpMethod::GET,
             Method::Post => HttpMethod::POST,
+            Method::Put => HttpMethod::PUT,
             Method::Delete => HttpMethod::DELETE,
+        };
+        let credentials = match sender {
+            Sender::Page => RequestCredentials::SameOrigin,
+            Sender::Attacker => RequestCredentials::Omit,
         };
         let mut builder = RequestBuilder::new(path)
             .method(http_method)
+            .credentials(credentials)
             .abort_signal(abort.as_ref().map(|(signal, _)| signal));
         for (name, value) in headers {
             builder = builder.header(name, value);
@@ -329,9 +384,10 @@ mod transport {
 mod transport {
     use serde_json::Value;
 
-    use super::Method;
+    use super::{Method, Sender};
 
     pub(super) async fn send(
+        _sender: Sender,
         _method: Method,
         _path: &str,
         _body: Option<Value>,

@@ -4,6 +4,7 @@
 
 pub mod client;
 mod components;
+mod lab;
 pub mod server_clock;
 mod storage;
 mod tabs;
@@ -14,7 +15,8 @@ use leptos_router::path;
 
 use crate::client::ApiClient;
 use crate::components::{
-    AccountPanel, BearerPanel, ClockBar, DevicePanel, OrdersPanel, SessionPanel, Timeline,
+    AccountPanel, AttackLab, BearerPanel, ClockBar, DevicePanel, Inspector, OrdersPanel,
+    PolicyPicker, SessionPanel, Timeline, Walkthrough,
 };
 use crate::server_clock::ServerClock;
 
@@ -46,25 +48,45 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <main class="not-found"><h1>"Not found"</h1><a href="/">"Back to the lab"</a></main> }>
                 <Route path=path!("/") view=LabPage/>
+                <Route path=path!("/walkthrough") view=WalkthroughPage/>
+                <Route path=path!("/attacks") view=AttacksPage/>
             </Routes>
         </Router>
     }
 }
 
-#[component]
-fn LabPage() -> impl IntoView {
-    // Browser tests wait for this marker: effects run only after hydration, so its presence means
-    // the page's event handlers are attached.
+/// Browser tests wait for `data-hydrated`: effects run only after hydration, so its presence
+/// means the page's event handlers are attached.
+fn hydration_marker() -> impl Fn() -> Option<&'static str> + Copy {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    move || hydrated.get().then_some("true")
+}
+
+#[component]
+fn Nav() -> impl IntoView {
     view! {
-        <main class="lab" data-hydrated=move || hydrated.get().then_some("true")>
+        <nav class="pages" aria-label="Pages">
+            <a href="/">"Lab"</a>
+            <a href="/walkthrough">"Walkthrough"</a>
+            <a href="/attacks">"Attack lab"</a>
+            <a href="/api/docs" rel="external">"API reference"</a>
+        </nav>
+    }
+}
+
+#[component]
+fn LabPage() -> impl IntoView {
+    view! {
+        <main class="lab" data-hydrated=hydration_marker()>
             <ClockBar/>
+            <Nav/>
             <section class="intro">
                 <p>
                     "A token lets a server recognise a client without checking its password on every request. "
                     "This lab runs each way of doing that from the article side by side, against a real server, "
-                    "and shows every request it makes in the timeline below."
+                    "and shows every request it makes in the timeline below. New here? Start with the "
+                    <a href="/walkthrough">"walkthrough"</a> "."
                 </p>
                 <p class="links">
                     <a href="/api/docs">"API reference"</a>
@@ -78,8 +100,46 @@ fn LabPage() -> impl IntoView {
                 <SessionPanel/>
                 <BearerPanel/>
             </div>
+            <PolicyPicker/>
             <OrdersPanel/>
-            <Timeline/>
+            <div class="side-by-side">
+                <Timeline/>
+                <Inspector/>
+            </div>
+        </main>
+    }
+}
+
+#[component]
+fn WalkthroughPage() -> impl IntoView {
+    view! {
+        <main class="lab walkthrough-page" data-hydrated=hydration_marker()>
+            <ClockBar/>
+            <Nav/>
+            <div class="with-sidebar">
+                <Walkthrough/>
+                <aside class="sidebar">
+                    <Inspector/>
+                    <Timeline/>
+                </aside>
+            </div>
+        </main>
+    }
+}
+
+#[component]
+fn AttacksPage() -> impl IntoView {
+    view! {
+        <main class="lab attacks-page" data-hydrated=hydration_marker()>
+            <ClockBar/>
+            <Nav/>
+            <div class="with-sidebar">
+                <AttackLab/>
+                <aside class="sidebar">
+                    <Inspector/>
+                    <Timeline/>
+                </aside>
+            </div>
         </main>
     }
 }

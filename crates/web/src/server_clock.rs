@@ -63,6 +63,16 @@ impl ServerClock {
         self.change(Some(json!({ "reset": true })));
     }
 
+    /// Reads the clock again, after something other than these buttons moved it.
+    pub fn refresh(&self) {
+        self.change(None);
+    }
+
+    /// Takes the clock from a response of `/api/demo/clock` that someone else asked for.
+    pub fn observe(&self, response: &ApiResponse) {
+        self.status.set(parse(response));
+    }
+
     fn change(&self, request: Option<serde_json::Value>) {
         let (client, status) = (self.client, self.status);
         spawn_local(async move {

@@ -1,17 +1,25 @@
 mod account;
+mod attacks;
 mod bearer;
 mod clock;
 pub(crate) mod device;
+mod inspector;
 mod orders;
+mod policy;
 mod refusal;
 mod session;
 mod timeline;
+mod walkthrough;
 
 pub use account::AccountPanel;
+pub use attacks::AttackLab;
 pub use bearer::BearerPanel;
 pub use clock::ClockBar;
 pub use device::DevicePanel;
+pub use inspector::Inspector;
 pub use orders::OrdersPanel;
+pub use policy::PolicyPicker;
 pub use refusal::RefusalView;
 pub use session::SessionPanel;
 pub use timeline::Timeline;
+pub use walkthrough::Walkthrough;

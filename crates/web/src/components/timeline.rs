@@ -27,6 +27,7 @@ pub fn Timeline() -> impl IntoView {
                         data-reason=entry.reason.clone()
                     >
                         <div class="line">
+                            {entry.sender.map(|who| view! { <span class="sender">{who}</span> })}
                             <span class="method">{entry.method.as_str()}</span>
                             <code class="path">{entry.path.clone()}</code>
                             <span class="status">

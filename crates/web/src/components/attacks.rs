@@ -1,0 +1,417 @@
+//! The attack lab: each weakness of the article's advice, exploited with one click, and the rule
+//! that stops it. The attacker is a second client: its requests leave this browser's cookies
+//! behind (and are marked as the attacker's in the timeline).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{Value, json};
+use tokenlab_core::Reason;
+
+use crate::client::Method;
+use crate::lab::{
+    Lab, ReasonRule, StepFn, StepFuture, StepState, describe, expect_reason, expect_status,
+};
+
+struct Attack {
+    key: &'static str,
+    title: &'static str,
+    story: &'static str,
+    expected: &'static str,
+    /// The refusals that stop it, explained from `tokenlab_core::reason`. Empty: nothing does.
+    stopped_by: &'static [Reason],
+    run: StepFn,
+}
+
+const ATTACKS: &[Attack] = &[
+    Attack {
+        key: "device-as-written",
+        title: "Stolen device id — as written",
+        story: "The attacker learned the victim's device id (apps log it, analytics collect it). As the article writes the scheme, the device id is the token.",
+        expected: "The attacker gets in. Nothing on the server can tell them apart from the victim, and nothing expires.",
+        stopped_by: &[],
+        run: device_as_written,
+    },
+    Attack {
+        key: "device-hardened",
+        title: "Stolen device id — hardened",
+        story: "The same attacker, against a device logged in with the hardened mode: a random 256-bit secret, stored hashed, replaced at every re-attach.",
+        expected: "Refused: the device id alone matches no live device.",
+        stopped_by: &[Reason::DeviceUnknown],
+        run: device_hardened,
+    },
+    Attack {
+        key: "refresh-replay",
+        title: "Stolen refresh token, replayed after the victim refreshed",
+        story: "The attacker copied the victim's refresh token. The victim refreshes first; later the attacker presents the copy.",
+        expected: "The server sees a spent token come back, revokes the whole family, and both parties must log in again.",
+        stopped_by: &[Reason::RefreshReused, Reason::RefreshRevoked],
+        run: refresh_replay,
+    },
+    Attack {
+        key: "fixation",
+        title: "Session fixation",
+        story: "The attacker plants a session id of their choosing in the victim's browser (a sibling subdomain or a script can set cookies), hoping the victim logs in under it.",
+        expected: "The planted id is never adopted: it is unknown to the server, and logging in issues a fresh id that replaces it.",
+        stopped_by: &[Reason::NotLoggedIn],
+        run: fixation,
+    },
+    Attack {
+        key: "cross-site",
+        title: "Cross-site request",
+        story: "A page of another site (below, in a sandboxed frame) submits an order form to this server, hoping the browser adds the victim's cookies.",
+        expected: "Refused with cross_site_request (the frame shows the server's answer), and no order is created.",
+        stopped_by: &[Reason::CrossSiteRequest],
+        run: cross_site,
+    },
+    Attack {
+        key: "forged-jwt",
+        title: "Forged access tokens",
+        story: "The attacker edits a real access token: the signature algorithm set to none, the expiry pushed ten years out, and a signing key id of their own.",
+        expected: "Each is refused with token_invalid: only the server's own keys sign, only EdDSA is accepted, and any change breaks the signature.",
+        stopped_by: &[Reason::TokenInvalid],
+        run: forged_jwt,
+    },
+    Attack {
+        key: "double-submit",
+        title: "Double submit on a slow network",
+        story: "The victim presses Submit twice while the network is slow (the server holds each request 1.5 s); both copies carry the same one-time form token.",
+        expected: "Exactly one order; the second copy is told which order the first created.",
+        stopped_by: &[Reason::DuplicateSubmit],
+        run: double_submit,
+    },
+];
+
+fn boxed(future: impl Future<Output = Result<String, String>> + 'static) -> StepFuture {
+    Box::pin(future)
+}
+
+/// A request of the attacker's, carrying only what they know.
+async fn as_attacker_device(
+    lab: Lab,
+    device_id: String,
+    token: String,
+) -> Result<crate::client::ApiResponse, String> {
+    lab.client
+        .call_as_attacker(
+            Method::Get,
+            "/api/device/me",
+            None,
+            &[("x-device-id", device_id), ("x-device-token", token)],
+        )
+        .await
+}
+
+fn device_as_written(lab: Lab) -> StepFuture {
+    boxed(async move {
+        lab.device_login("victim-phone-0001", "as_written").await?;
+        let response =
+            as_attacker_device(lab, "victim-phone-0001".into(), "victim-phone-0001".into()).await?;
+        expect_status(&response, 200)?;
+        let who = response.body["user"]["username"].as_str().unwrap_or("?").to_owned();
+        Ok(format!("attacker got in: 200, signed in as {who} — the article's scheme as written"))
+    })
+}
+
+fn device_hardened(lab: Lab) -> StepFuture {
+    boxed(async move {
+        lab.device_login("victim-laptop-0002", "hardened").await?;
+        let response =
+            as_attacker_device(lab, "victim-laptop-0002".into(), "victim-laptop-0002".into())
+                .await?;
+        expect_reason(&response, Reason::DeviceUnknown)?;
+        Ok("blocked: 401 device_unknown".to_owned())
+    })
+}
+
+fn refresh_replay(lab: Lab) -> StepFuture {
+    boxed(async move {
+        lab.password_grant().await?;
+        let stolen = lab.recall(|m| m.refresh_token.clone());
+        let victim = lab.refresh_with(&stolen).await?;
+        expect_status(&victim, 200)?;
+        lab.keep_tokens(&victim)?;
+        // Past the 10 s in which a client that lost the response may retry with the same token.
+        lab.advance_clock(11).await?;
+        let replay = lab
+            .client
+            .call_as_attacker(
+                Method::Post,
+                "/api/oauth/token",
+                Some(json!({ "grant_type": "refresh_token", "refresh_token": stolen })),
+                &[],
+            )
+            .await?;
+        expect_reason(&replay, Reason::RefreshReused)?;
+        let current = lab.recall(|m| m.refresh_token.clone());
+        let victim_again = lab.refresh_with(&current).await?;
+        expect_reason(&victim_again, Reason::RefreshRevoked)?;
+        Ok("blocked: attacker 400 refresh_reused, then the victim 400 refresh_revoked — both must log in again".to_owned())
+    })
+}
+
+const PLANTED_SESSION_ID: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+fn fixation(lab: Lab) -> StepFuture {
+    boxed(async move {
+        // Script cannot overwrite an HttpOnly cookie, so the attack starts from a logged-out
+        // browser, which is where a planted cookie waits for its victim.
+        lab.client.post("/api/session/logout", json!({})).await?;
+        set_document_cookie(&format!("tl_session={PLANTED_SESSION_ID}; path=/"))?;
+        let probe = lab.client.get("/api/session/me").await?;
+        expect_reason(&probe, Reason::NotLoggedIn)?;
+        let login = lab.session_login().await?;
+        expect_status(&login, 200)?;
+        let issued = login.body["session"]["id_masked"].as_str().unwrap_or_default().to_owned();
+        if issued.starts_with(&PLANTED_SESSION_ID[..4]) {
+            return Err(format!("the server kept the planted id: {issued}"));
+        }
+        if document_cookie()?.contains(PLANTED_SESSION_ID) {
+            return Err("the planted cookie survived the login".to_owned());
+        }
+        Ok(format!(
+            "blocked: the planted id answered 401 not_logged_in; the login issued {issued} and the planted cookie is gone"
+        ))
+    })
+}
+
+/// The cross-site attacker's page: a form that submits itself to this server as soon as it loads.
+fn attacker_page(origin: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html><body onload="document.forms[0].submit()" style="font:13px sans-serif">
+<p>evil.example — "You won a prize!"</p>
+<form method="post" action="{origin}/api/orders">
+<input type="hidden" name="item" value="prize"><input type="hidden" name="quantity" value="100">
+</form></body></html>"#
+    )
+}
+
+fn cross_site(lab: Lab) -> StepFuture {
+    boxed(async move {
+        expect_status(&lab.session_login().await?, 200)?;
+        let before = lab.order_count().await?;
+        let origin = page_origin()?;
+        let answered = lab.attacker_frame.open(attacker_page(&origin));
+        answered.await.map_err(|_| "the attacker's frame never loaded".to_owned())?;
+        let after = lab.order_count().await?;
+        if after != before {
+            return Err(format!("the cross-site form created an order: {before} → {after}"));
+        }
+        Ok(format!("blocked: the frame shows the server's refusal; still {after} orders"))
+    })
+}
+
+fn forged_jwt(lab: Lab) -> StepFuture {
+    boxed(async move {
+        lab.password_grant().await?;
+        let real = lab.recall(|m| m.access_token.clone());
+        let forgeries = forge(&real)?;
+        let mut outcomes = Vec::new();
+        for (what, token) in forgeries {
+            let response = lab
+                .client
+                .call_as_attacker(
+                    Method::Get,
+                    "/api/jwt/me",
+                    None,
+                    &[("authorization", format!("Bearer {token}"))],
+                )
+                .await?;
+            expect_reason(&response, Reason::TokenInvalid).map_err(|e| format!("{what}: {e}"))?;
+            let message = response.body["message"].as_str().unwrap_or_default().to_owned();
+            outcomes.push(format!("{what} → {} ({message})", describe(&response)));
+        }
+        Ok(format!("blocked: {}", outcomes.join("; ")))
+    })
+}
+
+/// Three edits of a real token: `alg: none` without a signature, a pushed-out expiry under the
+/// original signature, and a key id the server never issued.
+fn forge(token: &str) -> Result<Vec<(&'static str, String)>, String> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err("the access token is not a JWT".to_owned());
+    };
+    let decode = |part: &str| -> Result<Value, String> {
+        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    };
+    let encode = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let mut header_value = decode(header)?;
+    let mut payload_value = decode(payload)?;
+
+    let none = encode(&json!({ "alg": "none", "typ": "JWT" }));
+    let alg_none = format!("{none}.{payload}.");
+
+    let exp = payload_value["exp"].as_i64().ok_or("no exp claim")?;
+    payload_value["exp"] = json!(exp + 10 * 365 * 86_400);
+    let tampered = format!("{header}.{}.{signature}", encode(&payload_value));
+
+    header_value["kid"] = json!("attackers-own-key");
+    let unknown_kid = format!("{}.{payload}.{signature}", encode(&header_value));
+
+    Ok(vec![
+        ("alg: none", alg_none),
+        ("exp pushed 10 years out", tampered),
+        ("unknown kid", unknown_kid),
+    ])
+}
+
+async fn slow_order(lab: Lab, token: String) -> Result<crate::client::ApiResponse, String> {
+    lab.client
+        .call(
+            Method::Post,
+            "/api/orders",
+            Some(json!({ "item": "matcha", "quantity": 1, "form_token": token })),
+            &[("x-demo-delay-ms", "1500".to_owned())],
+        )
+        .await
+}
+
+fn double_submit(lab: Lab) -> StepFuture {
+    boxed(async move {
+        expect_status(&lab.session_login().await?, 200)?;
+        let before = lab.order_count().await?;
+        let form = lab.client.get("/api/orders/form-token").await?;
+        expect_status(&form, 200)?;
+        let token = crate::lab::string_field(&form.body, "form_token")?;
+        let (first, second) =
+            futures::join!(slow_order(lab, token.clone()), slow_order(lab, token));
+        let (first, second) = (first?, second?);
+        let duplicate = if first.status == 409 { &first } else { &second };
+        expect_reason(duplicate, Reason::DuplicateSubmit)?;
+        let after = lab.order_count().await?;
+        if after != before + 1 {
+            return Err(format!("expected exactly one new order, found {}", after - before));
+        }
+        Ok(format!(
+            "blocked: {} and {}; exactly one new order",
+            describe(&first),
+            describe(&second)
+        ))
+    })
+}
+
+#[cfg(feature = "hydrate")]
+fn page_origin() -> Result<String, String> {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .ok_or_else(|| "no page origin".to_owned())
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn page_origin() -> Result<String, String> {
+    Err("runs only in the browser".to_owned())
+}
+
+#[cfg(feature = "hydrate")]
+fn document() -> Result<wasm_bindgen::JsValue, String> {
+    js_sys::Reflect::get(&js_sys::global(), &"document".into()).map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(feature = "hydrate")]
+fn set_document_cookie(cookie: &str) -> Result<(), String> {
+    js_sys::Reflect::set(&document()?, &"cookie".into(), &cookie.into())
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(feature = "hydrate")]
+fn document_cookie() -> Result<String, String> {
+    js_sys::Reflect::get(&document()?, &"cookie".into())
+        .map(|v| v.as_string().unwrap_or_default())
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn set_document_cookie(_cookie: &str) -> Result<(), String> {
+    Err("runs only in the browser".to_owned())
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn document_cookie() -> Result<String, String> {
+    Err("runs only in the browser".to_owned())
+}
+
+#[component]
+pub fn AttackLab() -> impl IntoView {
+    let lab = Lab::from_context();
+    provide_context(lab);
+    let resetting = RwSignal::new(StepState::NotRun);
+    view! {
+        <section class="attack-lab" aria-labelledby="attacks-title">
+            <h2 id="attacks-title">"Attack lab"</h2>
+            <p>
+                "Each card attacks the live server the way a real attacker would, then checks what happened. "
+                "The attacker's requests carry none of this browser's cookies; the timeline marks them."
+            </p>
+            <p>
+                <button class="reset-demo" on:click=move |_| {
+                    resetting.set(StepState::Running);
+                    spawn_local(async move { resetting.set(StepState::from_result(lab.reset().await)) });
+                }>"Reset demo"</button>
+                " " <span class=move || format!("step-result {}", resetting.get().css())>
+                    {move || match resetting.get() {
+                        StepState::Passed(s) => format!("✓ {s}"),
+                        StepState::Failed(s) => format!("✗ {s}"),
+                        StepState::Running => "…".to_owned(),
+                        StepState::NotRun => String::new(),
+                    }}
+                </span>
+            </p>
+            <div class="attacks">
+                {ATTACKS.iter().map(|attack| view! { <AttackCard attack/> }).collect_view()}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn AttackCard(attack: &'static Attack) -> impl IntoView {
+    let lab = expect_context::<Lab>();
+    let state = RwSignal::new(StepState::NotRun);
+    let run = move |_| {
+        state.set(StepState::Running);
+        spawn_local(async move { state.set(StepState::from_result((attack.run)(lab).await)) });
+    };
+    let frame = (attack.key == "cross-site").then(|| {
+        let frame = lab.attacker_frame;
+        view! {
+            {move || frame.srcdoc.get().map(|page| view! {
+                <iframe class="attacker-frame" title="the attacker's page" data-testid="attacker-frame"
+                    sandbox="allow-forms allow-scripts" srcdoc=page on:load=move |_| frame.loaded()></iframe>
+            })}
+        }
+    });
+    view! {
+        <article class="attack" data-testid=format!("attack-{}", attack.key) data-state=move || state.get().css()>
+            <h3>{attack.title}</h3>
+            <p>{attack.story}</p>
+            <p class="expected"><strong>"Expected: "</strong>{attack.expected}</p>
+            <button class="run-attack" disabled=move || state.get() == StepState::Running on:click=run>
+                "Run the attack"
+            </button>
+            <div class=move || format!("step-result {}", state.get().css()) data-testid="attack-result">
+                {move || match state.get() {
+                    StepState::Passed(s) => format!("✓ {s}"),
+                    StepState::Failed(s) => format!("✗ unexpected: {s}"),
+                    StepState::Running => "…".to_owned(),
+                    StepState::NotRun => String::new(),
+                }}
+            </div>
+            {frame}
+            <div class="stopped-by">
+                {if attack.stopped_by.is_empty() {
+                    view! { <p class="warning">"Nothing stops it: this is the weakness of the scheme as the article writes it. Compare the hardened card."</p> }.into_any()
+                } else {
+                    view! {
+                        <p><strong>"What stops it:"</strong></p>
+                        {attack.stopped_by.iter().map(|reason| view! { <ReasonRule reason=*reason/> }).collect_view()}
+                    }
+                    .into_any()
+                }}
+            </div>
+        </article>
+    }
+}

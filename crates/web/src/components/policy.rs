@@ -1,0 +1,91 @@
+//! Token-policy presets: the lifetimes the server gives access and refresh tokens, switched at
+//! runtime (demo profile), so one scenario can be run under each.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::{ApiClient, Method};
+use crate::server_clock::format_remaining;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Preset {
+    name: String,
+    source: String,
+    access_lifetime_seconds: i64,
+    refresh_idle_seconds: i64,
+    refresh_absolute_seconds: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Choice {
+    current: Preset,
+    presets: Vec<Preset>,
+}
+
+#[component]
+pub fn PolicyPicker() -> impl IntoView {
+    let client = expect_context::<ApiClient>();
+    let choice = RwSignal::new(None::<Choice>);
+    let problem = RwSignal::new(None::<String>);
+    let apply = move |result: Result<crate::client::ApiResponse, String>| match result {
+        Ok(response) if response.ok() => match serde_json::from_value::<Choice>(response.body) {
+            Ok(parsed) => {
+                choice.set(Some(parsed));
+                problem.set(None);
+            }
+            Err(err) => problem.set(Some(err.to_string())),
+        },
+        Ok(response) => problem.set(Some(crate::lab::describe(&response))),
+        Err(err) => problem.set(Some(err)),
+    };
+    Effect::new(move |_| {
+        spawn_local(async move { apply(client.peek("/api/demo/policy").await) });
+    });
+    let switch = move |name: String| {
+        spawn_local(async move {
+            apply(
+                client
+                    .call(Method::Put, "/api/demo/policy", Some(json!({ "name": name })), &[])
+                    .await,
+            );
+        });
+    };
+    view! {
+        <div class="policy-picker" data-testid="policy-picker">
+            <h4>"Token lifetimes (preset)"</h4>
+            {move || choice.get().map(|current| {
+                let selected = current.current.name.clone();
+                view! {
+                    <div class="presets" role="radiogroup" aria-label="Token policy preset">
+                        {current.presets.iter().map(|preset| {
+                            let name = preset.name.clone();
+                            let checked = name == selected;
+                            let label = format!(
+                                "{}: access {}, refresh {} idle / {} in all",
+                                preset.name,
+                                format_remaining(preset.access_lifetime_seconds),
+                                format_remaining(preset.refresh_idle_seconds),
+                                format_remaining(preset.refresh_absolute_seconds),
+                            );
+                            view! {
+                                <label class="preset" class:current=checked title=preset.source.clone()>
+                                    <input type="radio" name="token-policy" value=name.clone() checked=checked
+                                        on:change=move |_| switch(name.clone())/>
+                                    " " {label}
+                                    <span class="source">{preset.source.clone()}</span>
+                                </label>
+                            }
+                        }).collect_view()}
+                    </div>
+                    <p class="muted" data-testid="policy-current">
+                        "In force: " <strong>{selected}</strong>
+                        ". A switch applies to tokens issued from now on; a refresh-token family keeps the end it got at login."
+                    </p>
+                }
+            })}
+            {move || problem.get().map(|p| view! { <p class="error">{p}</p> })}
+        </div>
+    }
+}

@@ -1,0 +1,113 @@
+import * as path from "path";
+import { expect, test } from "@playwright/test";
+import { openLab, screenshotDir } from "./helpers";
+
+const chapters = ["why", "device", "session", "submit", "refresh", "leftout"];
+
+test.beforeEach(async ({ request }) => {
+  expect((await request.post("/api/demo/reset")).status()).toBe(200);
+});
+
+test("every chapter runs from a clean state and shows what the article claims", async ({ page }) => {
+  test.setTimeout(120_000);
+  const failures = await openLab(page, "/walkthrough");
+  await page.evaluate(() => localStorage.removeItem("tokenlab.walkthrough.done"));
+  await page.getByRole("button", { name: "Reset demo" }).click();
+  await expect(page.getByTestId("progress")).toContainText("0 of 6 chapters done");
+
+  for (const key of chapters) {
+    const chapter = page.getByTestId(`chapter-${key}`);
+    await chapter.getByRole("button", { name: "Run the chapter from a clean state" }).click();
+    await expect(chapter).toHaveAttribute("data-done", "true", { timeout: 20_000 });
+    const steps = chapter.locator("li.step");
+    const count = await steps.count();
+    for (let i = 0; i < count; i++) {
+      await expect(steps.nth(i)).toHaveAttribute("data-state", "passed");
+    }
+  }
+  await expect(page.getByTestId("progress")).toContainText("6 of 6 chapters done");
+
+  // What the chapters said they would show, read back from the page.
+  const device = page.getByTestId("chapter-device");
+  await expect(device.locator("li.step").nth(4)).toContainText("x-session-renewed: 1");
+  await expect(device.locator("li.step").nth(5)).toContainText("the attacker is in");
+  await expect(device.locator("li.step").nth(7)).toContainText("device_unknown");
+  await expect(page.getByTestId("chapter-session").locator("li.step").nth(3)).toContainText("session_expired");
+  await expect(page.getByTestId("chapter-submit").locator("li.step").nth(2)).toContainText("duplicate_submit");
+  await expect(page.getByTestId("chapter-refresh").locator("li.step").nth(6)).toContainText("refresh_reused");
+
+  // The comparator: the same moment through three schemes.
+  const comparison = page.getByTestId("comparison");
+  await expect(comparison.locator("tr[data-scheme='session id as token']")).toContainText("401 not_logged_in");
+  await expect(comparison.locator("tr[data-scheme='device token']")).toContainText("re-attached from the database");
+  await expect(comparison.locator("tr[data-scheme='access token']")).toContainText("200, until its own expiry");
+  for (const row of await comparison.locator("td.queries").allTextContents()) {
+    expect(Number(row)).toBeGreaterThan(0);
+  }
+
+  // The inspector followed along: the last chapter's sessions and the as-written device.
+  const inspector = page.getByTestId("inspector");
+  await expect(inspector.getByTestId("inspector-devices")).toContainText("as_written");
+  await expect(inspector.getByTestId("inspector-devices")).toContainText("plain text");
+  await expect(inspector.getByTestId("inspector-sessions")).toContainText("tl_device");
+
+  await comparison.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(screenshotDir, "walkthrough.png") });
+
+  // Progress survives a reload; "Reset demo" starts over.
+  await page.reload();
+  await expect(page.locator("main.lab[data-hydrated='true']")).toBeVisible();
+  await expect(page.getByTestId("progress")).toContainText("6 of 6 chapters done");
+  await page.getByRole("button", { name: "Reset demo" }).click();
+  await expect(page.getByTestId("progress")).toContainText("0 of 6 chapters done");
+  expect(failures).toEqual([]);
+});
+
+test("single steps: do it, one button at a time, with the inspector following", async ({ page }) => {
+  await openLab(page, "/walkthrough");
+  const chapter = page.getByTestId("chapter-session");
+  const steps = chapter.locator("li.step");
+  const inspector = page.getByTestId("inspector");
+
+  await steps.nth(0).getByRole("button", { name: "do it" }).click();
+  await expect(steps.nth(0)).toHaveAttribute("data-state", "passed");
+  await expect(inspector.getByTestId("inspector-sessions").locator("tr[data-state='live']")).toHaveCount(1);
+
+  await steps.nth(2).getByRole("button", { name: "do it" }).click();
+  await expect(steps.nth(2)).toHaveAttribute("data-state", "passed");
+  await expect(page.getByTestId("clock-offset")).toHaveText("31 min ahead");
+  await expect(inspector.getByTestId("inspector-sessions").locator("tr[data-state='idle_expired']")).toHaveCount(1);
+
+  await steps.nth(3).getByRole("button", { name: "do it" }).click();
+  await expect(steps.nth(3)).toContainText("✓ 401 session_expired");
+  await expect(page.getByTestId("timeline").locator("li.entry").first()).toHaveAttribute("data-reason", "session_expired");
+
+  // A step out of order fails and says why, instead of pretending.
+  await steps.nth(1).getByRole("button", { name: "do it" }).click();
+  await expect(steps.nth(1)).toHaveAttribute("data-state", "failed");
+  await expect(steps.nth(1)).toContainText("expected 200, got 401 not_logged_in");
+  await expect(chapter).not.toHaveAttribute("data-done", "true");
+});
+
+test("policy presets change the lifetimes the refresh chapter runs under", async ({ page }) => {
+  test.setTimeout(60_000);
+  await openLab(page, "/walkthrough");
+  const chapter = page.getByTestId("chapter-refresh");
+  const picker = chapter.getByTestId("policy-picker");
+  await expect(picker.getByTestId("policy-current")).toContainText("article");
+  await picker.getByRole("radio", { name: /^keycloak/ }).check();
+  await expect(picker.getByTestId("policy-current")).toContainText("keycloak");
+  await expect(picker).toContainText("Keycloak");
+
+  // "Run from a clean state" resets the preset too, so run the steps by hand under keycloak.
+  const steps = chapter.locator("li.step");
+  await steps.nth(0).getByRole("button", { name: "do it" }).click();
+  await expect(steps.nth(0)).toContainText("preset keycloak: access for 300 s, refresh for 1800 s");
+  for (let i = 1; i < 9; i++) {
+    await steps.nth(i).getByRole("button", { name: "do it" }).click();
+    await expect(steps.nth(i)).toHaveAttribute("data-state", "passed");
+  }
+  await expect(steps.nth(2)).toContainText("the clock moved 360 s");
+  await expect(steps.nth(8)).toContainText("refresh_expired");
+  await expect(chapter).toHaveAttribute("data-done", "true");
+});
