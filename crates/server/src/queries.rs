@@ -2,10 +2,12 @@
 //! to spare the server work, so the lab shows how much work each scheme costs).
 //!
 //! sea-orm calls a metric callback after every statement, in the task that ran it. The middleware
-//! gives each request a task-local counter; statements outside a request (migrations, the garbage
-//! collector) find no counter and are not counted. Nothing here decides anything: it only reports.
+//! gives each request a task-local counter, and [`counted`] carries it into a task the request
+//! spawns; statements outside a request (migrations, the garbage collector) find no counter and are
+//! not counted. Nothing here decides anything: it only reports.
 
-use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
@@ -17,22 +19,33 @@ use sea_orm::DatabaseConnection;
 pub static DB_QUERIES_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-db-queries");
 
 tokio::task_local! {
-    static STATEMENTS: Cell<u32>;
+    static STATEMENTS: Arc<AtomicU32>;
 }
 
 /// Makes `db` report every statement to the request that runs it.
 pub fn count_statements(db: &mut DatabaseConnection) {
     db.set_metric_callback(|_| {
         // Outside a request there is no counter, and nothing to report to.
-        let _ = STATEMENTS.try_with(|count| count.set(count.get().saturating_add(1)));
+        let _ = STATEMENTS.try_with(|count| count.fetch_add(1, Ordering::Relaxed));
     });
+}
+
+/// `work`, counting its statements for the request that spawns it (if any).
+pub fn counted<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let counter = STATEMENTS.try_with(Arc::clone).ok();
+    async move {
+        match counter {
+            Some(counter) => STATEMENTS.scope(counter, work).await,
+            None => work.await,
+        }
+    }
 }
 
 pub async fn report_statement_count(request: Request, next: Next) -> Response {
     STATEMENTS
-        .scope(Cell::new(0), async move {
+        .scope(Arc::new(AtomicU32::new(0)), async move {
             let mut response = next.run(request).await;
-            let count = STATEMENTS.with(Cell::get);
+            let count = STATEMENTS.with(|count| count.load(Ordering::Relaxed));
             response.headers_mut().insert(DB_QUERIES_HEADER.clone(), HeaderValue::from(count));
             response
         })

@@ -181,7 +181,7 @@ async fn create_order(
         OrderRequest { user_id: caller.user_id, item: order.item, quantity: order.quantity };
     // Processed on a task of its own: a client that gives up (a timeout, a closed tab) must not
     // cancel a submission half-way. The retry it sends will find the outcome.
-    tokio::spawn(async move {
+    tokio::spawn(crate::queries::counted(async move {
         match protection {
             Protection::FormToken(token) => {
                 slow_network(delay).await;
@@ -190,7 +190,7 @@ async fn create_order(
             // The delay falls after the key is claimed, so a retry meanwhile sees it in flight.
             Protection::Key(key) => with_idempotency_key(&state, request, &key, delay).await,
         }
-    })
+    }))
     .await
     .map_err(ApiError::internal)?
 }

@@ -178,6 +178,7 @@ pub fn Inspector() -> impl IntoView {
                 ("mode", "mode"),
                 ("stored_token", "stored to check the token"),
                 ("previous_hash_prefix", "previous"),
+                ("rotated_at", "rotated"),
                 ("expires_at", "token expires"),
                 ("state", "state"),
             ])}
