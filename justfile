@@ -95,6 +95,11 @@ setup-test:
         fi
     fi
 
+# What recognising a caller costs per request, scheme by scheme (time and database statements),
+# through the real server on a fresh SQLite database. Release build; reports land in target/criterion.
+bench:
+    cargo bench --locked -p tokenlab-server --bench authentication
+
 # Remove the demo database (the next `just run` starts from a fresh, seeded one).
 reset-db:
     rm -f data/tokenlab.db data/tokenlab.db-wal data/tokenlab.db-shm

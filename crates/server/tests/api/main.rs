@@ -13,3 +13,4 @@ mod oauth;
 mod orders;
 mod platform;
 mod session;
+mod walkthrough;

@@ -41,7 +41,7 @@ const CHAPTERS: &[Chapter] = &[
             "Checking a name and password is deliberately slow: the password hash (argon2 here) is built to cost time and memory, so that a stolen table of hashes is hard to crack. Doing that on every request would make the server pay that cost every time.",
             "So the server checks the password once and hands back a token. From then on the client shows the token, and the server recognises it with a cheap lookup, or, for a signed token, with no session lookup at all.",
         ],
-        look_for: "In the timeline, the x-tokenlab-db-queries header: how many database statements each request cost. The password travels only in the two logins.",
+        look_for: "In the timeline, each request's duration and its x-tokenlab-db-queries header (how many database statements it cost): the logins pay for argon2, the calls after them do not. The password travels only in the two logins. `just bench` measures the same four ways of being recognised.",
         steps: &[
             Step { label: "Log in with name and password", run: why_login },
             Step { label: "Call again with the session cookie only", run: why_session_call },
@@ -211,7 +211,7 @@ fn why_bearer_call(lab: Lab) -> StepFuture {
         let response = lab.jwt_me(&access).await?;
         expect_status(&response, 200)?;
         Ok(format!(
-            "200: the signature proves the token; no session at all ({} statements: the key and the user)",
+            "200: the signature proves the token; no session at all ({} statement: its signing key)",
             queries(&response)
         ))
     })
