@@ -200,8 +200,16 @@ async fn the_inspector_shows_every_scheme_and_never_a_secret() {
         assert_eq!(chain_states, ["rotated", "revoked"]);
 
         // Every other demo answer keeps the same rule.
+        let mut answers = Vec::new();
         for path in ["/api/demo/clock", "/api/demo/policy"] {
-            let text = app.get(path).await.text().await.unwrap();
+            answers.push((path, app.get(path).await.text().await.unwrap()));
+        }
+        for path in ["/api/demo/keys/rotate", "/api/demo/sessions/expire", "/api/demo/reset"] {
+            let response = app.client.post(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            answers.push((path, response.text().await.unwrap()));
+        }
+        for (path, text) in answers {
             for secret in secrets.iter().chain(&hashes) {
                 assert!(!text.contains(secret.as_str()), "{path} shows {secret}");
             }
