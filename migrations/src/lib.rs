@@ -12,6 +12,7 @@ mod m20261127_000003_orders;
 mod m20261127_000004_devices;
 mod m20261127_000005_bearer_tokens;
 mod m20261127_000006_demo_settings;
+mod m20261127_000007_demo_counters;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_devices::Migration),
             Box::new(m20261127_000005_bearer_tokens::Migration),
             Box::new(m20261127_000006_demo_settings::Migration),
+            Box::new(m20261127_000007_demo_counters::Migration),
         ]
     }
 }

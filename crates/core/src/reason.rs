@@ -45,6 +45,9 @@ reasons! {
     InvalidJson = "invalid_json", 400,
         "The request body is not valid JSON.",
         "RFC 9110 §15.5.1 (400 Bad Request)";
+    InvalidQuery = "invalid_query", 400,
+        "The query string is malformed: a parameter has the wrong type or appears twice.",
+        "RFC 9110 §15.5.1 (400 Bad Request)";
     UnsupportedMediaType = "unsupported_media_type", 415,
         "The request body must be sent as application/json.",
         "RFC 9110 §15.5.16";

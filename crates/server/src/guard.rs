@@ -22,18 +22,23 @@ pub async fn reject_cross_site(
     request: Request,
     next: Next,
 ) -> Response {
-    if !request.method().is_safe() {
+    let cross_site = !request.method().is_safe() && {
         let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-        if is_cross_site(header("origin"), header("sec-fetch-site"), &state.allowed_origins) {
+        let refused =
+            is_cross_site(header("origin"), header("sec-fetch-site"), &state.allowed_origins);
+        if refused {
             tracing::warn!(origin = ?header("origin"), "cross-site request refused");
-            return ApiError::refused(
-                Reason::CrossSiteRequest,
-                "this request came from a page of another site",
-            )
-            .into_response();
         }
+        refused
+    };
+    if !cross_site {
+        return next.run(request).await;
     }
-    next.run(request).await
+    if state.demo_clock.is_some() {
+        crate::demo_events::count(&state.db, crate::demo_events::CROSS_SITE_REFUSED).await;
+    }
+    ApiError::refused(Reason::CrossSiteRequest, "this request came from a page of another site")
+        .into_response()
 }
 
 /// The client's IP address, through a configured proxy's `X-Forwarded-For` only.

@@ -1,3 +1,4 @@
+// The lab pages' view types are deep; rendering them on the server needs more than the default.
 #![recursion_limit = "512"]
 //! The tokenlab server: HTTP API, sessions, persistence, and the server-rendered lab page.
 //!
@@ -9,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo_events;
 pub mod entities;
 pub mod error;
 pub mod guard;

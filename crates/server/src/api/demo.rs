@@ -186,6 +186,10 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
         txn.execute_unprepared("DELETE FROM login_throttle").await?.rows_affected(),
     );
     removed.insert(
+        "demo_counters",
+        txn.execute_unprepared("DELETE FROM demo_counters").await?.rows_affected(),
+    );
+    removed.insert(
         "demo_settings",
         demo_settings::Entity::delete_many().exec(&txn).await?.rows_affected,
     );

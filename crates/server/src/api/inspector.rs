@@ -4,9 +4,11 @@
 //! returns a secret: stored hashes appear as short prefixes, and the one credential the database
 //! keeps in plain text — an as-written device token, which is the device id — is masked.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
 use serde::{Deserialize, Serialize};
+use tokenlab_core::device::DeviceMode;
 use tokenlab_core::display::{hash_prefix, mask_secret};
 use tokenlab_core::session::SessionTimes;
 use tokenlab_core::{Clock as _, Reason, Timestamp};
@@ -40,6 +42,9 @@ pub struct ServerState {
     form_tokens: Vec<InspectedFormToken>,
     idempotency_keys: Vec<InspectedIdempotencyKey>,
     orders: Vec<InspectedOrder>,
+    /// Server-wide, not per user: requests refused as cross-site since the last reset. The attack
+    /// lab reads it, because the refusal itself lands in a frame of another origin.
+    cross_site_refusals: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -160,11 +165,21 @@ struct InspectedOrder {
 /// The rows that matter for one user, secrets masked (demo profile only).
 #[utoipa::path(get, path = "/demo/inspector", tag = "demo", params(InspectorQuery),
     responses((status = 200, body = ServerState),
+              (status = 400, description = "`invalid_query`", body = ErrorBody),
               (status = 404, description = "`not_found`: no such user, or outside the demo profile", body = ErrorBody)))]
 pub(super) async fn inspect(
     State(state): State<AppState>,
-    Query(query): Query<InspectorQuery>,
+    query: Result<Query<InspectorQuery>, QueryRejection>,
 ) -> Result<ApiJson<ServerState>, ApiError> {
+    // Routed only in the demo profile; checked again so the rule does not hang on routing alone.
+    if state.demo_clock.is_none() {
+        return Err(ApiError::refused(
+            Reason::NotFound,
+            "the inspector exists only in the demo profile",
+        ));
+    }
+    let Query(query) = query
+        .map_err(|rejection| ApiError::refused(Reason::InvalidQuery, rejection.body_text()))?;
     let username = query.username.as_deref().unwrap_or(crate::app::DEMO_USERNAME);
     let user = users::Entity::find()
         .filter(users::Column::Username.eq(username))
@@ -188,6 +203,11 @@ pub(super) async fn inspect(
             .into_iter()
             .map(|o| InspectedOrder { id: o.id, item: o.item, quantity: o.quantity })
             .collect(),
+        cross_site_refusals: crate::demo_events::read(
+            &state.db,
+            crate::demo_events::CROSS_SITE_REFUSED,
+        )
+        .await?,
     }))
 }
 
@@ -196,7 +216,7 @@ pub(super) async fn inspect(
 struct SessionLogin {
     user_id: i64,
     device_id: Option<String>,
-    mode: Option<tokenlab_core::device::DeviceMode>,
+    mode: Option<DeviceMode>,
     times: SessionTimes,
 }
 
@@ -226,7 +246,7 @@ async fn sessions_of(
                 Err(tokenlab_core::session::Expired::Idle) => "idle_expired",
                 Err(tokenlab_core::session::Expired::Absolute) => "absolute_expired",
             };
-            let as_written = login.mode == Some(tokenlab_core::device::DeviceMode::AsWritten);
+            let as_written = login.mode == Some(DeviceMode::AsWritten);
             found.push(InspectedSession {
                 cookie,
                 id_hash_prefix: hash_prefix(&row.id_hash),
@@ -264,14 +284,14 @@ async fn devices_of(
             } else {
                 "live"
             };
-            let (device_id, stored_token) = match (&d.token, &d.token_hash) {
-                (Some(plain), _) => {
-                    (mask_secret(&d.device_id), format!("plain text: {}", mask_secret(plain)))
-                }
-                (None, Some(hash)) => {
-                    (d.device_id.clone(), format!("SHA-256 {}", hash_prefix(hash)))
-                }
-                (None, None) => (d.device_id.clone(), "nothing (logged out)".to_owned()),
+            // As written, the device id is the token: it is masked like one, whatever is stored.
+            let as_written = d.mode == DeviceMode::AsWritten.as_str();
+            let device_id =
+                if as_written { mask_secret(&d.device_id) } else { d.device_id.clone() };
+            let stored_token = match (&d.token, &d.token_hash) {
+                (Some(plain), _) => format!("plain text: {}", mask_secret(plain)),
+                (None, Some(hash)) => format!("SHA-256 {}", hash_prefix(hash)),
+                (None, None) => "nothing (logged out)".to_owned(),
             };
             Ok(InspectedDevice {
                 id: d.id,

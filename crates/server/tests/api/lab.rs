@@ -428,3 +428,34 @@ async fn the_lab_controls_do_not_exist_in_production() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_inspector_counts_cross_site_refusals_and_refuses_a_bad_query() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let (_, state) = inspect(&app).await;
+        assert_eq!(state["cross_site_refusals"], 0);
+        for _ in 0..2 {
+            let refused = app
+                .client
+                .post(app.url("/api/orders"))
+                .header("origin", "https://evil.example")
+                .form(&[("item", "prize"), ("quantity", "100")])
+                .send()
+                .await
+                .unwrap();
+            assert_refused(refused, StatusCode::FORBIDDEN, "cross_site_request").await;
+        }
+        let (_, state) = inspect(&app).await;
+        assert_eq!(state["cross_site_refusals"], 2, "counted on the server, for the lab to read");
+
+        let reset = app.client.post(app.url("/api/demo/reset")).send().await.unwrap();
+        assert_eq!(reset.status(), StatusCode::OK);
+        let (_, state) = inspect(&app).await;
+        assert_eq!(state["cross_site_refusals"], 0);
+
+        let twice = app.get("/api/demo/inspector?username=alice&username=bob").await;
+        assert_refused(twice, StatusCode::BAD_REQUEST, "invalid_query").await;
+        app.stop().await;
+    }
+}
