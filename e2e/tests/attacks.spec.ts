@@ -5,6 +5,9 @@ import { openLab, screenshotDir } from "./helpers";
 test.beforeEach(async ({ request }) => {
   expect((await request.post("/api/demo/reset")).status()).toBe(200);
 });
+test.afterEach(async ({ request }) => {
+  expect((await request.post("/api/demo/reset")).status()).toBe(200);
+});
 
 /** Runs one attack card and waits for its verdict. */
 async function runAttack(page: import("@playwright/test").Page, key: string) {
@@ -41,18 +44,22 @@ test("every attack ends as the lab says, with the reason and the rule that stops
   expect(sessionCookie?.httpOnly).toBe(true);
 
   const crossSite = await runAttack(page, "cross-site");
-  await expect(crossSite.getByTestId("attack-result")).toContainText("still");
+  await expect(crossSite.getByTestId("attack-result")).toContainText("refused it as cross_site_request (refusals 0 → 1)");
+  await expect(page.getByTestId("cross-site-refusals")).toHaveText("1");
   // The sandboxed frame is another origin; Playwright can read what the server told it.
   await expect(crossSite.frameLocator("iframe[data-testid='attacker-frame']").locator("body")).toContainText(
     "cross_site_request",
   );
   await expect(crossSite.locator(".reason-rule[data-reason='cross_site_request']")).toContainText("OWASP");
+  // Again: the frame loads the attacker's page afresh, and the server refuses again.
+  await crossSite.getByRole("button", { name: "Run the attack" }).click();
+  await expect(crossSite.getByTestId("attack-result")).toContainText("(refusals 1 → 2)", { timeout: 15_000 });
 
   const forged = await runAttack(page, "forged-jwt");
   const verdict = forged.getByTestId("attack-result");
-  await expect(verdict).toContainText("alg: none → 401 token_invalid");
+  await expect(verdict).toContainText("alg: none → 401 token_invalid (malformed token)");
   await expect(verdict).toContainText("exp pushed 10 years out → 401 token_invalid");
-  await expect(verdict).toContainText("unknown kid → 401 token_invalid");
+  await expect(verdict).toContainText("unknown kid → 401 token_invalid (unknown or retired kid)");
 
   const doubleSubmit = await runAttack(page, "double-submit");
   await expect(doubleSubmit.getByTestId("attack-result")).toContainText("409 duplicate_submit");

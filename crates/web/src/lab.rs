@@ -9,6 +9,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use leptos::prelude::*;
+use leptos::reactive::owner::Owner;
+use leptos::task::spawn_local_scoped_with_cancellation;
 use serde_json::{Value, json};
 use tokenlab_core::Reason;
 
@@ -35,11 +37,17 @@ pub struct Memory {
     pub spent_refresh_token: String,
     pub form_token: String,
     pub orders_before: usize,
+    /// `expires_in` and `refresh_expires_in` of the last login: how far to move the clock to pass
+    /// each, under whichever preset issued them.
+    pub access_lifetime_seconds: i64,
+    pub refresh_lifetime_seconds: i64,
 }
 
 /// One scheme's line in the comparator: the same moment, three ways of being recognised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparisonRow {
+    /// Which run of the comparator produced the row, so a new run replaces every row.
+    pub run: u32,
     pub scheme: &'static str,
     pub sent: String,
     pub queries: String,
@@ -55,6 +63,10 @@ pub struct Lab {
     pub comparison: RwSignal<Vec<ComparisonRow>>,
     /// Where the attack lab shows a page of another site (the cross-site attack).
     pub attacker_frame: AttackerFrame,
+    /// Set while any step, chapter, attack or reset runs: they share the memory above and the
+    /// server's demo state, so one runs at a time.
+    pub busy: RwSignal<bool>,
+    owner: StoredValue<Option<Owner>>,
 }
 
 impl Lab {
@@ -66,7 +78,24 @@ impl Lab {
             memory: StoredValue::new(Memory::default()),
             comparison: RwSignal::new(Vec::new()),
             attacker_frame: AttackerFrame::new(),
+            busy: RwSignal::new(false),
+            owner: StoredValue::new(Owner::current()),
         }
+    }
+
+    /// Runs `work` unless something else is running, marking the lab busy meanwhile. The task lives
+    /// under the page that made the lab: leaving the page cancels it, so a step in flight never
+    /// touches the page's disposed state.
+    pub fn run(&self, work: impl Future<Output = ()> + 'static) {
+        if self.busy.get_untracked() {
+            return;
+        }
+        self.busy.set(true);
+        let busy = self.busy;
+        spawn_owned(self.owner, async move {
+            work.await;
+            busy.set(false);
+        });
     }
 
     pub fn remember(&self, change: impl FnOnce(&mut Memory)) {
@@ -82,8 +111,22 @@ impl Lab {
         let response = self.client.post("/api/demo/reset", json!({})).await?;
         expect_status(&response, 200)?;
         self.memory.set_value(Memory::default());
+        self.comparison.set(Vec::new());
         self.clock.refresh();
         Ok("demo data wiped, clock back to real time".to_owned())
+    }
+
+    /// A clean start that keeps the token-policy preset the learner chose, so one scenario can be
+    /// run under each preset.
+    pub async fn reset_keeping_preset(&self) -> StepResult {
+        let (preset, _, _) = self.policy().await?;
+        self.reset().await?;
+        let restored = self
+            .client
+            .call(Method::Put, "/api/demo/policy", Some(json!({ "name": preset })), &[])
+            .await?;
+        expect_status(&restored, 200)?;
+        Ok(format!("demo data wiped, clock back to real time, preset {preset} kept"))
     }
 
     pub async fn advance_clock(&self, seconds: i64) -> Result<ApiResponse, String> {
@@ -141,6 +184,12 @@ impl Lab {
             .await?;
         expect_status(&response, 200)?;
         self.keep_tokens(&response)?;
+        let lifetime = |key: &str| response.body.get(key).and_then(Value::as_i64).unwrap_or(0);
+        let (access, refresh) = (lifetime("expires_in"), lifetime("refresh_expires_in"));
+        self.remember(|m| {
+            m.access_lifetime_seconds = access;
+            m.refresh_lifetime_seconds = refresh;
+        });
         Ok(response)
     }
 
@@ -199,6 +248,20 @@ impl Lab {
     }
 }
 
+/// The calling component's reactive owner, for [`spawn_owned`].
+pub fn current_owner() -> StoredValue<Option<Owner>> {
+    StoredValue::new(Owner::current())
+}
+
+/// Runs `task` under `owner`, cancelled when that component is disposed (the learner navigated
+/// away): an API answer arriving later must not reach signals that no longer exist.
+pub fn spawn_owned(owner: StoredValue<Option<Owner>>, task: impl Future<Output = ()> + 'static) {
+    match owner.get_value() {
+        Some(owner) => owner.with(|| spawn_local_scoped_with_cancellation(task)),
+        None => leptos::task::spawn_local(task),
+    }
+}
+
 /// `200` or `401 not_logged_in`: how a response reads in one line.
 pub fn describe(response: &ApiResponse) -> String {
     match response.body.get("reason").and_then(Value::as_str) {
@@ -240,6 +303,7 @@ pub fn string_field(body: &Value, key: &str) -> Result<String, String> {
 pub struct AttackerFrame {
     pub srcdoc: RwSignal<Option<String>>,
     loads: StoredValue<u32>,
+    runs: StoredValue<u32>,
     answered: StoredValue<Option<futures::channel::oneshot::Sender<()>>>,
 }
 
@@ -248,6 +312,7 @@ impl AttackerFrame {
         Self {
             srcdoc: RwSignal::new(None),
             loads: StoredValue::new(0),
+            runs: StoredValue::new(0),
             answered: StoredValue::new(None),
         }
     }
@@ -257,7 +322,10 @@ impl AttackerFrame {
         let (done, answered) = futures::channel::oneshot::channel();
         self.loads.set_value(0);
         self.answered.set_value(Some(done));
-        self.srcdoc.set(Some(page));
+        // Each run's page differs, so the frame loads it again: an unchanged `srcdoc` would not
+        // be written to the DOM, and the frame would never fire `load`.
+        self.runs.update_value(|n| *n += 1);
+        self.srcdoc.set(Some(format!("{page}<!-- run {} -->", self.runs.get_value())));
         answered
     }
 

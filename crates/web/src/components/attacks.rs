@@ -5,7 +5,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use serde_json::{Value, json};
 use tokenlab_core::Reason;
 
@@ -61,7 +60,7 @@ const ATTACKS: &[Attack] = &[
         key: "cross-site",
         title: "Cross-site request",
         story: "A page of another site (below, in a sandboxed frame) submits an order form to this server, hoping the browser adds the victim's cookies.",
-        expected: "Refused with cross_site_request (the frame shows the server's answer), and no order is created.",
+        expected: "Refused with cross_site_request: the frame shows the server's answer, the server's count of cross-site refusals goes up by one, and no order is created.",
         stopped_by: &[Reason::CrossSiteRequest],
         run: cross_site,
     },
@@ -187,18 +186,40 @@ fn attacker_page(origin: &str) -> String {
     )
 }
 
+/// The server's count of cross-site refusals (demo profile). The refusal itself is delivered to
+/// the attacker's frame, which this page may not read: that is the same-origin policy at work.
+async fn cross_site_refusals(lab: Lab) -> Result<i64, String> {
+    let response = lab.client.get("/api/demo/inspector").await?;
+    expect_status(&response, 200)?;
+    response.body["cross_site_refusals"]
+        .as_i64()
+        .ok_or_else(|| "the inspector has no cross_site_refusals".to_owned())
+}
+
 fn cross_site(lab: Lab) -> StepFuture {
     boxed(async move {
         expect_status(&lab.session_login().await?, 200)?;
-        let before = lab.order_count().await?;
+        let orders_before = lab.order_count().await?;
+        let refusals_before = cross_site_refusals(lab).await?;
         let origin = page_origin()?;
         let answered = lab.attacker_frame.open(attacker_page(&origin));
         answered.await.map_err(|_| "the attacker's frame never loaded".to_owned())?;
-        let after = lab.order_count().await?;
-        if after != before {
-            return Err(format!("the cross-site form created an order: {before} → {after}"));
+        let refusals_after = cross_site_refusals(lab).await?;
+        if refusals_after != refusals_before + 1 {
+            return Err(format!(
+                "the server did not refuse the attacker's request as cross-site \
+                 (refusals {refusals_before} → {refusals_after})"
+            ));
         }
-        Ok(format!("blocked: the frame shows the server's refusal; still {after} orders"))
+        let orders_after = lab.order_count().await?;
+        if orders_after != orders_before {
+            return Err(format!(
+                "the cross-site form created an order: {orders_before} → {orders_after}"
+            ));
+        }
+        Ok(format!(
+            "blocked: the server refused it as cross_site_request (refusals {refusals_before} → {refusals_after}); still {orders_after} orders"
+        ))
     })
 }
 
@@ -208,7 +229,7 @@ fn forged_jwt(lab: Lab) -> StepFuture {
         let real = lab.recall(|m| m.access_token.clone());
         let forgeries = forge(&real)?;
         let mut outcomes = Vec::new();
-        for (what, token) in forgeries {
+        for (what, caught_by, token) in forgeries {
             let response = lab
                 .client
                 .call_as_attacker(
@@ -220,6 +241,10 @@ fn forged_jwt(lab: Lab) -> StepFuture {
                 .await?;
             expect_reason(&response, Reason::TokenInvalid).map_err(|e| format!("{what}: {e}"))?;
             let message = response.body["message"].as_str().unwrap_or_default().to_owned();
+            // Each forgery must be caught by the check it targets, not by a later one.
+            if !message.contains(caught_by) {
+                return Err(format!("{what}: refused, but for another reason: {message}"));
+            }
             outcomes.push(format!("{what} → {} ({message})", describe(&response)));
         }
         Ok(format!("blocked: {}", outcomes.join("; ")))
@@ -228,7 +253,8 @@ fn forged_jwt(lab: Lab) -> StepFuture {
 
 /// Three edits of a real token: `alg: none` without a signature, a pushed-out expiry under the
 /// original signature, and a key id the server never issued.
-fn forge(token: &str) -> Result<Vec<(&'static str, String)>, String> {
+/// Each forgery with the words the server's refusal must contain to show which check caught it.
+fn forge(token: &str) -> Result<Vec<(&'static str, &'static str, String)>, String> {
     let parts: Vec<&str> = token.split('.').collect();
     let [header, payload, signature] = parts[..] else {
         return Err("the access token is not a JWT".to_owned());
@@ -252,9 +278,10 @@ fn forge(token: &str) -> Result<Vec<(&'static str, String)>, String> {
     let unknown_kid = format!("{}.{payload}.{signature}", encode(&header_value));
 
     Ok(vec![
-        ("alg: none", alg_none),
-        ("exp pushed 10 years out", tampered),
-        ("unknown kid", unknown_kid),
+        // The JWT library knows no algorithm called "none": the header does not even parse.
+        ("alg: none", "malformed", alg_none),
+        ("exp pushed 10 years out", "Signature", tampered),
+        ("unknown kid", "kid", unknown_kid),
     ])
 }
 
@@ -279,11 +306,15 @@ fn double_submit(lab: Lab) -> StepFuture {
         let (first, second) =
             futures::join!(slow_order(lab, token.clone()), slow_order(lab, token));
         let (first, second) = (first?, second?);
-        let duplicate = if first.status == 409 { &first } else { &second };
+        let (created, duplicate) =
+            if first.status == 409 { (&second, &first) } else { (&first, &second) };
+        expect_status(created, 201)?;
         expect_reason(duplicate, Reason::DuplicateSubmit)?;
         let after = lab.order_count().await?;
         if after != before + 1 {
-            return Err(format!("expected exactly one new order, found {}", after - before));
+            return Err(format!(
+                "expected exactly one new order: {before} orders before, {after} after"
+            ));
         }
         Ok(format!(
             "blocked: {} and {}; exactly one new order",
@@ -347,9 +378,9 @@ pub fn AttackLab() -> impl IntoView {
                 "The attacker's requests carry none of this browser's cookies; the timeline marks them."
             </p>
             <p>
-                <button class="reset-demo" on:click=move |_| {
+                <button class="reset-demo" disabled=move || lab.busy.get() on:click=move |_| {
                     resetting.set(StepState::Running);
-                    spawn_local(async move { resetting.set(StepState::from_result(lab.reset().await)) });
+                    lab.run(async move { resetting.set(StepState::from_result(lab.reset().await)) });
                 }>"Reset demo"</button>
                 " " <span class=move || format!("step-result {}", resetting.get().css())>
                     {move || match resetting.get() {
@@ -373,7 +404,7 @@ fn AttackCard(attack: &'static Attack) -> impl IntoView {
     let state = RwSignal::new(StepState::NotRun);
     let run = move |_| {
         state.set(StepState::Running);
-        spawn_local(async move { state.set(StepState::from_result((attack.run)(lab).await)) });
+        lab.run(async move { state.set(StepState::from_result((attack.run)(lab).await)) });
     };
     let frame = (attack.key == "cross-site").then(|| {
         let frame = lab.attacker_frame;
@@ -389,7 +420,7 @@ fn AttackCard(attack: &'static Attack) -> impl IntoView {
             <h3>{attack.title}</h3>
             <p>{attack.story}</p>
             <p class="expected"><strong>"Expected: "</strong>{attack.expected}</p>
-            <button class="run-attack" disabled=move || state.get() == StepState::Running on:click=run>
+            <button class="run-attack" disabled=move || lab.busy.get() on:click=run>
                 "Run the attack"
             </button>
             <div class=move || format!("step-result {}", state.get().css()) data-testid="attack-result">

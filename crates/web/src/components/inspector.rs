@@ -5,10 +5,10 @@
 //! prefixes only; nothing secret reaches this panel.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use serde_json::Value;
 
 use crate::client::ApiClient;
+use crate::lab::{current_owner, spawn_owned};
 
 fn text(row: &Value, key: &str) -> String {
     match row.get(key) {
@@ -34,10 +34,18 @@ fn rows(state: &Value, key: &str) -> Vec<Value> {
 #[component]
 pub fn Inspector() -> impl IntoView {
     let client = expect_context::<ApiClient>();
+    let owner = current_owner();
     let state = RwSignal::new(None::<Result<Value, String>>);
+    let username = RwSignal::new(crate::lab::USERNAME.to_owned());
+    // Reads overlap when requests come quickly; only the newest may land, or an older snapshot
+    // could arrive last and stay on screen.
+    let latest = StoredValue::new(0_u64);
     let load = move || {
-        spawn_local(async move {
-            let result = match client.peek("/api/demo/inspector").await {
+        latest.update_value(|n| *n += 1);
+        let this_read = latest.get_value();
+        let path = format!("/api/demo/inspector?username={}", username.get_untracked());
+        spawn_owned(owner, async move {
+            let result = match client.peek(&path).await {
                 Ok(response) if response.ok() => Ok(response.body),
                 Ok(response) if response.status == 404 => {
                     Err("the inspector exists only in the demo profile".to_owned())
@@ -47,7 +55,9 @@ pub fn Inspector() -> impl IntoView {
                 }
                 Err(err) => Err(err),
             };
-            state.set(Some(result));
+            if latest.get_value() == this_read {
+                state.set(Some(result));
+            }
         });
     };
     // Every request the page makes may change the rows: read them again after each.
@@ -156,14 +166,30 @@ pub fn Inspector() -> impl IntoView {
                 <button on:click=move |_| load()>"refresh"</button>
             </div>
             <p class="muted">
-                "The rows the server keeps for " <strong>"alice"</strong>
-                ", read from its database after every request. Hashes are cut to their first 8 characters; "
-                "the server never sends a token or a whole hash here."
+                "The rows the server keeps for one user, read from its database after every request. "
+                "Hashes are cut to their first 8 characters; the server never sends a token or a whole hash here."
             </p>
+            <form class="inspect-user" on:submit=move |ev| {
+                ev.prevent_default();
+                load();
+            }>
+                <label>
+                    "User"
+                    <input name="inspect-username" prop:value=move || username.get()
+                        on:input=move |ev| username.set(event_target_value(&ev))/>
+                </label>
+                <button type="submit">"show"</button>
+            </form>
             {move || match state.get() {
                 None => view! { <p class="muted">"reading…"</p> }.into_any(),
                 Some(Err(err)) => view! { <p class="error">{err}</p> }.into_any(),
-                Some(Ok(current)) => view! { <p class="muted">"server now: " {short_time(&current, "now")}</p> }.into_any(),
+                Some(Ok(current)) => view! {
+                    <p class="muted">
+                        "server now: " {short_time(&current, "now")}
+                        " · cross-site requests refused (all users): "
+                        <span data-testid="cross-site-refusals">{text(&current, "cross_site_refusals")}</span>
+                    </p>
+                }.into_any(),
             }}
             {table("sessions", "Server sessions", "No server session: nothing to look a cookie up in.", &[
                 ("cookie", "cookie"),

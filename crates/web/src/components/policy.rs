@@ -2,11 +2,11 @@
 //! runtime (demo profile), so one scenario can be run under each.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::{ApiClient, Method};
+use crate::lab::{current_owner, spawn_owned};
 use crate::server_clock::format_remaining;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -27,8 +27,11 @@ struct Choice {
 #[component]
 pub fn PolicyPicker() -> impl IntoView {
     let client = expect_context::<ApiClient>();
+    let owner = current_owner();
     let choice = RwSignal::new(None::<Choice>);
     let problem = RwSignal::new(None::<String>);
+    // Outside the demo profile there are no presets to switch: the picker stays out of the way.
+    let available = RwSignal::new(true);
     let apply = move |result: Result<crate::client::ApiResponse, String>| match result {
         Ok(response) if response.ok() => match serde_json::from_value::<Choice>(response.body) {
             Ok(parsed) => {
@@ -37,14 +40,18 @@ pub fn PolicyPicker() -> impl IntoView {
             }
             Err(err) => problem.set(Some(err.to_string())),
         },
+        Ok(response) if response.status == 404 => available.set(false),
         Ok(response) => problem.set(Some(crate::lab::describe(&response))),
         Err(err) => problem.set(Some(err)),
     };
+    // Read again after every request the page makes: "reset demo" puts the preset back.
+    let timeline = client.timeline();
     Effect::new(move |_| {
-        spawn_local(async move { apply(client.peek("/api/demo/policy").await) });
+        timeline.with(|entries| entries.len());
+        spawn_owned(owner, async move { apply(client.peek("/api/demo/policy").await) });
     });
     let switch = move |name: String| {
-        spawn_local(async move {
+        spawn_owned(owner, async move {
             apply(
                 client
                     .call(Method::Put, "/api/demo/policy", Some(json!({ "name": name })), &[])
@@ -53,7 +60,7 @@ pub fn PolicyPicker() -> impl IntoView {
         });
     };
     view! {
-        <div class="policy-picker" data-testid="policy-picker">
+        <div class="policy-picker" data-testid="policy-picker" class:hidden=move || !available.get()>
             <h4>"Token lifetimes (preset)"</h4>
             {move || choice.get().map(|current| {
                 let selected = current.current.name.clone();
@@ -71,7 +78,7 @@ pub fn PolicyPicker() -> impl IntoView {
                             );
                             view! {
                                 <label class="preset" class:current=checked title=preset.source.clone()>
-                                    <input type="radio" name="token-policy" value=name.clone() checked=checked
+                                    <input type="radio" name="token-policy" value=name.clone() prop:checked=checked
                                         on:change=move |_| switch(name.clone())/>
                                     " " {label}
                                     <span class="source">{preset.source.clone()}</span>

@@ -3,7 +3,6 @@
 //! checked against what the chapter says should happen.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use serde_json::json;
 use tokenlab_core::Reason;
 
@@ -480,7 +479,10 @@ fn refresh_use_access(lab: Lab) -> StepFuture {
 
 fn refresh_pass_access_life(lab: Lab) -> StepFuture {
     boxed(async move {
-        let (_, access_seconds, _) = lab.policy().await?;
+        let access_seconds = lab.recall(|m| m.access_lifetime_seconds);
+        if access_seconds <= 0 {
+            return Err("no access token yet: log in first".to_owned());
+        }
         // A minute beyond, to clear the 5 s leeway for clock skew.
         lab.advance_clock(access_seconds + 60).await?;
         Ok(format!("the clock moved {} s", access_seconds + 60))
@@ -540,14 +542,14 @@ fn refresh_family_revoked(lab: Lab) -> StepFuture {
 fn refresh_outlived(lab: Lab) -> StepFuture {
     boxed(async move {
         lab.password_grant().await?;
-        let (_, _, refresh_seconds) = lab.policy().await?;
+        let refresh_seconds = lab.recall(|m| m.refresh_lifetime_seconds);
         lab.advance_clock(refresh_seconds + 60).await?;
         let current = lab.recall(|m| m.refresh_token.clone());
         let response = lab.refresh_with(&current).await?;
         expect_reason(&response, Reason::RefreshExpired)?;
         Ok(format!(
-            "400 refresh_expired after {} days away: log in again",
-            (refresh_seconds + 60) / 86_400
+            "400 refresh_expired after {} away: log in again",
+            crate::server_clock::format_remaining(refresh_seconds + 60)
         ))
     })
 }
@@ -571,8 +573,11 @@ fn compare_call(lab: Lab) -> StepFuture {
         let outcome = |response: &crate::client::ApiResponse, ok: &str| {
             if response.ok() { ok.to_owned() } else { describe(response) }
         };
+        let reattached = device.header("x-session-renewed") == Some("1");
+        let run = lab.comparison.with_untracked(|rows| rows.first().map_or(0, |r| r.run)) + 1;
         lab.comparison.set(vec![
             ComparisonRow {
+                run,
                 scheme: "session id as token",
                 sent: "cookie tl_session".to_owned(),
                 queries: queries(&session),
@@ -580,13 +585,18 @@ fn compare_call(lab: Lab) -> StepFuture {
                 reason: session.reason(),
             },
             ComparisonRow {
+                run,
                 scheme: "device token",
                 sent: "cookie tl_device, X-Device-Id, X-Device-Token".to_owned(),
                 queries: queries(&device),
-                outcome: outcome(&device, "200, re-attached from the database"),
+                outcome: outcome(
+                    &device,
+                    if reattached { "200, re-attached from the database" } else { "200" },
+                ),
                 reason: device.reason(),
             },
             ComparisonRow {
+                run,
                 scheme: "access token",
                 sent: "Authorization: Bearer …".to_owned(),
                 queries: queries(&bearer),
@@ -596,6 +606,9 @@ fn compare_call(lab: Lab) -> StepFuture {
         ]);
         expect_reason(&session, Reason::NotLoggedIn)?;
         expect_status(&device, 200)?;
+        if !reattached {
+            return Err("the device call succeeded without x-session-renewed: 1".to_owned());
+        }
         expect_status(&bearer, 200)?;
         Ok("session: log in again; device: re-attached; access token: unaffected".to_owned())
     })
@@ -620,12 +633,11 @@ pub fn Walkthrough() -> impl IntoView {
     let resetting = RwSignal::new(None::<StepState>);
     let reset_demo = move |_| {
         resetting.set(Some(StepState::Running));
-        spawn_local(async move {
+        lab.run(async move {
             let result = lab.reset().await;
             if result.is_ok() {
                 done.set(Vec::new());
                 save_progress(&[]);
-                lab.comparison.set(Vec::new());
             }
             resetting.set(Some(StepState::from_result(result)));
         });
@@ -640,7 +652,7 @@ pub fn Walkthrough() -> impl IntoView {
             <div class="progress" data-testid="progress">
                 <progress max=CHAPTERS.len() value=move || done.get().len()></progress>
                 <span>{move || format!("{} of {} chapters done", done.get().len(), CHAPTERS.len())}</span>
-                <button class="reset-demo" on:click=reset_demo>"Reset demo"</button>
+                <button class="reset-demo" disabled=move || lab.busy.get() on:click=reset_demo>"Reset demo"</button>
                 {move || resetting.get().map(|state| view! { <span class=format!("step-result {}", state.css())>{state_text(&state)}</span> })}
             </div>
             {CHAPTERS.iter().map(|chapter| view! { <ChapterView chapter done/> }).collect_view()}
@@ -663,7 +675,6 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
     let states: Vec<RwSignal<StepState>> =
         chapter.steps.iter().map(|_| RwSignal::new(StepState::NotRun)).collect();
     let states = StoredValue::new(states);
-    let running = RwSignal::new(false);
 
     let mark_progress = move || {
         let all_passed = states
@@ -681,17 +692,16 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
     let run_step = move |index: usize| {
         let state = states.with_value(|s| s[index]);
         state.set(StepState::Running);
-        spawn_local(async move {
+        lab.run(async move {
             let result = (chapter.steps[index].run)(lab).await;
             state.set(StepState::from_result(result));
             mark_progress();
         });
     };
     let run_chapter = move |_| {
-        running.set(true);
         states.with_value(|s| s.iter().for_each(|st| st.set(StepState::NotRun)));
-        spawn_local(async move {
-            if let Err(problem) = lab.reset().await {
+        lab.run(async move {
+            if let Err(problem) = lab.reset_keeping_preset().await {
                 states.with_value(|s| {
                     s[0].set(StepState::Failed(format!("reset failed: {problem}")))
                 });
@@ -708,7 +718,6 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
                 }
                 mark_progress();
             }
-            running.set(false);
         });
     };
 
@@ -723,7 +732,7 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
             {chapter.explain.iter().map(|p| view! { <p>{*p}</p> }).collect_view()}
             <p class="look-for"><strong>"What to look for: "</strong>{chapter.look_for}</p>
             {(chapter.key == "refresh").then(|| view! { <PolicyPicker/> })}
-            <button class="run-chapter" disabled=move || running.get() on:click=run_chapter>
+            <button class="run-chapter" disabled=move || lab.busy.get() on:click=run_chapter>
                 "Run the chapter from a clean state"
             </button>
             <ol class="steps">
@@ -735,7 +744,7 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
                         let state = states.with_value(|s| s[index]);
                         view! {
                             <li class=move || format!("step {}", state.get().css()) data-state=move || state.get().css()>
-                                <button class="do-it" disabled=move || running.get() || state.get() == StepState::Running
+                                <button class="do-it" disabled=move || lab.busy.get()
                                     on:click=move |_| run_step(index)>"do it"</button>
                                 " " <span class="label">{step.label}</span>
                                 <div class="step-result">{move || state_text(&state.get())}</div>
@@ -760,7 +769,7 @@ fn Comparison() -> impl IntoView {
                     <tr><th>"scheme"</th><th>"the client sent"</th><th>"DB statements"</th><th>"outcome"</th></tr>
                 </thead>
                 <tbody>
-                    <For each=move || lab.comparison.get() key=|row| row.scheme let:row>
+                    <For each=move || lab.comparison.get() key=|row| (row.run, row.scheme) let:row>
                         <tr data-scheme=row.scheme>
                             <td>{row.scheme}</td>
                             <td><code>{row.sent.clone()}</code></td>
