@@ -85,6 +85,17 @@ impl TokenPolicy {
         self.refresh_expires_within(issued_at, family_started_at + self.refresh_absolute)
     }
 
+    /// When an access token issued at `issued_at` expires: its own lifetime, but never after the
+    /// refresh token issued with it. No token outlives the login it came from, even when a preset
+    /// with longer access tokens is chosen after that login.
+    pub fn access_expires_at(
+        &self,
+        issued_at: Timestamp,
+        refresh_expires_at: Timestamp,
+    ) -> Timestamp {
+        (issued_at + self.access_lifetime).min(refresh_expires_at)
+    }
+
     /// When a refresh token issued at `issued_at` stops being usable, in a family whose absolute
     /// end is already fixed.
     pub fn refresh_expires_within(
@@ -197,6 +208,19 @@ mod tests {
             assert_eq!(p.refresh_expires_at(issued, started), expected);
         }
         assert_eq!(TokenPolicy::ARTICLE.refresh_expires_at(T0, T0), T0 + Duration::days(60));
+    }
+
+    #[test]
+    fn access_tokens_never_outlive_their_refresh_token() {
+        let p = TokenPolicy::ARTICLE;
+        let cases = [
+            (T0 + Duration::days(60), T0 + Duration::days(30)),
+            (T0 + Duration::hours(10), T0 + Duration::hours(10)),
+            (T0, T0),
+        ];
+        for (refresh_end, expected) in cases {
+            assert_eq!(p.access_expires_at(T0, refresh_end), expected, "{refresh_end}");
+        }
     }
 
     #[test]

@@ -462,14 +462,14 @@ async fn issue(
     refresh_expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<TokenResponse, TokenFailure> {
-    let lifetime = policy.access_lifetime;
+    let expires_at = policy.access_expires_at(now, refresh_expires_at);
     let claims = Claims {
         iss: state.public_origin.to_string(),
         aud: AUDIENCE.to_owned(),
         sub: user.id.to_string(),
         iat: now.unix_timestamp(),
         nbf: now.unix_timestamp(),
-        exp: (now + lifetime).unix_timestamp(),
+        exp: expires_at.unix_timestamp(),
         jti: new_token(state.secrets.as_ref())?[..32].to_owned(),
         preferred_username: user.username.clone(),
     };
@@ -480,7 +480,7 @@ async fn issue(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: lifetime.whole_seconds(),
+        expires_in: (expires_at - now).whole_seconds(),
         refresh_token: Some(refresh),
         refresh_expires_in: (refresh_expires_at - now).whole_seconds().max(0),
     })
