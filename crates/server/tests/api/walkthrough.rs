@@ -14,8 +14,8 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use crate::helpers::{Backend, backends, spawn_app};
 
@@ -162,7 +162,7 @@ async fn run_in_bash(steps: &[Step], address: &str) -> Run {
         .filter(|dir| !dir.is_empty())
         .collect::<Vec<_>>()
         .join(":");
-    let mut child = Command::new("bash")
+    let mut child = tokio::process::Command::new("bash")
         .arg(&script_path)
         .current_dir(&work)
         .env_clear()
@@ -172,21 +172,16 @@ async fn run_in_bash(steps: &[Step], address: &str) -> Run {
         .stdin(Stdio::null())
         .stdout(File::create(&stdout_path).unwrap())
         .stderr(File::create(&stderr_path).unwrap())
+        .kill_on_drop(true)
         .spawn()
         .expect("bash starts");
-    // Polled rather than waited for: the server runs on this test's runtime, which must keep
-    // running meanwhile.
-    let started = Instant::now();
-    let ending = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break format!("bash ended with {status}");
+    // Awaited on this test's runtime, which keeps serving the server meanwhile.
+    let ending = match tokio::time::timeout(HANG_GUARD, child.wait()).await {
+        Ok(status) => format!("bash ended with {}", status.unwrap()),
+        Err(_) => {
+            child.kill().await.unwrap();
+            format!("bash was stopped after {} s, still running", HANG_GUARD.as_secs())
         }
-        if started.elapsed() > HANG_GUARD {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break format!("bash was stopped after {} s, still running", HANG_GUARD.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
 
     let stdout = String::from_utf8_lossy(&std::fs::read(&stdout_path).unwrap()).into_owned();
