@@ -49,6 +49,10 @@ test("every chapter runs from a clean state and shows what the article claims", 
   for (const row of await comparison.locator("td.queries").allTextContents()) {
     expect(Number(row)).toBeGreaterThan(0);
   }
+  // The one-button comparator: the sessions re-attached a moment ago are expired again.
+  await comparison.getByRole("button", { name: "Expire every server session now, then call through each scheme" }).click();
+  await expect(page.getByTestId("comparator-verdict")).toContainText("✓ session: log in again; device: re-attached");
+  await expect(comparison.locator("tr[data-scheme]")).toHaveCount(3);
 
   // The inspector followed along: the last chapter's sessions and the as-written device.
   const inspector = page.getByTestId("inspector");

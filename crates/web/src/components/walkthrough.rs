@@ -762,8 +762,29 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
 #[component]
 fn Comparison() -> impl IntoView {
     let lab = expect_context::<Lab>();
+    let verdict = RwSignal::new(StepState::NotRun);
+    // The comparator in one click, for a learner who signed in already (step 1 above).
+    let expire_and_compare = move |_| {
+        verdict.set(StepState::Running);
+        lab.run(async move {
+            let result = async {
+                expire_all_sessions(lab).await?;
+                compare_call(lab).await
+            }
+            .await;
+            verdict.set(StepState::from_result(result));
+        });
+    };
     view! {
         <div class="comparison" data-testid="comparison">
+            <p>
+                <button class="expire-now" disabled=move || lab.busy.get() on:click=expire_and_compare>
+                    "Expire every server session now, then call through each scheme"
+                </button>
+                " " <span class=move || format!("step-result {}", verdict.get().css()) data-testid="comparator-verdict">
+                    {move || state_text(&verdict.get())}
+                </span>
+            </p>
             <table>
                 <thead>
                     <tr><th>"scheme"</th><th>"the client sent"</th><th>"DB statements"</th><th>"outcome"</th></tr>
@@ -783,7 +804,7 @@ fn Comparison() -> impl IntoView {
                 </tbody>
             </table>
             {move || lab.comparison.get().is_empty().then(|| view! {
-                <p class="muted">"Run the three steps above: the table fills in after the last one."</p>
+                <p class="muted">"Sign in through all three schemes (step 1), then expire and compare: the table fills in."</p>
             })}
         </div>
     }
