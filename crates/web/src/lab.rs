@@ -83,7 +83,8 @@ impl Lab {
         }
     }
 
-    /// Runs `work` unless something else is running, marking the lab busy meanwhile. The task lives
+    /// Runs `work` unless something else is running (then the click is ignored; the buttons are
+    /// disabled meanwhile anyway), marking the lab busy while it runs. The task lives
     /// under the page that made the lab: leaving the page cancels it, so a step in flight never
     /// touches the page's disposed state.
     pub fn run(&self, work: impl Future<Output = ()> + 'static) {

@@ -379,8 +379,10 @@ pub fn AttackLab() -> impl IntoView {
             </p>
             <p>
                 <button class="reset-demo" disabled=move || lab.busy.get() on:click=move |_| {
-                    resetting.set(StepState::Running);
-                    lab.run(async move { resetting.set(StepState::from_result(lab.reset().await)) });
+                    lab.run(async move {
+                        resetting.set(StepState::Running);
+                        resetting.set(StepState::from_result(lab.reset().await));
+                    });
                 }>"Reset demo"</button>
                 " " <span class=move || format!("step-result {}", resetting.get().css())>
                     {move || match resetting.get() {
@@ -403,8 +405,10 @@ fn AttackCard(attack: &'static Attack) -> impl IntoView {
     let lab = expect_context::<Lab>();
     let state = RwSignal::new(StepState::NotRun);
     let run = move |_| {
-        state.set(StepState::Running);
-        lab.run(async move { state.set(StepState::from_result((attack.run)(lab).await)) });
+        lab.run(async move {
+            state.set(StepState::Running);
+            state.set(StepState::from_result((attack.run)(lab).await));
+        });
     };
     let frame = (attack.key == "cross-site").then(|| {
         let frame = lab.attacker_frame;

@@ -632,8 +632,8 @@ pub fn Walkthrough() -> impl IntoView {
     Effect::new(move |_| done.set(load_progress()));
     let resetting = RwSignal::new(None::<StepState>);
     let reset_demo = move |_| {
-        resetting.set(Some(StepState::Running));
         lab.run(async move {
+            resetting.set(Some(StepState::Running));
             let result = lab.reset().await;
             if result.is_ok() {
                 done.set(Vec::new());
@@ -691,16 +691,16 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
     };
     let run_step = move |index: usize| {
         let state = states.with_value(|s| s[index]);
-        state.set(StepState::Running);
         lab.run(async move {
+            state.set(StepState::Running);
             let result = (chapter.steps[index].run)(lab).await;
             state.set(StepState::from_result(result));
             mark_progress();
         });
     };
     let run_chapter = move |_| {
-        states.with_value(|s| s.iter().for_each(|st| st.set(StepState::NotRun)));
         lab.run(async move {
+            states.with_value(|s| s.iter().for_each(|st| st.set(StepState::NotRun)));
             if let Err(problem) = lab.reset_keeping_preset().await {
                 states.with_value(|s| {
                     s[0].set(StepState::Failed(format!("reset failed: {problem}")))
@@ -765,8 +765,8 @@ fn Comparison() -> impl IntoView {
     let verdict = RwSignal::new(StepState::NotRun);
     // The comparator in one click, for a learner who signed in already (step 1 above).
     let expire_and_compare = move |_| {
-        verdict.set(StepState::Running);
         lab.run(async move {
+            verdict.set(StepState::Running);
             let result = async {
                 expire_all_sessions(lab).await?;
                 compare_call(lab).await
