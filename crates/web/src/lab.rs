@@ -214,6 +214,70 @@ impl Lab {
         Ok(())
     }
 
+    /// `GET /api/device/me` from the attacker's client, which knows only a device id and sends it
+    /// as the token too: all it takes under the article's scheme.
+    pub async fn device_me_as_attacker(&self, device_id: &str) -> Result<ApiResponse, String> {
+        self.client
+            .call_as_attacker(
+                Method::Get,
+                "/api/device/me",
+                None,
+                &[("x-device-id", device_id.to_owned()), ("x-device-token", device_id.to_owned())],
+            )
+            .await
+    }
+
+    /// A refresh with a copied refresh token, from the attacker's client.
+    pub async fn refresh_as_attacker(&self, stolen: &str) -> Result<ApiResponse, String> {
+        self.client
+            .call_as_attacker(
+                Method::Post,
+                "/api/oauth/token",
+                Some(json!({ "grant_type": "refresh_token", "refresh_token": stolen })),
+                &[],
+            )
+            .await
+    }
+
+    /// An order sent over a slow network: the server holds it 1.5 s before processing.
+    async fn order_slowly(&self, item: &str, form_token: String) -> Result<ApiResponse, String> {
+        self.client
+            .call(
+                Method::Post,
+                "/api/orders",
+                Some(json!({ "item": item, "quantity": 1, "form_token": form_token })),
+                &[("x-demo-delay-ms", "1500".to_owned())],
+            )
+            .await
+    }
+
+    /// A double click on a slow network: two submissions with one form token, in flight at once.
+    /// Returns `(created, duplicate)` once one is 201 and the other `duplicate_submit`.
+    pub async fn submit_twice_slowly(
+        &self,
+        item: &str,
+        form_token: String,
+    ) -> Result<(ApiResponse, ApiResponse), String> {
+        let (first, second) = futures::join!(
+            self.order_slowly(item, form_token.clone()),
+            self.order_slowly(item, form_token)
+        );
+        let (first, second) = (first?, second?);
+        let (created, duplicate) = match (first.status, second.status) {
+            (201, 409) => (first, second),
+            (409, 201) => (second, first),
+            _ => {
+                return Err(format!(
+                    "expected one 201 and one 409, got {} and {}",
+                    describe(&first),
+                    describe(&second)
+                ));
+            }
+        };
+        expect_reason(&duplicate, Reason::DuplicateSubmit)?;
+        Ok((created, duplicate))
+    }
+
     pub async fn jwt_me(&self, access_token: &str) -> Result<ApiResponse, String> {
         self.client
             .call(
@@ -351,7 +415,22 @@ pub enum StepState {
     Failed(String),
 }
 
+/// A step's future, boxed so that steps can sit in tables of plain `fn`s.
+pub fn boxed(future: impl Future<Output = StepResult> + 'static) -> StepFuture {
+    Box::pin(future)
+}
+
 impl StepState {
+    /// `✓ what happened`, `✗ what happened instead`, `…` while running.
+    pub fn text(&self) -> String {
+        match self {
+            StepState::NotRun => String::new(),
+            StepState::Running => "…".to_owned(),
+            StepState::Passed(summary) => format!("✓ {summary}"),
+            StepState::Failed(problem) => format!("✗ {problem}"),
+        }
+    }
+
     pub fn from_result(result: StepResult) -> Self {
         match result {
             Ok(summary) => StepState::Passed(summary),

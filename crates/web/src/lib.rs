@@ -110,14 +110,15 @@ fn LabPage() -> impl IntoView {
     }
 }
 
+/// A teaching page: its content, with the server state and the timeline beside it.
 #[component]
-fn WalkthroughPage() -> impl IntoView {
+fn SidebarPage(class: &'static str, children: Children) -> impl IntoView {
     view! {
-        <main class="lab walkthrough-page" data-hydrated=hydration_marker()>
+        <main class=format!("lab {class}") data-hydrated=hydration_marker()>
             <ClockBar/>
             <Nav/>
             <div class="with-sidebar">
-                <Walkthrough/>
+                {children()}
                 <aside class="sidebar">
                     <Inspector/>
                     <Timeline/>
@@ -128,18 +129,11 @@ fn WalkthroughPage() -> impl IntoView {
 }
 
 #[component]
+fn WalkthroughPage() -> impl IntoView {
+    view! { <SidebarPage class="walkthrough-page"><Walkthrough/></SidebarPage> }
+}
+
+#[component]
 fn AttacksPage() -> impl IntoView {
-    view! {
-        <main class="lab attacks-page" data-hydrated=hydration_marker()>
-            <ClockBar/>
-            <Nav/>
-            <div class="with-sidebar">
-                <AttackLab/>
-                <aside class="sidebar">
-                    <Inspector/>
-                    <Timeline/>
-                </aside>
-            </div>
-        </main>
-    }
+    view! { <SidebarPage class="attacks-page"><AttackLab/></SidebarPage> }
 }

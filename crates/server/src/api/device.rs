@@ -80,7 +80,7 @@ fn mode_of(row: &devices::Model) -> Result<DeviceMode, ApiError> {
         .ok_or_else(|| ApiError::internal(format!("unknown device mode {}", row.mode)))
 }
 
-fn state_of(row: &devices::Model) -> Result<DeviceState, ApiError> {
+pub(crate) fn state_of(row: &devices::Model) -> Result<DeviceState, ApiError> {
     Ok(DeviceState {
         revoked: row.revoked_at.is_some(),
         expires_at: row.expires_at.map(from_unix_seconds).transpose()?,

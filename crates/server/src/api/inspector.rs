@@ -8,7 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
 use serde::{Deserialize, Serialize};
-use tokenlab_core::device::DeviceMode;
+use tokenlab_core::device::{DeviceMode, check_device};
 use tokenlab_core::display::{hash_prefix, mask_secret};
 use tokenlab_core::session::SessionTimes;
 use tokenlab_core::{Clock as _, Reason, Timestamp};
@@ -276,13 +276,13 @@ async fn devices_of(
         .await?;
     rows.into_iter()
         .map(|d| {
-            let expires_at = d.expires_at.map(from_unix_seconds).transpose()?;
-            let device_state = if d.revoked_at.is_some() {
-                "revoked"
-            } else if expires_at.is_some_and(|end| now >= end) {
-                "expired"
-            } else {
-                "live"
+            let checked = crate::api::device::state_of(&d)?;
+            let expires_at = checked.expires_at;
+            // The same rule every device request is checked by.
+            let device_state = match check_device(checked, now) {
+                Ok(()) => "live",
+                Err(Reason::DeviceRevoked) => "revoked",
+                Err(_) => "expired",
             };
             // As written, the device id is the token: it is masked like one, whatever is stored.
             let as_written = d.mode == DeviceMode::AsWritten.as_str();

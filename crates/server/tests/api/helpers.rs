@@ -197,3 +197,26 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// The OAuth password grant for the demo account, form-encoded as RFC 6749 shows; the token
+/// response's body.
+pub async fn password_grant(app: &TestApp) -> Value {
+    let response = Client::new()
+        .post(app.url("/api/oauth/token"))
+        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// The refresh grant, from a client without cookies.
+pub async fn refresh(app: &TestApp, token: &str) -> Response {
+    Client::new()
+        .post(app.url("/api/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap()
+}

@@ -6,33 +6,14 @@ use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_refused, backends, production, set_cookie, spawn_app, spawn_app_with,
+    TestApp, assert_refused, backends, password_grant, production, refresh, set_cookie, spawn_app,
+    spawn_app_with,
 };
 
 const DEMO_LOGIN: (&str, &str) = ("alice", "wonderland-demo");
 
 fn queries(response: &Response) -> u32 {
     response.headers()["x-tokenlab-db-queries"].to_str().unwrap().parse().unwrap()
-}
-
-async fn password_grant(app: &TestApp) -> Value {
-    let response = Client::new()
-        .post(app.url("/api/oauth/token"))
-        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-async fn refresh(app: &TestApp, token: &str) -> Response {
-    Client::new()
-        .post(app.url("/api/oauth/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn device_login(app: &TestApp, client: &Client, device_id: &str, mode: &str) -> Response {
@@ -53,6 +34,10 @@ async fn session_login(app: &TestApp, client: &Client) -> Response {
         .send()
         .await
         .unwrap()
+}
+
+async fn choose_policy(app: &TestApp, name: &str) -> Response {
+    app.client.put(app.url("/api/demo/policy")).json(&json!({ "name": name })).send().await.unwrap()
 }
 
 async fn inspect(app: &TestApp) -> (String, Value) {
@@ -298,13 +283,7 @@ async fn reset_wipes_demo_data_and_the_clock() {
             .await;
         assert!(changed.status().is_success(), "{}", changed.status());
         app.advance_clock(3600).await;
-        let switched = app
-            .client
-            .put(app.url("/api/demo/policy"))
-            .json(&json!({"name": "keycloak"}))
-            .send()
-            .await
-            .unwrap();
+        let switched = choose_policy(&app, "keycloak").await;
         assert_eq!(switched.status(), StatusCode::OK);
 
         let response = app.client.post(app.url("/api/demo/reset")).send().await.unwrap();
@@ -352,13 +331,7 @@ async fn policy_presets_switch_the_lifetimes_of_new_tokens() {
         let article_tokens = password_grant(&app).await;
         assert_eq!(article_tokens["expires_in"], 30 * 86_400);
 
-        let switched = app
-            .client
-            .put(app.url("/api/demo/policy"))
-            .json(&json!({"name": "keycloak"}))
-            .send()
-            .await
-            .unwrap();
+        let switched = choose_policy(&app, "keycloak").await;
         assert_eq!(switched.status(), StatusCode::OK);
         let switched: Value = switched.json().await.unwrap();
         assert_eq!(switched["current"]["access_lifetime_seconds"], 300);
@@ -377,13 +350,7 @@ async fn policy_presets_switch_the_lifetimes_of_new_tokens() {
             .unwrap();
         assert_eq!(refreshed["expires_in"], 300);
         assert_eq!(refreshed["refresh_expires_in"], 1800);
-        let back = app
-            .client
-            .put(app.url("/api/demo/policy"))
-            .json(&json!({"name": "article"}))
-            .send()
-            .await
-            .unwrap();
+        let back = choose_policy(&app, "article").await;
         assert_eq!(back.status(), StatusCode::OK);
         let refreshed: Value = refresh(&app, keycloak_tokens["refresh_token"].as_str().unwrap())
             .await
@@ -396,13 +363,7 @@ async fn policy_presets_switch_the_lifetimes_of_new_tokens() {
         // the login it came from.
         assert_eq!(refreshed["expires_in"], refreshed["refresh_expires_in"]);
 
-        let unknown = app
-            .client
-            .put(app.url("/api/demo/policy"))
-            .json(&json!({"name": "forever"}))
-            .send()
-            .await
-            .unwrap();
+        let unknown = choose_policy(&app, "forever").await;
         assert_refused(unknown, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
         app.stop().await;
     }
@@ -415,12 +376,7 @@ async fn the_lab_controls_do_not_exist_in_production() {
         let calls = [
             app.get("/api/demo/inspector").await,
             app.get("/api/demo/policy").await,
-            app.client
-                .put(app.url("/api/demo/policy"))
-                .json(&json!({"name": "article"}))
-                .send()
-                .await
-                .unwrap(),
+            choose_policy(&app, "article").await,
             app.client.post(app.url("/api/demo/reset")).send().await.unwrap(),
             app.client.post(app.url("/api/demo/sessions/expire")).send().await.unwrap(),
         ];

@@ -7,27 +7,7 @@ use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_refused, backends, spawn_app};
-
-async fn password_grant(app: &TestApp) -> Value {
-    let response = Client::new()
-        .post(app.url("/api/oauth/token"))
-        .form(&[("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-async fn refresh(app: &TestApp, token: &str) -> Response {
-    Client::new()
-        .post(app.url("/api/oauth/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap()
-}
+use crate::helpers::{TestApp, assert_refused, backends, password_grant, refresh, spawn_app};
 
 async fn me(app: &TestApp, access: &str) -> Response {
     Client::new().get(app.url("/api/jwt/me")).bearer_auth(access).send().await.unwrap()

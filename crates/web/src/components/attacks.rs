@@ -10,7 +10,7 @@ use tokenlab_core::Reason;
 
 use crate::client::Method;
 use crate::lab::{
-    Lab, ReasonRule, StepFn, StepFuture, StepState, describe, expect_reason, expect_status,
+    Lab, ReasonRule, StepFn, StepFuture, StepState, boxed, describe, expect_reason, expect_status,
 };
 
 struct Attack {
@@ -82,31 +82,10 @@ const ATTACKS: &[Attack] = &[
     },
 ];
 
-fn boxed(future: impl Future<Output = Result<String, String>> + 'static) -> StepFuture {
-    Box::pin(future)
-}
-
-/// A request of the attacker's, carrying only what they know.
-async fn as_attacker_device(
-    lab: Lab,
-    device_id: String,
-    token: String,
-) -> Result<crate::client::ApiResponse, String> {
-    lab.client
-        .call_as_attacker(
-            Method::Get,
-            "/api/device/me",
-            None,
-            &[("x-device-id", device_id), ("x-device-token", token)],
-        )
-        .await
-}
-
 fn device_as_written(lab: Lab) -> StepFuture {
     boxed(async move {
         lab.device_login("victim-phone-0001", "as_written").await?;
-        let response =
-            as_attacker_device(lab, "victim-phone-0001".into(), "victim-phone-0001".into()).await?;
+        let response = lab.device_me_as_attacker("victim-phone-0001").await?;
         expect_status(&response, 200)?;
         let who = response.body["user"]["username"].as_str().unwrap_or("?").to_owned();
         Ok(format!("attacker got in: 200, signed in as {who} — the article's scheme as written"))
@@ -116,9 +95,7 @@ fn device_as_written(lab: Lab) -> StepFuture {
 fn device_hardened(lab: Lab) -> StepFuture {
     boxed(async move {
         lab.device_login("victim-laptop-0002", "hardened").await?;
-        let response =
-            as_attacker_device(lab, "victim-laptop-0002".into(), "victim-laptop-0002".into())
-                .await?;
+        let response = lab.device_me_as_attacker("victim-laptop-0002").await?;
         expect_reason(&response, Reason::DeviceUnknown)?;
         Ok("blocked: 401 device_unknown".to_owned())
     })
@@ -133,15 +110,7 @@ fn refresh_replay(lab: Lab) -> StepFuture {
         lab.keep_tokens(&victim)?;
         // Past the 10 s in which a client that lost the response may retry with the same token.
         lab.advance_clock(11).await?;
-        let replay = lab
-            .client
-            .call_as_attacker(
-                Method::Post,
-                "/api/oauth/token",
-                Some(json!({ "grant_type": "refresh_token", "refresh_token": stolen })),
-                &[],
-            )
-            .await?;
+        let replay = lab.refresh_as_attacker(&stolen).await?;
         expect_reason(&replay, Reason::RefreshReused)?;
         let current = lab.recall(|m| m.refresh_token.clone());
         let victim_again = lab.refresh_with(&current).await?;
@@ -285,17 +254,6 @@ fn forge(token: &str) -> Result<Vec<(&'static str, &'static str, String)>, Strin
     ])
 }
 
-async fn slow_order(lab: Lab, token: String) -> Result<crate::client::ApiResponse, String> {
-    lab.client
-        .call(
-            Method::Post,
-            "/api/orders",
-            Some(json!({ "item": "matcha", "quantity": 1, "form_token": token })),
-            &[("x-demo-delay-ms", "1500".to_owned())],
-        )
-        .await
-}
-
 fn double_submit(lab: Lab) -> StepFuture {
     boxed(async move {
         expect_status(&lab.session_login().await?, 200)?;
@@ -303,13 +261,7 @@ fn double_submit(lab: Lab) -> StepFuture {
         let form = lab.client.get("/api/orders/form-token").await?;
         expect_status(&form, 200)?;
         let token = crate::lab::string_field(&form.body, "form_token")?;
-        let (first, second) =
-            futures::join!(slow_order(lab, token.clone()), slow_order(lab, token));
-        let (first, second) = (first?, second?);
-        let (created, duplicate) =
-            if first.status == 409 { (&second, &first) } else { (&first, &second) };
-        expect_status(created, 201)?;
-        expect_reason(duplicate, Reason::DuplicateSubmit)?;
+        let (created, duplicate) = lab.submit_twice_slowly("matcha", token).await?;
         let after = lab.order_count().await?;
         if after != before + 1 {
             return Err(format!(
@@ -318,8 +270,8 @@ fn double_submit(lab: Lab) -> StepFuture {
         }
         Ok(format!(
             "blocked: {} and {}; exactly one new order",
-            describe(&first),
-            describe(&second)
+            describe(&created),
+            describe(&duplicate)
         ))
     })
 }
@@ -385,12 +337,7 @@ pub fn AttackLab() -> impl IntoView {
                     });
                 }>"Reset demo"</button>
                 " " <span class=move || format!("step-result {}", resetting.get().css())>
-                    {move || match resetting.get() {
-                        StepState::Passed(s) => format!("✓ {s}"),
-                        StepState::Failed(s) => format!("✗ {s}"),
-                        StepState::Running => "…".to_owned(),
-                        StepState::NotRun => String::new(),
-                    }}
+                    {move || resetting.get().text()}
                 </span>
             </p>
             <div class="attacks">
@@ -429,10 +376,8 @@ fn AttackCard(attack: &'static Attack) -> impl IntoView {
             </button>
             <div class=move || format!("step-result {}", state.get().css()) data-testid="attack-result">
                 {move || match state.get() {
-                    StepState::Passed(s) => format!("✓ {s}"),
                     StepState::Failed(s) => format!("✗ unexpected: {s}"),
-                    StepState::Running => "…".to_owned(),
-                    StepState::NotRun => String::new(),
+                    other => other.text(),
                 }}
             </div>
             {frame}

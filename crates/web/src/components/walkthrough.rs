@@ -9,7 +9,7 @@ use tokenlab_core::Reason;
 use crate::client::Method;
 use crate::components::PolicyPicker;
 use crate::lab::{
-    ComparisonRow, Lab, ReasonRule, StepFn, StepFuture, StepState, describe, expect_reason,
+    ComparisonRow, Lab, ReasonRule, StepFn, StepFuture, StepState, boxed, describe, expect_reason,
     expect_status, queries,
 };
 use crate::storage;
@@ -167,10 +167,6 @@ const CHAPTERS: &[Chapter] = &[
     },
 ];
 
-fn boxed(future: impl Future<Output = Result<String, String>> + 'static) -> StepFuture {
-    Box::pin(future)
-}
-
 fn why_login(lab: Lab) -> StepFuture {
     boxed(async move {
         let response = lab.session_login().await?;
@@ -281,15 +277,7 @@ fn device_reattached(lab: Lab) -> StepFuture {
 fn device_stranger_gets_in(lab: Lab) -> StepFuture {
     boxed(async move {
         let id = lab.recall(|m| m.device_id.clone());
-        let response = lab
-            .client
-            .call_as_attacker(
-                Method::Get,
-                "/api/device/me",
-                None,
-                &[("x-device-id", id.clone()), ("x-device-token", id)],
-            )
-            .await?;
+        let response = lab.device_me_as_attacker(&id).await?;
         expect_status(&response, 200)?;
         Ok("200 — the attacker is in: as written, knowing the device id is being the user"
             .to_owned())
@@ -307,15 +295,7 @@ fn device_login_hardened(lab: Lab) -> StepFuture {
 fn device_stranger_refused(lab: Lab) -> StepFuture {
     boxed(async move {
         let id = lab.recall(|m| m.device_id.clone());
-        let response = lab
-            .client
-            .call_as_attacker(
-                Method::Get,
-                "/api/device/me",
-                None,
-                &[("x-device-id", id.clone()), ("x-device-token", id)],
-            )
-            .await?;
+        let response = lab.device_me_as_attacker(&id).await?;
         expect_reason(&response, Reason::DeviceUnknown)?;
         Ok("401 device_unknown: the device id alone gets nothing".to_owned())
     })
@@ -375,40 +355,10 @@ fn submit_form_token(lab: Lab) -> StepFuture {
     })
 }
 
-/// An order sent over a slow network: the server holds it 1.5 s before processing.
-async fn order_with_form_token(
-    lab: Lab,
-    token: String,
-) -> Result<crate::client::ApiResponse, String> {
-    lab.client
-        .call(
-            Method::Post,
-            "/api/orders",
-            Some(json!({ "item": "green tea", "quantity": 2, "form_token": token })),
-            &[("x-demo-delay-ms", "1500".to_owned())],
-        )
-        .await
-}
-
 fn submit_twice(lab: Lab) -> StepFuture {
     boxed(async move {
         let token = lab.recall(|m| m.form_token.clone());
-        let (first, second) = futures::join!(
-            order_with_form_token(lab, token.clone()),
-            order_with_form_token(lab, token)
-        );
-        let (first, second) = (first?, second?);
-        let mut statuses = [first.status, second.status];
-        statuses.sort_unstable();
-        if statuses != [201, 409] {
-            return Err(format!(
-                "expected one 201 and one 409, got {} and {}",
-                describe(&first),
-                describe(&second)
-            ));
-        }
-        let duplicate = if first.status == 409 { &first } else { &second };
-        expect_reason(duplicate, Reason::DuplicateSubmit)?;
+        let (_, duplicate) = lab.submit_twice_slowly("green tea", token).await?;
         let before = lab.recall(|m| m.orders_before);
         let after = lab.order_count().await?;
         if after != before + 1 {
@@ -516,15 +466,7 @@ fn refresh_replay(lab: Lab) -> StepFuture {
         // Past the 10 s in which a lost response may be retried with the same token.
         lab.advance_clock(11).await?;
         let stolen = lab.recall(|m| m.spent_refresh_token.clone());
-        let response = lab
-            .client
-            .call_as_attacker(
-                Method::Post,
-                "/api/oauth/token",
-                Some(json!({ "grant_type": "refresh_token", "refresh_token": stolen })),
-                &[],
-            )
-            .await?;
+        let response = lab.refresh_as_attacker(&stolen).await?;
         expect_reason(&response, Reason::RefreshReused)?;
         Ok("400 refresh_reused: a spent token came back, so the whole family is revoked".to_owned())
     })
@@ -653,19 +595,10 @@ pub fn Walkthrough() -> impl IntoView {
                 <progress max=CHAPTERS.len() value=move || done.get().len()></progress>
                 <span>{move || format!("{} of {} chapters done", done.get().len(), CHAPTERS.len())}</span>
                 <button class="reset-demo" disabled=move || lab.busy.get() on:click=reset_demo>"Reset demo"</button>
-                {move || resetting.get().map(|state| view! { <span class=format!("step-result {}", state.css())>{state_text(&state)}</span> })}
+                {move || resetting.get().map(|state| view! { <span class=format!("step-result {}", state.css())>{state.text()}</span> })}
             </div>
             {CHAPTERS.iter().map(|chapter| view! { <ChapterView chapter done/> }).collect_view()}
         </section>
-    }
-}
-
-fn state_text(state: &StepState) -> String {
-    match state {
-        StepState::NotRun => String::new(),
-        StepState::Running => "…".to_owned(),
-        StepState::Passed(summary) => format!("✓ {summary}"),
-        StepState::Failed(problem) => format!("✗ {problem}"),
     }
 }
 
@@ -747,7 +680,7 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
                                 <button class="do-it" disabled=move || lab.busy.get()
                                     on:click=move |_| run_step(index)>"do it"</button>
                                 " " <span class="label">{step.label}</span>
-                                <div class="step-result">{move || state_text(&state.get())}</div>
+                                <div class="step-result">{move || state.get().text()}</div>
                             </li>
                         }
                     })
@@ -782,7 +715,7 @@ fn Comparison() -> impl IntoView {
                     "Expire every server session now, then call through each scheme"
                 </button>
                 " " <span class=move || format!("step-result {}", verdict.get().css()) data-testid="comparator-verdict">
-                    {move || state_text(&verdict.get())}
+                    {move || verdict.get().text()}
                 </span>
             </p>
             <table>
