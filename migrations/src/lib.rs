@@ -13,6 +13,7 @@ mod m20261127_000004_devices;
 mod m20261127_000005_bearer_tokens;
 mod m20261127_000006_demo_settings;
 mod m20261127_000007_demo_counters;
+mod m20261201_000008_session_owners;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_bearer_tokens::Migration),
             Box::new(m20261127_000006_demo_settings::Migration),
             Box::new(m20261127_000007_demo_counters::Migration),
+            Box::new(m20261201_000008_session_owners::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod random;
 pub mod reason;
 pub mod request;
 pub mod session;
+pub mod signout;
 pub mod submit;
 pub mod throttle;
 

@@ -105,6 +105,9 @@ reasons! {
     TokenInvalid = "token_invalid", 401,
         "The access token is malformed, forged, signed with an unknown key, or lacks a required claim.",
         "RFC 6750 §3.1; RFC 8725 (JWT best current practices)";
+    TokenRevoked = "token_revoked", 401,
+        "The access token was signed correctly and has not expired, but its login was ended (sign out everywhere, a password change, or the end of its refresh-token family). tokenlab checks this on every request; most JWT setups do not, and would accept the token until it expires.",
+        "OWASP ASVS V7.4 (session termination); RFC 7009 §2 (revocation)";
     RefreshInvalid = "refresh_invalid", 400,
         "This refresh token was never issued here.",
         "RFC 6749 §5.2 (invalid_grant)";
@@ -123,6 +126,9 @@ reasons! {
     InvalidRequest = "invalid_request", 400,
         "A parameter the grant needs is missing or malformed.",
         "RFC 6749 §5.2";
+    InsecureModeDisabled = "insecure_mode_disabled", 403,
+        "The article's device token as written (the device id is a permanent token) is a lesson, not a login: this server refuses it. Use the hardened mode.",
+        "OWASP ASVS V7.2 (session tokens are random and expire); start with --allow-as-written-devices to teach it";
     InvalidOrder = "invalid_order", 422,
         "An order names an item (1 to 100 characters) and a quantity from 1 to 99.",
         "tokenlab order rules";

@@ -87,6 +87,7 @@ impl Application {
             submit_policy: settings.submit_policy(),
             device_policy: settings.device_policy(),
             token_policy: settings.token_policy(),
+            revoked_families: Arc::default(),
             settings: Arc::new(settings),
         };
         crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())
@@ -95,6 +96,8 @@ impl Application {
         if state.settings.profile == Profile::Demo {
             seed_demo_account(&state).await?;
         }
+        // Loaded before the first request, so a new instance never honours a revoked login.
+        state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
         let router = router(state.clone(), bound);
         Ok(Self { listener, router, state })
     }
@@ -113,6 +116,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let collector = tokio::spawn(collect_garbage(self.state.clone()));
+        let revocations = tokio::spawn(
+            self.state
+                .revoked_families
+                .clone()
+                .keep_loading(self.state.db.clone(), self.state.clock.clone()),
+        );
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -120,6 +129,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         collector.abort();
+        revocations.abort();
         served
     }
 }

@@ -12,12 +12,43 @@ use crate::api::device::device_user;
 use crate::api::oauth::bearer_user;
 use crate::api::session::signed_in;
 use crate::error::ApiError;
+use crate::sessions::{OWNER_KEY, SessionOwner};
+use crate::signout::Current;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: i64,
     pub username: String,
+    /// Which sign-in the request was made with.
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// The session-id scheme's cookie; the session's handle in the sessions list.
+    Session { handle: Option<String> },
+    /// The device headers; the device's row id.
+    Device { device_pk: i64 },
+    /// An access token; the handle (`sid`) of the refresh family it was minted from.
+    Bearer { family_handle: String },
+}
+
+impl Caller {
+    /// The caller's own sign-in, as the sessions list and "keep current" name it.
+    pub fn current(&self) -> Current {
+        match &self.credential {
+            Credential::Session { handle } => {
+                Current { session_handle: handle.clone(), ..Current::default() }
+            }
+            Credential::Device { device_pk } => {
+                Current { device_pk: Some(*device_pk), ..Current::default() }
+            }
+            Credential::Bearer { family_handle } => {
+                Current { family_handle: Some(family_handle.clone()), ..Current::default() }
+            }
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -25,18 +56,31 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
-            let (user_id, username) = bearer_user(state, &parts.headers).await?;
-            return Ok(Caller { user_id, username });
+            let (user_id, username, family_handle) = bearer_user(state, &parts.headers).await?;
+            return Ok(Caller {
+                user_id,
+                username,
+                credential: Credential::Bearer { family_handle },
+            });
         }
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         if let (Some(device_id), Some(token)) = (header("x-device-id"), header("x-device-token")) {
-            let (user_id, username) = device_user(state, device_id, token).await?;
-            return Ok(Caller { user_id, username });
+            let (device, username) = device_user(state, device_id, token).await?;
+            return Ok(Caller {
+                user_id: device.user_id,
+                username,
+                credential: Credential::Device { device_pk: device.id },
+            });
         }
         let session = Session::from_request_parts(parts, state).await.map_err(|(_, why)| {
             ApiError::internal(format!("route without a session layer: {why}"))
         })?;
         let auth = signed_in(state, &session).await?;
-        Ok(Caller { user_id: auth.user_id, username: auth.username })
+        let owner = session.get::<SessionOwner>(OWNER_KEY).await.map_err(ApiError::internal)?;
+        Ok(Caller {
+            user_id: auth.user_id,
+            username: auth.username,
+            credential: Credential::Session { handle: owner.map(|o| o.handle) },
+        })
     }
 }

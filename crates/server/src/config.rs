@@ -102,6 +102,12 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// In the production profile, accept device logins in the article's mode "as written" (the
+    /// device id is a permanent token). For teaching deployments only; the demo profile always
+    /// accepts it.
+    #[arg(long, env = "TOKENLAB_ALLOW_AS_WRITTEN_DEVICES")]
+    pub allow_as_written_devices: bool,
+
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
     pub demo_password: String,
@@ -124,6 +130,11 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// Whether device logins in the article's insecure mode are accepted.
+    pub fn as_written_devices_allowed(&self) -> bool {
+        self.profile == Profile::Demo || self.allow_as_written_devices
+    }
+
     /// Settings for tests and embedding: demo profile, any free port, the given database.
     pub fn for_tests(database_url: impl Into<String>) -> Self {
         Self {
@@ -144,6 +155,7 @@ impl Settings {
             device_rotation_grace: 30,
             idempotency_retention: 24 * 3600,
             idempotency_lease: 60,
+            allow_as_written_devices: false,
             demo_password: "wonderland-demo".to_owned(),
         }
     }

@@ -20,8 +20,11 @@ pub mod observe;
 pub mod password;
 pub mod policy;
 pub mod queries;
+pub mod revocation;
 pub mod secrets;
 pub mod sessions;
+pub mod signout;
+pub mod slow_network;
 pub mod state;
 
 pub use app::Application;

@@ -7,10 +7,8 @@
 
 use std::net::IpAddr;
 
-use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait as _, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, Set, Statement,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Statement};
 use tokenlab_core::throttle::{FailureLimit, retry_after_seconds};
 use tokenlab_core::{Reason, Timestamp};
 
@@ -124,15 +122,48 @@ async fn forgive(state: &AppState, account_key: &str, client_key: &str) -> Resul
     Ok(())
 }
 
+/// Upgrades a weak hash, unless the password changed since it was read: a login with the old
+/// password racing a password change must never write the old password back.
 async fn rehash(
     state: &AppState,
     user: users::Model,
     password: String,
 ) -> Result<users::Model, ApiError> {
     let new_hash = state.hasher.hash(password).await?;
-    let mut active = user.into_active_model();
-    active.password_hash = Set(new_hash);
-    let updated = active.update(&state.db).await?;
-    tracing::info!(user_id = updated.id, "password hash upgraded to the current policy");
-    Ok(updated)
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(new_hash.clone()))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::PasswordHash.eq(user.password_hash.as_str()))
+        .exec(&state.db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(password_changed());
+    }
+    tracing::info!(user_id = user.id, "password hash upgraded to the current policy");
+    Ok(users::Model { password_hash: new_hash, ..user })
+}
+
+fn password_changed() -> ApiError {
+    ApiError::refused(Reason::InvalidCredentials, "wrong username or password")
+}
+
+/// The last step of every login, run on the connection (or in the transaction) that wrote the new
+/// credential: refuses when the password checked is no longer the user's. A no-op update that
+/// takes the user's row lock, so it waits for a password change in progress (which updates that
+/// row first and ends every credential in the same transaction) and then sees its outcome: a login
+/// racing a password change either is ended by it or fails here, never survives it.
+pub async fn still_current(
+    conn: &impl ConnectionTrait,
+    user: &users::Model,
+) -> Result<(), ApiError> {
+    let held = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::col(users::Column::PasswordHash))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::PasswordHash.eq(user.password_hash.as_str()))
+        .exec(conn)
+        .await?;
+    if held.rows_affected == 0 {
+        return Err(password_changed());
+    }
+    Ok(())
 }

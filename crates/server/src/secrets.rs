@@ -21,6 +21,14 @@ pub fn new_token(secrets: &dyn SecretSource) -> Result<String, ApiError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A fresh 128-bit identifier that names something without being a credential for it (the
+/// sessions list's ids): 32 lowercase hex characters.
+pub fn new_handle(secrets: &dyn SecretSource) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    secrets.fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Secrets are stored as their SHA-256, hex-encoded. A secret of 128 bits or more cannot be
 /// recovered from its hash, so no salt or slow hash is needed (unlike passwords), and lookups by
 /// hash stay a plain indexed equality.

@@ -6,6 +6,16 @@
 //! does not do: ids are drawn from the injected [`SecretSource`], and rows are keyed by the SHA-256
 //! of the id, so the table never holds a usable cookie value.
 //!
+//! Saving never creates. tower-sessions saves a session after every request that touched it, and
+//! a request that loaded the session before a logout (or a sign-out everywhere, or an expiry)
+//! finishes after it. A store that upserted would write the ended session back, and the old cookie
+//! would work again. Here `create` is the only insert, `save` updates a row that still exists and
+//! otherwise writes nothing, and [`forget_ended_session`] then tells the browser to drop the cookie.
+//!
+//! Ownership. Each scheme writes a [`SessionOwner`] into the session data at login; the store copies
+//! the user, the device and an opaque handle into columns, so a user's sessions can be listed and
+//! ended together without reading every session.
+//!
 //! Expiry: tower-sessions computes a record's `expiry_date` from the system clock. tokenlab's own
 //! idle and absolute timeouts (`core::session`) are kept in the session data and checked against
 //! the injected clock by the handlers; the record's `expiry_date` only tells the garbage collector
@@ -14,10 +24,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait as _, DatabaseConnection, EntityTrait as _, QueryFilter as _, Set};
-use tokenlab_core::Clock;
+use serde::{Deserialize, Serialize};
 use tokenlab_core::random::SecretSource;
+use tokenlab_core::signout::Scheme;
+use tokenlab_core::{Clock, Timestamp};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
@@ -25,6 +41,95 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::entities::sessions;
 use crate::secrets::storage_hash;
+
+/// Where a session's owner record lives in its data.
+pub const OWNER_KEY: &str = "owner";
+
+/// Whose a server session is and how it began; written by the scheme that creates the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionOwner {
+    pub user_id: i64,
+    pub scheme: Scheme,
+    /// The `devices.id` of a device-scheme session.
+    pub device_pk: Option<i64>,
+    /// The sessions list's id for this session (random, 128 bits, hex).
+    pub handle: String,
+    pub user_agent: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+impl SessionOwner {
+    /// The owner record of a session a scheme is about to start for `user_id`.
+    pub fn start(
+        state: &crate::state::AppState,
+        user_id: i64,
+        scheme: Scheme,
+        device_pk: Option<i64>,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Self, crate::error::ApiError> {
+        Ok(Self {
+            user_id,
+            scheme,
+            device_pk,
+            handle: crate::secrets::new_handle(state.secrets.as_ref())?,
+            user_agent: user_agent(headers),
+            created_at: state.clock.now(),
+        })
+    }
+}
+
+/// The client's `User-Agent`, bounded, to tell one sign-in from another in a list.
+pub fn user_agent(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("unknown client")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+tokio::task_local! {
+    /// Set by [`forget_ended_session`] around a request: whether a save found its session gone.
+    static SAVE_FOUND_NO_SESSION: std::cell::Cell<bool>;
+}
+
+/// Wraps a session layer: when the session a request loaded was ended while the request ran (its
+/// save found no row), the response tells the browser to drop `cookie_name` — whatever the session
+/// layer itself set — so the dead id is not kept.
+pub async fn forget_ended_session(
+    State(cookie_name): State<String>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut response, found_none) = SAVE_FOUND_NO_SESSION
+        .scope(std::cell::Cell::new(false), async {
+            let response = next.run(request).await;
+            (response, SAVE_FOUND_NO_SESSION.with(std::cell::Cell::get))
+        })
+        .await;
+    if found_none {
+        let headers = response.headers_mut();
+        let others: Vec<HeaderValue> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter(|v| !v.as_bytes().starts_with(format!("{cookie_name}=").as_bytes()))
+            .cloned()
+            .collect();
+        headers.remove(header::SET_COOKIE);
+        for value in others {
+            headers.append(header::SET_COOKIE, value);
+        }
+        if let Ok(removal) =
+            HeaderValue::from_str(&format!("{cookie_name}=; Path=/; Max-Age=0; HttpOnly"))
+        {
+            headers.append(header::SET_COOKIE, removal);
+        }
+    }
+    response
+}
 
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -60,11 +165,20 @@ impl DbSessionStore {
     }
 
     fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
+        let owner = record
+            .data
+            .get(OWNER_KEY)
+            .map(|value| serde_json::from_value::<SessionOwner>(value.clone()))
+            .transpose()
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         Ok(sessions::ActiveModel {
             id_hash: Set(storage_hash(&record.id.to_string())),
             data: Set(serde_json::to_string(&record.data)
                 .map_err(|e| session_store::Error::Encode(e.to_string()))?),
             expires_at: Set(record.expiry_date.unix_timestamp()),
+            user_id: Set(owner.as_ref().map(|o| o.user_id)),
+            device_pk: Set(owner.as_ref().and_then(|o| o.device_pk)),
+            handle: Set(owner.map(|o| o.handle)),
         })
     }
 
@@ -98,16 +212,20 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates the session's row if it still exists; a session ended meanwhile stays ended.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sessions::Entity::insert(Self::row(record)?)
-            .on_conflict(
-                OnConflict::column(sessions::Column::IdHash)
-                    .update_columns([sessions::Column::Data, sessions::Column::ExpiresAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
+        let row = Self::row(record)?;
+        let updated = sessions::Entity::update_many()
+            .set(sessions::ActiveModel { id_hash: sea_orm::NotSet, ..row.clone() })
+            .filter(sessions::Column::IdHash.eq(storage_hash(&record.id.to_string())))
+            .exec(&self.db)
             .await
             .map_err(backend)?;
+        if updated.rows_affected == 0 {
+            // Not an error: the request itself succeeded, only its session had ended under it.
+            let _ = SAVE_FOUND_NO_SESSION.try_with(|found| found.set(true));
+            tracing::debug!("session ended while the request ran; not written back");
+        }
         Ok(())
     }
 
@@ -151,11 +269,20 @@ impl CookiePolicy {
         if self.secure { format!("__Host-{base}") } else { base.to_owned() }
     }
 
-    pub fn layer(
+    /// `router` with the session for cookie `base_name`, and [`forget_ended_session`] around it.
+    pub fn with_session<S: Clone + Send + Sync + 'static>(
         &self,
+        router: utoipa_axum::router::OpenApiRouter<S>,
         store: DbSessionStore,
         base_name: &str,
-    ) -> SessionManagerLayer<DbSessionStore> {
+    ) -> utoipa_axum::router::OpenApiRouter<S> {
+        router.layer(self.layer(store, base_name)).layer(axum::middleware::from_fn_with_state(
+            self.cookie_name(base_name),
+            forget_ended_session,
+        ))
+    }
+
+    fn layer(&self, store: DbSessionStore, base_name: &str) -> SessionManagerLayer<DbSessionStore> {
         SessionManagerLayer::new(store)
             .with_name(self.cookie_name(base_name))
             .with_http_only(true)

@@ -14,6 +14,7 @@ use tokenlab_core::{Clock, OffsetClock};
 use crate::config::Settings;
 use crate::login::LoginLimits;
 use crate::password::PasswordHasher;
+use crate::revocation::RevokedFamilies;
 use crate::sessions::{CookiePolicy, DbSessionStore};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
@@ -38,4 +39,6 @@ pub struct AppState {
     pub submit_policy: SubmitPolicy,
     pub device_policy: DevicePolicy,
     pub token_policy: TokenPolicy,
+    /// A cache of the database, reloaded every quarter second: see `revocation`.
+    pub revoked_families: Arc<RevokedFamilies>,
 }

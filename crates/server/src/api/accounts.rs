@@ -1,6 +1,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, SqlErr};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _,
+    SqlErr, TransactionTrait as _,
+};
 use serde::{Deserialize, Serialize};
 use tokenlab_core::Reason;
 use tokenlab_core::account::{validate_password, validate_username};
@@ -8,13 +12,19 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::session::SESSION_COOKIE;
+use crate::auth::Caller;
 use crate::clock::unix_seconds;
 use crate::entities::users;
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::signout::{self, Current};
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_account)).routes(routes!(change_password))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let routes =
+        OpenApiRouter::new().routes(routes!(create_account)).routes(routes!(change_password));
+    // The session layer lets a session-cookie caller who changes the password stay signed in.
+    state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,15 +102,17 @@ pub struct PasswordChange {
     new_password: String,
 }
 
-/// Change a password. Every refresh-token family of the user is revoked: whoever held one (a
-/// thief included) must log in again with the new password.
+/// Change a password. Every other sign-in of the user ends with it, in the same transaction as the
+/// new hash: every server session, device and refresh family, and every access token minted from
+/// those families. A request made with a sign-in of the same user (session cookie, device headers
+/// or access token) keeps that one.
 #[utoipa::path(
     post,
     path = "/accounts/password",
     tag = "accounts",
     request_body = PasswordChange,
     responses(
-        (status = 204, description = "Changed; the user's refresh tokens are revoked"),
+        (status = 204, description = "Changed; every other sign-in of the user has ended"),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 422, description = "`weak_password`, `invalid_body`", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
@@ -109,15 +121,34 @@ pub struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     crate::guard::ClientIp(client): crate::guard::ClientIp,
+    caller: Result<Caller, ApiError>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     validate_password(&body.new_password)?;
     let user =
         crate::login::authenticate(&state, &body.username, body.current_password, client).await?;
-    let user_id = user.id;
-    let mut active: users::ActiveModel = user.into();
-    active.password_hash = Set(state.hasher.hash(body.new_password).await?);
-    active.update(&state.db).await?;
-    crate::api::oauth::revoke_user_families(&state, user_id, "password_changed").await?;
+    let keep = match caller {
+        Ok(caller) if caller.user_id == user.id => caller.current(),
+        _ => Current::default(),
+    };
+    let new_hash = state.hasher.hash(body.new_password).await?;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    // The user's row first: its lock makes a login racing this change wait for it, then fail
+    // (`login::still_current`).
+    let changed = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(new_hash))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::PasswordHash.eq(user.password_hash.as_str()))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        // Another change won the race; the current password checked above is no longer it.
+        return Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password"));
+    }
+    let ended = signout::end_all(&txn, user.id, &keep, "password_changed", now).await?;
+    txn.commit().await?;
+    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
+    tracing::info!(user_id = user.id, ?ended, "password changed; other sign-ins ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retire_key))
         .routes(routes!(reset))
         .routes(routes!(expire_sessions))
+        .routes(routes!(stateless_jwt))
         .routes(routes!(get_policy, choose_policy))
         .routes(routes!(super::inspector::inspect))
 }
@@ -235,6 +236,34 @@ async fn expire_sessions(
         crate::entities::sessions::Entity::delete_many().exec(&state.db).await?.rows_affected;
     tracing::info!(expired, "demo: every server session expired");
     Ok(ApiJson(SessionsExpired { expired }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatelessVerdict {
+    /// Signature, issuer, audience and time claims are fine; nothing else was asked.
+    accepted: bool,
+    /// Unix seconds: until then a resource server like this one keeps accepting the token,
+    /// whatever happened to the login.
+    exp: i64,
+}
+
+/// For contrast: what a resource server *without* a revocation check answers — signature and
+/// expiry only, as most JWT setups do. After a sign-out everywhere, `/api/jwt/me` refuses the
+/// token (`token_revoked`); this keeps accepting it until `exp`.
+#[utoipa::path(get, path = "/demo/stateless-jwt", tag = "demo",
+    params(("Authorization" = String, Header, description = "`Bearer <access token>`")),
+    responses(
+        (status = 200, body = StatelessVerdict),
+        (status = 401, description = "`token_expired`, `token_invalid`, `not_logged_in`", body = ErrorBody),
+        (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody),
+    ))]
+async fn stateless_jwt(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<ApiJson<StatelessVerdict>, ApiError> {
+    demo_clock(&state)?;
+    let claims = super::oauth::verify_signed_claims(&state, &headers).await?;
+    Ok(ApiJson(StatelessVerdict { accepted: true, exp: claims.exp }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

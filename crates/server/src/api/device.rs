@@ -10,10 +10,10 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    Set,
+    Set, TransactionTrait as _,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
@@ -22,6 +22,7 @@ use tokenlab_core::device::{
 };
 use tokenlab_core::display::mask_secret;
 use tokenlab_core::session::SessionTimes;
+use tokenlab_core::signout::Scheme;
 use tokenlab_core::{Reason, Timestamp};
 use tower_sessions::Session;
 use utoipa::ToSchema;
@@ -33,22 +34,24 @@ use crate::clock::from_unix_seconds;
 use crate::entities::devices;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::guard::ClientIp;
-use crate::login::authenticate;
+use crate::login::{authenticate, still_current};
 use crate::secrets::{new_token, storage_hash};
+use crate::sessions::{OWNER_KEY, SessionOwner, user_agent};
+use crate::slow_network;
 use crate::state::AppState;
 
 pub const DEVICE_COOKIE: &str = "tl_device";
 pub(crate) const AUTH_KEY: &str = "device_auth";
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let routes = OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(me))
         .routes(routes!(list_devices))
         .routes(routes!(revoke_device))
         .routes(routes!(logout))
-        .routes(routes!(logout_all))
-        .layer(state.cookies.layer(state.session_store.clone(), DEVICE_COOKIE))
+        .routes(routes!(logout_all));
+    state.cookies.with_session(routes, state.session_store.clone(), DEVICE_COOKIE)
 }
 
 /// The server session's copy of the device's token, as the article prescribes.
@@ -61,6 +64,9 @@ struct DeviceAuth {
     mode: DeviceMode,
     /// As written: the token itself. Hardened: its SHA-256 (the session store is a database too).
     token_digest: String,
+    /// The device's `login_epoch` when this session was attached: a later login on the device
+    /// (even after a revocation) makes this session worthless.
+    epoch: i64,
     times: SessionTimes,
 }
 
@@ -250,6 +256,13 @@ async fn authenticate_device(
             session.flush().await?;
             return Err(refusal(reason));
         }
+        if device.login_epoch != auth.epoch {
+            session.flush().await?;
+            return Err(ApiError::refused(
+                Reason::DeviceUnknown,
+                "this session belongs to an earlier login on this device; log in again",
+            ));
+        }
         let auth = DeviceAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
         session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
         let device = seen(state, device, now).await?;
@@ -257,7 +270,7 @@ async fn authenticate_device(
     }
     // C5: no live session (timed out, evicted, or a new browser session): find the token in the
     // database and attach a fresh session to it.
-    reattach(state, session, device_id, token, now).await
+    reattach(state, session, headers, device_id, token, now).await
 }
 
 /// The user a device token belongs to, checked against the database alone: for endpoints shared by
@@ -268,13 +281,14 @@ pub async fn device_user(
     state: &AppState,
     device_id: &str,
     token: &str,
-) -> Result<(i64, String), ApiError> {
+) -> Result<(devices::Model, String), ApiError> {
     let now = state.clock.now();
     let device = match find_hardened(state, device_id, token, now, Rotate::No).await? {
         Some((device, _)) => device,
         None => find_as_written(state, device_id, token, now).await?,
     };
-    Ok((device.user_id, username_of(state, device.user_id).await?))
+    let username = username_of(state, device.user_id).await?;
+    Ok((device, username))
 }
 
 fn refusal(reason: Reason) -> ApiError {
@@ -302,6 +316,7 @@ async fn seen(
 async fn reattach(
     state: &AppState,
     session: &Session,
+    headers: &HeaderMap,
     device_id: &str,
     token: &str,
     now: Timestamp,
@@ -326,10 +341,14 @@ async fn reattach(
         device_id: device.device_id.clone(),
         mode,
         token_digest,
+        epoch: device.login_epoch,
         times: state.session_policy.start(now),
     };
+    let owner =
+        SessionOwner::start(state, device.user_id, Scheme::Device, Some(device.id), headers)?;
     // A new session id, never the one the expired cookie carried.
     session.cycle_id().await?;
+    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
     session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
     session.save().await?;
     let device = seen(state, device, now).await?;
@@ -356,6 +375,10 @@ async fn find_as_written(
     token: &str,
     now: Timestamp,
 ) -> Result<devices::Model, ApiError> {
+    if !state.settings.as_written_devices_allowed() {
+        // A database that once served the demo may hold such devices; they are not honoured.
+        return Err(refusal(Reason::DeviceUnknown));
+    }
     let candidates = devices::Entity::find()
         .filter(devices::Column::DeviceId.eq(device_id))
         .filter(devices::Column::Mode.eq(DeviceMode::AsWritten.as_str()))
@@ -471,6 +494,12 @@ async fn login(
     ApiJson(body): ApiJson<DeviceLogin>,
 ) -> Result<ApiJson<DeviceLoginResponse>, ApiError> {
     validate_device_id(&body.device_id)?;
+    if body.mode == DeviceMode::AsWritten && !state.settings.as_written_devices_allowed() {
+        return Err(ApiError::refused(
+            Reason::InsecureModeDisabled,
+            "this server does not accept device tokens as written; log in with mode \"hardened\"",
+        ));
+    }
     let user = authenticate(&state, &body.username, body.password, client).await?;
     let now = state.clock.now();
     let (token, token_hash, expires_at) = match body.mode {
@@ -482,8 +511,7 @@ async fn login(
             (secret, Some(hash), Some(now + state.device_policy.token_lifetime))
         }
     };
-    let name: String =
-        header(&headers, "user-agent").unwrap_or("unknown client").chars().take(200).collect();
+    let name = user_agent(&headers);
     let row = devices::ActiveModel {
         user_id: Set(user.id),
         device_id: Set(body.device_id.clone()),
@@ -497,12 +525,18 @@ async fn login(
         last_seen_at: Set(now.unix_timestamp()),
         expires_at: Set(expires_at.map(|t| t.unix_timestamp())),
         revoked_at: Set(None),
+        login_epoch: Set(0),
         ..Default::default()
     };
-    // Logging in again on the same device replaces its token (and lifts a revocation).
+    // Logging in again on the same device replaces its token and lifts a revocation; the new
+    // epoch leaves every session of earlier logins on it worthless.
     devices::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([devices::Column::UserId, devices::Column::DeviceId])
+                .value(
+                    devices::Column::LoginEpoch,
+                    Expr::col((devices::Entity, devices::Column::LoginEpoch)).add(1),
+                )
                 .update_columns([
                     devices::Column::Name,
                     devices::Column::Mode,
@@ -527,16 +561,25 @@ async fn login(
         .ok_or_else(|| ApiError::internal("device row missing after upsert"))?;
     let auth = DeviceAuth {
         user_id: user.id,
-        username: user.username,
+        username: user.username.clone(),
         device_pk: device.id,
         device_id: body.device_id,
         mode: body.mode,
         token_digest: digest(body.mode, &token),
+        epoch: device.login_epoch,
         times: state.session_policy.start(now),
     };
+    let owner = SessionOwner::start(&state, user.id, Scheme::Device, Some(device.id), &headers)?;
     session.cycle_id().await?;
+    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
     session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
     session.save().await?;
+    if let Err(refused) = still_current(&state.db, &user).await {
+        // The password changed while this login ran: what it created must not outlive the change.
+        revoke_where(&state, devices::Column::Id.eq(device.id)).await?;
+        session.flush().await?;
+        return Err(refused);
+    }
     Ok(ApiJson(DeviceLoginResponse {
         device_token: token,
         device: view(&device)?,
@@ -562,6 +605,8 @@ async fn me(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let call = authenticate_device(&state, &session, &headers).await?;
+    // Demo: held after the session was loaded, as a slow request would be.
+    slow_network::hold(slow_network::requested(&state, &headers)).await;
     let body = DeviceMe {
         user: UserView { id: call.auth.user_id, username: call.auth.username.clone() },
         device: view(&call.device)?,
@@ -605,18 +650,12 @@ async fn revoke_device(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let call = authenticate_device(&state, &session, &headers).await?;
-    let now = state.clock.now().unix_timestamp();
     let target = devices::Entity::find_by_id(id)
         .filter(devices::Column::UserId.eq(call.auth.user_id))
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::refused(Reason::NotFound, "no such device of yours"))?;
-    devices::Entity::update_many()
-        .col_expr(devices::Column::RevokedAt, Expr::value(now))
-        .filter(devices::Column::Id.eq(target.id))
-        .filter(devices::Column::RevokedAt.is_null())
-        .exec(&state.db)
-        .await?;
+    revoke_where(&state, devices::Column::Id.eq(target.id)).await?;
     if target.id == call.device.id {
         session.flush().await?;
     }
@@ -653,15 +692,14 @@ async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Revokes the devices matching `condition` and deletes every server session attached to them, in
+/// one transaction: a revoked device has no session left to be honoured.
 async fn revoke_where(
     state: &AppState,
     condition: sea_orm::sea_query::SimpleExpr,
 ) -> Result<(), ApiError> {
-    devices::Entity::update_many()
-        .col_expr(devices::Column::RevokedAt, Expr::value(state.clock.now().unix_timestamp()))
-        .filter(condition)
-        .filter(devices::Column::RevokedAt.is_null())
-        .exec(&state.db)
-        .await?;
+    let txn = state.db.begin().await?;
+    crate::signout::revoke_devices(&txn, condition, state.clock.now()).await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod inspector;
 pub mod oauth;
 pub mod orders;
 pub mod session;
+mod sessions;
 
 use axum::Router;
 use axum::http::Method;
@@ -34,6 +35,7 @@ use crate::state::AppState;
         (name = "oauth", description = "Access + refresh tokens (article §4): RFC 6749 token endpoint, RFC 7009 revocation, bearer-protected resource"),
         (name = "device", description = "Scheme 1 — a device token, checked against the session and re-attached from the database (article §2.1), as written and hardened"),
         (name = "session", description = "Scheme 2 — the session id as the token (article §2.2)"),
+        (name = "sessions", description = "Your sign-ins across every scheme: list them, end one, sign out everywhere"),
         (name = "orders", description = "Duplicate-submit protection (article §3): one-time form tokens and Idempotency-Key"),
         (name = "demo", description = "The lab's controls: movable clock, reset, session expiry, token-policy presets, server-state inspector (demo profile only; 404 otherwise)"),
     )
@@ -44,7 +46,8 @@ struct ApiDoc;
 /// same `routes!` declarations, so a route cannot exist undocumented.
 pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(accounts::router())
+        .merge(accounts::router(state))
+        .merge(sessions::router(state))
         .merge(session::router(state))
         .merge(device::router(state))
         .merge(oauth::router())

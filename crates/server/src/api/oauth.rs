@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac as _};
 use jsonwebtoken::{Algorithm, Header, Validation};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, Set,
     TransactionTrait as _,
@@ -33,8 +33,11 @@ use crate::entities::{refresh_families, refresh_tokens, users};
 use crate::error::{ApiError, ErrorBody};
 use crate::guard::ClientIp;
 use crate::keys;
-use crate::login::authenticate;
+use crate::login::{authenticate, still_current};
+use crate::revocation::family_handle;
 use crate::secrets::{new_token, storage_hash};
+use crate::sessions::user_agent;
+use crate::signout;
 use crate::state::AppState;
 
 /// The audience every access token is minted for and checked against.
@@ -49,14 +52,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Claims {
+pub(crate) struct Claims {
     iss: String,
     aud: String,
     sub: String,
     iat: i64,
     nbf: i64,
-    exp: i64,
+    pub(crate) exp: i64,
     jti: String,
+    /// The refresh-token family this token was minted from (`revocation::family_handle`): ending
+    /// that login refuses the token.
+    sid: String,
     preferred_username: String,
 }
 
@@ -208,7 +214,7 @@ async fn token(
                     "the password grant needs username and password",
                 ));
             };
-            password_grant(&state, &username, password, client).await?
+            password_grant(&state, &username, password, client, &headers).await?
         }
         Some("refresh_token") => {
             let Some(refresh) = request.refresh_token.or_else(|| refresh_cookie(&headers)) else {
@@ -282,19 +288,16 @@ async fn password_grant(
     username: &str,
     password: String,
     client: std::net::IpAddr,
+    headers: &HeaderMap,
 ) -> Result<TokenResponse, TokenFailure> {
-    let user = authenticate(state, username, password, client).await.map_err(|err| match err {
-        ApiError::Refused { reason, message, headers, .. } => TokenFailure::OAuth(OAuthError {
-            error: "invalid_grant",
-            reason,
-            description: message,
-            headers,
-        }),
-        internal => TokenFailure::Server(internal),
-    })?;
+    let user = authenticate(state, username, password, client).await.map_err(oauth_refusal)?;
     let now = state.clock.now();
     let policy = crate::policy::current(state).await?;
     let family = new_token(state.secrets.as_ref())?;
+    let refresh = new_token(state.secrets.as_ref())?;
+    let expires_at = policy.refresh_expires_at(now, now);
+    // The family, its first token and the check that the password is still the user's, together.
+    let txn = state.db.begin().await?;
     refresh_families::ActiveModel {
         id: Set(family.clone()),
         user_id: Set(user.id),
@@ -302,23 +305,37 @@ async fn password_grant(
         absolute_expires_at: Set((now + policy.refresh_absolute).unix_timestamp()),
         revoked_at: Set(None),
         revoked_reason: Set(None),
+        user_agent: Set(Some(user_agent(headers))),
     }
-    .insert(&state.db)
+    .insert(&txn)
     .await?;
-    let refresh = new_token(state.secrets.as_ref())?;
-    let expires_at = policy.refresh_expires_at(now, now);
     refresh_tokens::ActiveModel {
         token_hash: Set(storage_hash(&refresh)),
-        family_id: Set(family),
+        family_id: Set(family.clone()),
         parent_hash: Set(None),
         issued_at: Set(now.unix_timestamp()),
         expires_at: Set(expires_at.unix_timestamp()),
         rotated_at: Set(None),
         child_hash: Set(None),
     }
-    .insert(&state.db)
+    .insert(&txn)
     .await?;
-    issue(state, &policy, &user, refresh, expires_at, now).await
+    still_current(&txn, &user).await.map_err(oauth_refusal)?;
+    txn.commit().await?;
+    issue(state, &policy, &user, &family, refresh, expires_at, now).await
+}
+
+/// A refusal by the login machinery, in the token endpoint's RFC 6749 shape.
+fn oauth_refusal(err: ApiError) -> TokenFailure {
+    match err {
+        ApiError::Refused { reason, message, headers, .. } => TokenFailure::OAuth(OAuthError {
+            error: "invalid_grant",
+            reason,
+            description: message,
+            headers,
+        }),
+        internal => TokenFailure::Server(internal),
+    }
 }
 
 /// The child of a refresh token is derived from it with the server's HMAC key, so a client that
@@ -369,6 +386,17 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
             .col_expr(refresh_tokens::Column::ChildHash, Expr::value(storage_hash(&child)))
             .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
             .filter(refresh_tokens::Column::RotatedAt.is_null())
+            // Checked again here, not only above: a logout or a password change that commits
+            // between that read and this update must not be outrun by a rotation.
+            .filter(
+                refresh_tokens::Column::FamilyId.in_subquery(
+                    Query::select()
+                        .column(refresh_families::Column::Id)
+                        .from(refresh_families::Entity)
+                        .and_where(refresh_families::Column::RevokedAt.is_null())
+                        .to_owned(),
+                ),
+            )
             .exec(&txn)
             .await?;
         if rotated.rows_affected == 1 {
@@ -384,9 +412,15 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
             .insert(&txn)
             .await?;
             txn.commit().await?;
-            return issue(state, &policy, &user, child, child_expires, now).await;
+            return issue(state, &policy, &user, &family.id, child, child_expires, now).await;
         }
         txn.rollback().await?;
+        if family_revoked(state, &family.id).await? {
+            return Err(grant_error(
+                Reason::RefreshRevoked,
+                "this refresh token's family was revoked",
+            ));
+        }
     }
     // Already exchanged (before, or a moment ago by a concurrent request).
     let row = refresh_tokens::Entity::find_by_id(hash.clone())
@@ -405,10 +439,11 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
         (RotatedRefresh::Retry, Some(child_row)) => {
             let child = child_of(state, presented).await?;
             let policy = crate::policy::current(state).await?;
-            issue(state, &policy, &user, child, from_unix_seconds(child_row.expires_at)?, now).await
+            let child_expires = from_unix_seconds(child_row.expires_at)?;
+            issue(state, &policy, &user, &family.id, child, child_expires, now).await
         }
         _ => {
-            revoke_family(state, &family.id, "reused", now).await?;
+            revoke_family(state, &family.id, "reused").await?;
             tracing::warn!(family = %family.id, "rotated refresh token presented again: family revoked");
             Err(grant_error(
                 Reason::RefreshReused,
@@ -418,38 +453,19 @@ async fn refresh_grant(state: &AppState, presented: &str) -> Result<TokenRespons
     }
 }
 
-/// Revokes every refresh-token family of a user (after a password change).
-pub async fn revoke_user_families(
-    state: &AppState,
-    user_id: i64,
-    why: &str,
-) -> Result<(), ApiError> {
-    refresh_families::Entity::update_many()
-        .col_expr(
-            refresh_families::Column::RevokedAt,
-            Expr::value(state.clock.now().unix_timestamp()),
-        )
-        .col_expr(refresh_families::Column::RevokedReason, Expr::value(why))
-        .filter(refresh_families::Column::UserId.eq(user_id))
-        .filter(refresh_families::Column::RevokedAt.is_null())
-        .exec(&state.db)
-        .await?;
-    Ok(())
+async fn family_revoked(state: &AppState, family_id: &str) -> Result<bool, ApiError> {
+    Ok(refresh_families::Entity::find_by_id(family_id.to_owned())
+        .one(&state.db)
+        .await?
+        .is_none_or(|f| f.revoked_at.is_some()))
 }
 
-async fn revoke_family(
-    state: &AppState,
-    family_id: &str,
-    why: &str,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    refresh_families::Entity::update_many()
-        .col_expr(refresh_families::Column::RevokedAt, Expr::value(now.unix_timestamp()))
-        .col_expr(refresh_families::Column::RevokedReason, Expr::value(why))
-        .filter(refresh_families::Column::Id.eq(family_id))
-        .filter(refresh_families::Column::RevokedAt.is_null())
-        .exec(&state.db)
+/// Revokes one family (and so its access tokens), then refreshes this instance's cache at once.
+async fn revoke_family(state: &AppState, family_id: &str, why: &str) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    signout::revoke_families(&state.db, refresh_families::Column::Id.eq(family_id), why, now)
         .await?;
+    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
     Ok(())
 }
 
@@ -458,6 +474,7 @@ async fn issue(
     state: &AppState,
     policy: &TokenPolicy,
     user: &users::Model,
+    family_id: &str,
     refresh: String,
     refresh_expires_at: Timestamp,
     now: Timestamp,
@@ -471,6 +488,7 @@ async fn issue(
         nbf: now.unix_timestamp(),
         exp: expires_at.unix_timestamp(),
         jti: new_token(state.secrets.as_ref())?[..32].to_owned(),
+        sid: family_handle(family_id),
         preferred_username: user.username.clone(),
     };
     let (kid, key) = keys::signing_key(&state.db).await?;
@@ -514,7 +532,7 @@ async fn revoke(
         && let Some(row) =
             refresh_tokens::Entity::find_by_id(storage_hash(&token)).one(&state.db).await?
     {
-        revoke_family(&state, &row.family_id, "revoked", state.clock.now()).await?;
+        revoke_family(&state, &row.family_id, "revoked").await?;
     }
     let mut response = StatusCode::OK.into_response();
     if refresh_cookie(&headers).is_some()
@@ -635,10 +653,27 @@ fn invalid_token(reason: Reason, description: &str) -> ApiError {
     ApiError::refused(reason, description.to_owned()).with_header(header::WWW_AUTHENTICATE, value)
 }
 
-/// Verifies an `Authorization: Bearer` access token: one algorithm, a `kid` naming one of our
-/// unretired keys, the signature, every registered claim present and well-typed, `iss` and `aud`
-/// ours, and the time claims on the injected clock.
+/// Verifies an `Authorization: Bearer` access token: [`verify_signed_claims`], and that its login
+/// was not ended (from the revoked-families cache, without a database statement).
 async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    let claims = verify_signed_claims(state, headers).await?;
+    if state.revoked_families.contains(&claims.sid) {
+        return Err(invalid_token(
+            Reason::TokenRevoked,
+            "the login this token belongs to was ended",
+        ));
+    }
+    Ok(claims)
+}
+
+/// What a resource server without a revocation check verifies: one algorithm, a `kid` naming
+/// one of our unretired keys, the signature, every registered claim present and well-typed, `iss`
+/// and `aud` ours, and the time claims on the injected clock. Only the demo's contrast endpoint
+/// stops here; every real check goes through [`bearer_claims`].
+pub(crate) async fn verify_signed_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Claims, ApiError> {
     let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -667,6 +702,8 @@ async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, 
     validation.set_audience(&[AUDIENCE]);
     validation.set_issuer(&[state.public_origin.as_ref()]);
     validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
+    // `sid` is required by `Claims` itself: a token without one (minted before logins could be
+    // ended) is refused, and the client refreshes.
     let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
         .map_err(|e| invalid_token(Reason::TokenInvalid, &format!("rejected: {e}")))?;
     let claims = data.claims;
@@ -684,12 +721,16 @@ async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, 
     Ok(claims)
 }
 
-/// The bearer of a valid access token, for endpoints shared by the schemes.
-pub async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Result<(i64, String), ApiError> {
+/// The bearer of a valid access token, for endpoints shared by the schemes: user id, name, and
+/// the handle of the login (`sid`).
+pub async fn bearer_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(i64, String, String), ApiError> {
     let claims = bearer_claims(state, headers).await?;
     let id = claims
         .sub
         .parse()
         .map_err(|_| invalid_token(Reason::TokenInvalid, "sub is not a user id"))?;
-    Ok((id, claims.preferred_username))
+    Ok((id, claims.preferred_username, claims.sid))
 }

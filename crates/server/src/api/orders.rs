@@ -33,17 +33,13 @@ use crate::clock::from_unix_seconds;
 use crate::entities::{form_tokens, idempotency_keys, orders};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::secrets::{new_token, storage_hash};
+use crate::slow_network;
 use crate::state::AppState;
 
-/// The demo's "slow network": the server holds the request this long before processing it.
-const DELAY_HEADER: &str = "x-demo-delay-ms";
-const MAX_DELAY_MS: u64 = 10_000;
-
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(form_token))
-        .routes(routes!(create_order, list_orders))
-        .layer(state.cookies.layer(state.session_store.clone(), SESSION_COOKIE))
+    let routes =
+        OpenApiRouter::new().routes(routes!(form_token)).routes(routes!(create_order, list_orders));
+    state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -176,7 +172,7 @@ async fn create_order(
         (None, Some(token)) => Protection::FormToken(token),
         (Some(raw), None) => Protection::Key(parse_idempotency_key(raw)?),
     };
-    let delay = demo_delay(&state, &headers);
+    let delay = slow_network::requested(&state, &headers);
     let request =
         OrderRequest { user_id: caller.user_id, item: order.item, quantity: order.quantity };
     // Processed on a task of its own: a client that gives up (a timeout, a closed tab) must not
@@ -184,7 +180,7 @@ async fn create_order(
     tokio::spawn(crate::queries::counted(async move {
         match protection {
             Protection::FormToken(token) => {
-                slow_network(delay).await;
+                slow_network::hold(delay).await;
                 with_form_token(&state, request, &token).await
             }
             // The delay falls after the key is claimed, so a retry meanwhile sees it in flight.
@@ -226,12 +222,6 @@ impl OrderRequest {
 /// the same fields in another order or spacing are the same order.
 pub fn order_fingerprint(item: &str, quantity: i64) -> String {
     storage_hash(&format!("POST /api/orders\n{quantity}\n{item}"))
-}
-
-fn demo_delay(state: &AppState, headers: &HeaderMap) -> Option<StdDuration> {
-    state.demo_clock.as_ref()?;
-    let ms: u64 = headers.get(DELAY_HEADER)?.to_str().ok()?.parse().ok()?;
-    (ms > 0).then(|| StdDuration::from_millis(ms.min(MAX_DELAY_MS)))
 }
 
 fn created(order: Order) -> Result<(StatusCode, String), ApiError> {
@@ -287,12 +277,6 @@ async fn with_form_token(
     }
 }
 
-async fn slow_network(delay: Option<StdDuration>) {
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
-}
-
 async fn with_idempotency_key(
     state: &AppState,
     request: OrderRequest,
@@ -325,7 +309,7 @@ async fn with_idempotency_key(
         .exec_without_returning(&state.db)
         .await?;
         if claimed == 1 {
-            slow_network(delay).await;
+            slow_network::hold(delay).await;
             return process_claimed(state, &request, key, &claim).await;
         }
         let Some(record) = idempotency_keys::Entity::find_by_id((request.user_id, key.to_owned()))
@@ -376,7 +360,7 @@ async fn with_idempotency_key(
                     .exec(&state.db)
                     .await?;
                 if taken.rows_affected == 1 {
-                    slow_network(delay).await;
+                    slow_network::hold(delay).await;
                     return process_claimed(state, &request, key, &claim).await;
                 }
             }

@@ -5,10 +5,11 @@
 //! session expires, the only way back is to log in again (claims C6 and C7).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokenlab_core::display::mask_secret;
 use tokenlab_core::session::{Expired, SessionTimes};
+use tokenlab_core::signout::Scheme;
 use tokenlab_core::{Reason, Timestamp};
 use tower_sessions::Session;
 use utoipa::ToSchema;
@@ -17,7 +18,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::guard::ClientIp;
-use crate::login::authenticate;
+use crate::login::{authenticate, still_current};
+use crate::sessions::{OWNER_KEY, SessionOwner};
 use crate::state::AppState;
 
 /// The cookie's name (with `__Host-` in front when served over https).
@@ -25,11 +27,9 @@ pub const SESSION_COOKIE: &str = "tl_session";
 pub(crate) const AUTH_KEY: &str = "session_auth";
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(login))
-        .routes(routes!(me))
-        .routes(routes!(logout))
-        .layer(state.cookies.layer(state.session_store.clone(), SESSION_COOKIE))
+    let routes =
+        OpenApiRouter::new().routes(routes!(login)).routes(routes!(me)).routes(routes!(logout));
+    state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
 }
 
 /// What the session holds once logged in.
@@ -130,18 +130,25 @@ async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<SessionView>, ApiError> {
     let user = authenticate(&state, &body.username, body.password, client).await?;
     session.cycle_id().await?;
+    let owner = SessionOwner::start(&state, user.id, Scheme::Session, None, &headers)?;
     let auth = SessionAuth {
         user_id: user.id,
-        username: user.username,
+        username: user.username.clone(),
         times: state.session_policy.start(state.clock.now()),
     };
+    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
     session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
     // Saved now rather than by the layer after the handler, so the new id exists to be shown.
     session.save().await?;
+    if let Err(refused) = still_current(&state.db, &user).await {
+        session.flush().await?;
+        return Err(refused);
+    }
     Ok(ApiJson(view(&auth, &session)))
 }
 

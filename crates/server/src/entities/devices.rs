@@ -24,6 +24,9 @@ pub struct Model {
     /// Hardened only: the absolute end of the token's life.
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Bumped by every login on this row; a server session is honoured only under the epoch it
+    /// was attached in, so a new login never revives an older session.
+    pub login_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,8 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     /// `logout`, `revoked`, `reused`.
     pub revoked_reason: Option<String>,
+    /// The client the family was issued to (its `User-Agent` at login).
+    pub user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,12 @@ pub struct Model {
     pub data: String,
     /// Unix seconds on the real clock after which the row is garbage.
     pub expires_at: i64,
+    /// The signed-in user, copied from the session's owner record (`sessions::SessionOwner`).
+    pub user_id: Option<i64>,
+    /// For a device-scheme session: the `devices.id` it was attached to.
+    pub device_pk: Option<i64>,
+    /// The opaque id `GET /api/sessions` shows; random, unrelated to the session id.
+    pub handle: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

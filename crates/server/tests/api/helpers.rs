@@ -27,7 +27,9 @@ pub struct TestApp {
     pub base: String,
     /// Keeps cookies, like a browser.
     pub client: Client,
-    _db: TestDb,
+    /// Owned by the first instance on a database; a second instance only borrows its URL.
+    _db: Option<TestDb>,
+    database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -44,7 +46,16 @@ pub fn production(settings: &mut Settings) {
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::create(backend).await;
-    let mut settings = Settings::for_tests(db.url.clone());
+    let url = db.url.clone();
+    serve(url, Some(db), configure).await
+}
+
+async fn serve(
+    database_url: String,
+    db: Option<TestDb>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = Settings::for_tests(database_url.clone());
     configure(&mut settings);
     let app = Application::build(settings, Arc::new(SystemClock)).await.expect("server starts");
     let addr = app.local_addr().unwrap();
@@ -60,6 +71,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         base: format!("http://{addr}"),
         client: Client::builder().cookie_store(true).build().unwrap(),
         _db: db,
+        database_url,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -67,7 +79,41 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 
 impl TestApp {
     pub fn database_url(&self) -> &str {
-        &self._db.url
+        &self.database_url
+    }
+
+    /// Another server process's worth of state (its own caches, its own demo clock) on the same
+    /// database: what a second instance behind a load balancer is. Stop it before this one.
+    pub async fn second_instance(&self) -> TestApp {
+        // Behind one load balancer both answer at one public address (the tokens' issuer).
+        let public_url = self.base.clone();
+        serve(self.database_url.clone(), None, |settings| settings.public_url = Some(public_url))
+            .await
+    }
+
+    /// The single number a `SELECT COUNT(*) AS n …` answers, read straight from the database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sea_orm::ConnectionTrait as _;
+        let db = sea_orm::Database::connect(self.database_url()).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        let n = row.try_get::<i64>("", "n").unwrap();
+        db.close().await.unwrap();
+        n
+    }
+
+    /// Polls the database until `sql` counts `n`: the event a test waits for, never a fixed sleep.
+    pub async fn wait_for_count(&self, sql: &str, n: i64) {
+        for _ in 0..1000 {
+            if self.count(sql).await == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("never counted {n}: {sql}");
     }
 
     pub fn url(&self, path: &str) -> String {

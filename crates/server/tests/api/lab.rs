@@ -275,12 +275,13 @@ async fn reset_wipes_demo_data_and_the_clock() {
         let browser = Client::builder().cookie_store(true).build().unwrap();
         assert_eq!(session_login(&app, &browser).await.status(), StatusCode::OK);
         password_grant(&app).await;
-        let changed = app
-            .post_json(
-                "/api/accounts/password",
-                &json!({"username": "alice", "current_password": "wonderland-demo", "new_password": "something else entirely"}),
-            )
-            .await;
+        // Changed from the signed-in browser, whose session the change keeps for reset to remove.
+        let changed = browser
+            .post(app.url("/api/accounts/password"))
+            .json(&json!({"username": "alice", "current_password": "wonderland-demo", "new_password": "something else entirely"}))
+            .send()
+            .await
+            .unwrap();
         assert!(changed.status().is_success(), "{}", changed.status());
         app.advance_clock(3600).await;
         let switched = choose_policy(&app, "keycloak").await;

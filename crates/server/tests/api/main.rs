@@ -13,4 +13,5 @@ mod oauth;
 mod orders;
 mod platform;
 mod session;
+mod signout;
 mod walkthrough;

@@ -229,7 +229,7 @@ type Claims = serde_json::Map<String, Value>;
 fn claims(app: &TestApp, now: i64) -> Claims {
     json!({
         "iss": app.base, "aud": "tokenlab-api", "sub": "1", "iat": now, "nbf": now,
-        "exp": now + 600, "jti": "test-jti", "preferred_username": "alice"
+        "exp": now + 600, "jti": "test-jti", "sid": "test-sid", "preferred_username": "alice"
     })
     .as_object()
     .unwrap()
@@ -292,7 +292,7 @@ async fn forged_and_malformed_tokens_are_refused() {
             }),
         ];
         // Each case sets a claim to a value, or removes it (`None`).
-        let altered: [(&str, &str, Option<Value>); 11] = [
+        let altered: [(&str, &str, Option<Value>); 12] = [
             ("missing exp", "exp", None),
             ("exp as a string", "exp", Some(json!("soon"))),
             ("missing nbf", "nbf", None),
@@ -304,6 +304,7 @@ async fn forged_and_malformed_tokens_are_refused() {
             ("sub not a number", "sub", Some(json!(["1"]))),
             ("missing jti", "jti", None),
             ("missing iat", "iat", None),
+            ("missing sid (a token minted before logins could be ended)", "sid", None),
         ];
         for (name, claim, value) in altered {
             let mut c = claims(&app, now);

@@ -47,6 +47,9 @@ const EVERY_ROUTE: &[(&str, &str)] = &[
     ("POST", "/api/oauth/revoke"),
     ("GET", "/api/oauth/family"),
     ("GET", "/api/jwt/me"),
+    ("GET", "/api/sessions"),
+    ("DELETE", "/api/sessions/{id}"),
+    ("POST", "/api/sessions/revoke-all"),
     ("GET", "/.well-known/jwks.json"),
 ];
 
@@ -61,6 +64,7 @@ const DEMO_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/demo/policy"),
     ("PUT", "/api/demo/policy"),
     ("GET", "/api/demo/inspector"),
+    ("GET", "/api/demo/stateless-jwt"),
 ];
 
 #[tokio::test]

@@ -1,0 +1,358 @@
+//! A user's sign-ins across every scheme: listing them, and ending one or all of them.
+//!
+//! What "a sign-in" is per scheme (`core::signout::Scheme`):
+//! - **session**: one live server session of the session-id scheme (cookie `tl_session`);
+//! - **device**: one live device — its token, and whatever `tl_device` sessions are attached to it
+//!   (the token re-attaches a new session whenever one times out, so the device is what the user
+//!   ends, not one of its sessions);
+//! - **refresh**: one active refresh-token family, with every access token minted from it (access
+//!   tokens carry the family's handle as `sid`, see `revocation`).
+//!
+//! Ending is done in the database, in one transaction where several things end together, so that
+//! every instance sees the same outcome; the only process-local part is the revoked-families cache,
+//! which each instance reloads within `core::signout::ACCESS_REVOCATION_BOUND`.
+
+use sea_orm::sea_query::{Expr, ExprTrait as _, Query, SimpleExpr};
+use sea_orm::{
+    ColumnTrait as _, Condition, ConnectionTrait, DbErr, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _,
+};
+use serde::Serialize;
+use tokenlab_core::Timestamp;
+use tokenlab_core::device::DeviceMode;
+use tokenlab_core::session::SessionTimes;
+use tokenlab_core::signout::{Scheme, SessionRef};
+use utoipa::ToSchema;
+
+use crate::api::session::{AUTH_KEY as SESSION_AUTH_KEY, SessionAuth};
+use crate::clock::from_unix_seconds;
+use crate::entities::{devices, refresh_families, refresh_tokens, sessions};
+use crate::error::ApiError;
+use crate::revocation::family_handle;
+use crate::sessions::{OWNER_KEY, SessionOwner};
+use crate::state::AppState;
+
+/// The caller's own sign-in, which "keep current" spares and the list marks as `current`.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    /// The handle of the caller's session-scheme session.
+    pub session_handle: Option<String>,
+    /// The caller's device (`devices.id`).
+    pub device_pk: Option<i64>,
+    /// The handle (`sid`) of the refresh family the caller's access token was minted from.
+    pub family_handle: Option<String>,
+}
+
+/// One entry of `GET /api/sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveSession {
+    /// Opaque: `s_…`, `d_…` or `r_…`. Names the sign-in for `DELETE /api/sessions/{id}`; it is
+    /// not a credential and cannot be turned into one.
+    pub id: String,
+    #[schema(value_type = String, example = "session")]
+    pub scheme: Scheme,
+    /// What it is, in words: "session login", "hardened device", "refresh family", …
+    pub label: String,
+    pub user_agent: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen_at: Option<Timestamp>,
+    /// Sliding: the session's idle expiry, or the refresh token's (each use issues a new one).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub idle_expires_at: Option<Timestamp>,
+    /// Fixed at login: the session's absolute timeout, the hardened device token's end, the refresh
+    /// family's end. `null` for a device token as written, which never expires.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub absolute_expires_at: Option<Timestamp>,
+    /// The sign-in this request was made with.
+    pub current: bool,
+}
+
+/// How many sign-ins a sign-out ended, per scheme.
+#[derive(Debug, Default, Clone, Copy, Serialize, ToSchema)]
+pub struct Ended {
+    /// Server sessions deleted, of both cookies.
+    pub sessions: u64,
+    pub devices: u64,
+    pub refresh_families: u64,
+}
+
+/// The user's live sign-ins, newest first within each scheme.
+pub async fn list(
+    state: &AppState,
+    user_id: i64,
+    current: &Current,
+) -> Result<Vec<ActiveSession>, ApiError> {
+    let now = state.clock.now();
+    let mut entries = Vec::new();
+
+    let rows = sessions::Entity::find()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::DevicePk.is_null())
+        .all(&state.db)
+        .await?;
+    let mut session_entries = Vec::new();
+    for row in rows {
+        let data: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&row.data).map_err(ApiError::internal)?;
+        let (Some(owner), Some(auth)) = (
+            data.get(OWNER_KEY)
+                .and_then(|v| serde_json::from_value::<SessionOwner>(v.clone()).ok()),
+            data.get(SESSION_AUTH_KEY)
+                .and_then(|v| serde_json::from_value::<SessionAuth>(v.clone()).ok()),
+        ) else {
+            continue;
+        };
+        if owner.scheme != Scheme::Session || auth.times.check(now).is_err() {
+            continue;
+        }
+        session_entries.push(session_entry(&owner, &auth.times, state, current));
+    }
+    session_entries.sort_by_key(|e| std::cmp::Reverse(e.created_at));
+    entries.extend(session_entries);
+
+    let devices = devices::Entity::find()
+        .filter(devices::Column::UserId.eq(user_id))
+        .filter(devices::Column::RevokedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(devices::Column::ExpiresAt.is_null())
+                .add(devices::Column::ExpiresAt.gt(now.unix_timestamp())),
+        )
+        .order_by_desc(devices::Column::LastSeenAt)
+        .all(&state.db)
+        .await?;
+    for device in devices {
+        let mode = DeviceMode::parse(&device.mode)
+            .ok_or_else(|| ApiError::internal(format!("unknown device mode {}", device.mode)))?;
+        let label = match mode {
+            DeviceMode::AsWritten => "device token as written",
+            DeviceMode::Hardened => "hardened device token",
+        };
+        entries.push(ActiveSession {
+            id: SessionRef::new(Scheme::Device, device.id.to_string()).encode(),
+            scheme: Scheme::Device,
+            label: label.to_owned(),
+            user_agent: device.name.clone(),
+            created_at: from_unix_seconds(device.created_at)?,
+            last_seen_at: Some(from_unix_seconds(device.last_seen_at)?),
+            idle_expires_at: None,
+            absolute_expires_at: device.expires_at.map(from_unix_seconds).transpose()?,
+            current: current.device_pk == Some(device.id),
+        });
+    }
+
+    let families = refresh_families::Entity::find()
+        .filter(refresh_families::Column::UserId.eq(user_id))
+        .filter(refresh_families::Column::RevokedAt.is_null())
+        .filter(refresh_families::Column::AbsoluteExpiresAt.gt(now.unix_timestamp()))
+        .order_by_desc(refresh_families::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    for family in families {
+        let tokens = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::FamilyId.eq(family.id.as_str()))
+            .all(&state.db)
+            .await?;
+        let Some(active) = tokens.iter().find(|t| t.rotated_at.is_none()) else { continue };
+        if active.expires_at <= now.unix_timestamp() {
+            continue;
+        }
+        let handle = family_handle(&family.id);
+        let last_refresh = tokens.iter().map(|t| t.issued_at).max().unwrap_or(family.created_at);
+        entries.push(ActiveSession {
+            id: SessionRef::new(Scheme::Refresh, handle.clone()).encode(),
+            scheme: Scheme::Refresh,
+            label: "refresh-token family".to_owned(),
+            user_agent: family.user_agent.clone().unwrap_or_else(|| "unknown client".to_owned()),
+            created_at: from_unix_seconds(family.created_at)?,
+            last_seen_at: Some(from_unix_seconds(last_refresh)?),
+            idle_expires_at: Some(from_unix_seconds(active.expires_at)?),
+            absolute_expires_at: Some(from_unix_seconds(family.absolute_expires_at)?),
+            current: current.family_handle.as_deref() == Some(handle.as_str()),
+        });
+    }
+    Ok(entries)
+}
+
+fn session_entry(
+    owner: &SessionOwner,
+    times: &SessionTimes,
+    state: &AppState,
+    current: &Current,
+) -> ActiveSession {
+    // The idle expiry slides with every request, so the last request was one idle timeout
+    // before it (or the login, if that is later).
+    let last_seen =
+        Ord::max(times.idle_expires_at - state.session_policy.idle_timeout, times.started_at);
+    ActiveSession {
+        id: SessionRef::new(Scheme::Session, owner.handle.clone()).encode(),
+        scheme: Scheme::Session,
+        label: "session-id login".to_owned(),
+        user_agent: owner.user_agent.clone(),
+        created_at: owner.created_at,
+        last_seen_at: Some(last_seen),
+        idle_expires_at: Some(times.idle_expires_at),
+        absolute_expires_at: Some(times.absolute_expires_at),
+        current: current.session_handle.as_deref() == Some(owner.handle.as_str()),
+    }
+}
+
+/// Ends one sign-in of `user_id`; `false` when it names nothing live of theirs.
+pub async fn end_one(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    which: &SessionRef,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    match which.scheme {
+        Scheme::Session => {
+            let deleted = sessions::Entity::delete_many()
+                .filter(sessions::Column::UserId.eq(user_id))
+                .filter(sessions::Column::DevicePk.is_null())
+                .filter(sessions::Column::Handle.eq(which.handle.as_str()))
+                .exec(conn)
+                .await?;
+            Ok(deleted.rows_affected > 0)
+        }
+        Scheme::Device => {
+            let Ok(device_pk) = which.handle.parse::<i64>() else { return Ok(false) };
+            let ended = revoke_devices(
+                conn,
+                devices::Column::Id.eq(device_pk).and(devices::Column::UserId.eq(user_id)),
+                now,
+            )
+            .await?;
+            Ok(ended.devices > 0)
+        }
+        Scheme::Refresh => {
+            let Some(family_id) = family_id_of(conn, user_id, &which.handle).await? else {
+                return Ok(false);
+            };
+            let revoked = revoke_families(
+                conn,
+                refresh_families::Column::Id.eq(family_id),
+                "signed_out",
+                now,
+            )
+            .await?;
+            Ok(revoked > 0)
+        }
+    }
+}
+
+/// The id of the user's live family whose handle this is.
+pub async fn family_id_of(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    handle: &str,
+) -> Result<Option<String>, DbErr> {
+    let ids: Vec<String> = refresh_families::Entity::find()
+        .filter(refresh_families::Column::UserId.eq(user_id))
+        .filter(refresh_families::Column::RevokedAt.is_null())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    Ok(ids.into_iter().find(|id| family_handle(id) == handle))
+}
+
+/// Ends every sign-in of `user_id` except the caller's own when `keep` names it: every server
+/// session of both cookies, every device, every refresh family (and with it every access token).
+/// Run it in a transaction so that all of it happens or none.
+pub async fn end_all(
+    conn: &impl ConnectionTrait,
+    user_id: i64,
+    keep: &Current,
+    why: &str,
+    now: Timestamp,
+) -> Result<Ended, ApiError> {
+    let mut devices_cond = devices::Column::UserId.eq(user_id);
+    if let Some(kept) = keep.device_pk {
+        devices_cond = devices_cond.and(devices::Column::Id.ne(kept));
+    }
+    let mut ended = revoke_devices(conn, devices_cond, now).await?;
+
+    // Sessions not attached to a device that was just revoked: session-scheme sessions, and the
+    // sessions of the kept device only when it is not kept.
+    let mut sessions_cond = Condition::all().add(sessions::Column::UserId.eq(user_id));
+    if let Some(handle) = &keep.session_handle {
+        sessions_cond = sessions_cond.add(
+            Condition::any()
+                .add(sessions::Column::Handle.is_null())
+                .add(sessions::Column::Handle.ne(handle.as_str())),
+        );
+    }
+    if let Some(kept) = keep.device_pk {
+        sessions_cond = sessions_cond.add(
+            Condition::any()
+                .add(sessions::Column::DevicePk.is_null())
+                .add(sessions::Column::DevicePk.ne(kept)),
+        );
+    }
+    ended.sessions +=
+        sessions::Entity::delete_many().filter(sessions_cond).exec(conn).await?.rows_affected;
+
+    let mut families_cond = refresh_families::Column::UserId.eq(user_id);
+    if let Some(handle) = &keep.family_handle
+        && let Some(kept) = family_id_of(conn, user_id, handle).await?
+    {
+        families_cond = families_cond.and(refresh_families::Column::Id.ne(kept));
+    }
+    ended.refresh_families = revoke_families(conn, families_cond, why, now).await?;
+    Ok(ended)
+}
+
+/// Revokes the live devices matching `condition` and deletes every server session attached to
+/// them.
+pub async fn revoke_devices(
+    conn: &impl ConnectionTrait,
+    condition: SimpleExpr,
+    now: Timestamp,
+) -> Result<Ended, ApiError> {
+    let sessions = sessions::Entity::delete_many()
+        .filter(
+            sessions::Column::DevicePk.in_subquery(
+                Query::select()
+                    .column(devices::Column::Id)
+                    .from(devices::Entity)
+                    .cond_where(condition.clone())
+                    .to_owned(),
+            ),
+        )
+        .exec(conn)
+        .await?
+        .rows_affected;
+    let devices = devices::Entity::update_many()
+        .col_expr(devices::Column::RevokedAt, Expr::value(now.unix_timestamp()))
+        .filter(condition)
+        .filter(devices::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(Ended { sessions, devices, refresh_families: 0 })
+}
+
+/// Revokes the live refresh families matching `condition`; the caller reloads the revoked-families
+/// cache once the change is committed.
+pub async fn revoke_families(
+    conn: &impl ConnectionTrait,
+    condition: SimpleExpr,
+    why: &str,
+    now: Timestamp,
+) -> Result<u64, ApiError> {
+    Ok(refresh_families::Entity::update_many()
+        .col_expr(refresh_families::Column::RevokedAt, Expr::value(now.unix_timestamp()))
+        .col_expr(refresh_families::Column::RevokedReason, Expr::value(why))
+        .filter(condition)
+        .filter(refresh_families::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
