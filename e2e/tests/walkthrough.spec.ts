@@ -41,6 +41,17 @@ test("every chapter runs from a clean state and shows what the article claims", 
   await expect(page.getByTestId("chapter-submit").locator("li.step").nth(2)).toContainText("duplicate_submit");
   await expect(page.getByTestId("chapter-refresh").locator("li.step").nth(6)).toContainText("refresh_reused");
 
+  // Sign out everywhere, measured: server state ends at the next request, the access token within
+  // tokenlab's bound, and a JWT check without revocation still accepts it when the polling stops.
+  const leftout = page.getByTestId("chapter-leftout");
+  await expect(leftout.locator("li.step").nth(0)).toContainText("refused at the next request");
+  for (const key of ["session", "device", "refresh", "access"]) {
+    await expect(leftout.getByTestId(`delay-row-${key}`)).toHaveAttribute("data-outcome", "refused");
+  }
+  await expect(leftout.getByTestId("delay-row-access")).toHaveAttribute("data-reason", "token_revoked");
+  await expect(leftout.getByTestId("delay-row-stateless")).toHaveAttribute("data-outcome", "accepted");
+  await expect(leftout.getByTestId("delay-stateless")).toContainText("until exp");
+
   // The comparator: the same moment through three schemes.
   const comparison = page.getByTestId("comparison");
   await expect(comparison.locator("tr[data-scheme='session id as token']")).toContainText("401 not_logged_in");

@@ -282,6 +282,27 @@ pub fn browser_now_ms() -> f64 {
     now_ms()
 }
 
+/// Milliseconds on the browser's monotonic clock (`performance.now()`), for measuring how long
+/// something took: unlike the wall clock, it never jumps when the system time is adjusted.
+/// Falls back to the wall clock where there is no `performance` object.
+#[cfg(feature = "hydrate")]
+pub fn monotonic_ms() -> f64 {
+    use wasm_bindgen::JsCast as _;
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .filter(|performance| performance.is_object())
+        .and_then(|performance| {
+            let now = js_sys::Reflect::get(&performance, &"now".into()).ok()?;
+            now.dyn_into::<js_sys::Function>().ok()?.call0(&performance).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn monotonic_ms() -> f64 {
+    0.0
+}
+
 /// Waits in the browser without blocking it (a timer, not a busy loop).
 pub async fn pause(duration: std::time::Duration) {
     let (done, wait) = futures::channel::oneshot::channel::<()>();

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokenlab_core::Reason;
 
 use crate::client::{ApiClient, ApiResponse, Method};
+use crate::components::DelayReport;
 use crate::server_clock::ServerClock;
 
 /// What a step found: `Ok` says what happened as the lesson expected, `Err` what happened instead.
@@ -61,6 +62,8 @@ pub struct Lab {
     pub clock: ServerClock,
     pub memory: StoredValue<Memory>,
     pub comparison: RwSignal<Vec<ComparisonRow>>,
+    /// The last revocation-delay measurement (chapter 6), filled in while it runs.
+    pub revocation: RwSignal<Option<DelayReport>>,
     /// Where the attack lab shows a page of another site (the cross-site attack).
     pub attacker_frame: AttackerFrame,
     /// Set while any step, chapter, attack or reset runs: they share the memory above and the
@@ -77,6 +80,7 @@ impl Lab {
             clock: expect_context::<ServerClock>(),
             memory: StoredValue::new(Memory::default()),
             comparison: RwSignal::new(Vec::new()),
+            revocation: RwSignal::new(None),
             attacker_frame: AttackerFrame::new(),
             busy: RwSignal::new(false),
             owner: StoredValue::new(Owner::current()),
@@ -113,6 +117,7 @@ impl Lab {
         expect_status(&response, 200)?;
         self.memory.set_value(Memory::default());
         self.comparison.set(Vec::new());
+        self.revocation.set(None);
         self.clock.refresh();
         Ok("demo data wiped, clock back to real time".to_owned())
     }

@@ -5,6 +5,7 @@
 pub mod client;
 mod components;
 mod lab;
+mod logins;
 pub mod server_clock;
 mod storage;
 mod tabs;
@@ -16,8 +17,9 @@ use leptos_router::path;
 use crate::client::ApiClient;
 use crate::components::{
     AccountPanel, AttackLab, BearerPanel, ClockBar, DevicePanel, Inspector, OrdersPanel,
-    PolicyPicker, SessionPanel, Timeline, Walkthrough,
+    PolicyPicker, RevocationPanel, SessionPanel, SessionsPanel, Timeline, Walkthrough,
 };
+use crate::logins::PageLogins;
 use crate::server_clock::ServerClock;
 
 /// The HTML document around the app, rendered by the server.
@@ -77,6 +79,8 @@ fn Nav() -> impl IntoView {
 
 #[component]
 fn LabPage() -> impl IntoView {
+    // What the scheme panels hold, shared with the sessions list (which asks with one of them).
+    provide_context(PageLogins::new());
     view! {
         <main class="lab" data-hydrated=hydration_marker()>
             <ClockBar/>
@@ -100,6 +104,8 @@ fn LabPage() -> impl IntoView {
                 <SessionPanel/>
                 <BearerPanel/>
             </div>
+            <SessionsPanel/>
+            <RevocationPanel/>
             <PolicyPicker/>
             <OrdersPanel/>
             <div class="side-by-side">

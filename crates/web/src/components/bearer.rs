@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::client::{ApiClient, Method, Refusal, pause, random_key};
 use crate::components::RefusalView;
+use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
 use crate::tabs::{TabChannel, with_lock};
@@ -58,7 +59,9 @@ pub fn BearerPanel() -> impl IntoView {
     let client = expect_context::<ApiClient>();
     let clock = expect_context::<ServerClock>();
     let panel = RwSignal::new(Panel::Checking);
-    let access = RwSignal::new(None::<String>);
+    let logins = use_context::<PageLogins>();
+    // The access token, in memory; on the lab page the sessions list can ask with it.
+    let access = logins.map_or_else(|| RwSignal::new(None::<String>), |l| l.access_token);
     let refresh_expires_at = RwSignal::new(None::<OffsetDateTime>);
     let family = RwSignal::new(Vec::<FamilyToken>::new());
     let note = RwSignal::new(None::<Result<String, Refusal>>);
@@ -195,9 +198,14 @@ pub fn BearerPanel() -> impl IntoView {
             let seen = generation.get_value();
             let mut result =
                 if access.get_untracked().is_some() { Some(get_me().await) } else { None };
+            // Expired, or revoked (its login was ended, or only this token was): the refresh token
+            // says whether the login lives on. If its family was ended too, the refresh is refused
+            // and the panel asks for a login.
             let expired = match &result {
                 None => true,
-                Some(Ok(r)) => r.body["reason"] == "token_expired",
+                Some(Ok(r)) => {
+                    r.body["reason"] == "token_expired" || r.body["reason"] == "token_revoked"
+                }
                 Some(Err(_)) => false,
             };
             if expired {
@@ -271,6 +279,7 @@ pub fn BearerPanel() -> impl IntoView {
                     }
                 });
                 accept(&r.body);
+                notify(logins);
             } else {
                 signed_out(r.refusal());
             }
@@ -281,6 +290,7 @@ pub fn BearerPanel() -> impl IntoView {
         spawn_local(async move {
             let _ = client.call(Method::Post, "/api/oauth/revoke", Some(json!({})), &[]).await;
             signed_out(None);
+            notify(logins);
         });
     };
 

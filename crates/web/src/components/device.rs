@@ -9,6 +9,7 @@ use tokenlab_core::display::mask_secret;
 
 use crate::client::{ApiClient, ApiResponse, Method, Refusal, random_key};
 use crate::components::RefusalView;
+use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
 
@@ -75,6 +76,7 @@ pub fn DevicePanel() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let devices = RwSignal::new(Vec::<DeviceView>::new());
     let busy = RwSignal::new(false);
+    let logins = use_context::<PageLogins>();
 
     let forget_token = move || {
         storage::remove(TOKEN_KEY);
@@ -204,6 +206,7 @@ pub fn DevicePanel() -> impl IntoView {
                 });
                 load_devices();
             }
+            notify(logins);
         });
     };
 
@@ -222,6 +225,7 @@ pub fn DevicePanel() -> impl IntoView {
             forget_token();
             devices.set(Vec::new());
             panel.set(Panel::LoggedOut { refusal: None });
+            notify(logins);
         });
     };
 
@@ -236,6 +240,7 @@ pub fn DevicePanel() -> impl IntoView {
                 handle_refusal(refusal);
                 return;
             }
+            notify(logins);
             // Revoking this very device: the next call proves it is gone.
             let current = devices.get_untracked().iter().any(|d| d.id == id && d.current);
             if current {

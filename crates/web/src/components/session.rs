@@ -9,6 +9,7 @@ use tokenlab_core::Reason;
 
 use crate::client::{ApiClient, ApiResponse, Method, Refusal};
 use crate::components::RefusalView;
+use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -59,6 +60,7 @@ pub fn SessionPanel() -> impl IntoView {
     let username = RwSignal::new("alice".to_owned());
     let password = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    let logins = use_context::<PageLogins>();
 
     // What a response to `/api/session/me` means for the panel.
     let apply_me = move |response: ApiResponse, called: bool| match (
@@ -102,6 +104,7 @@ pub fn SessionPanel() -> impl IntoView {
                     (Some(view), None) => {
                         password.set(String::new());
                         panel.set(Panel::LoggedIn { view, last_call: None });
+                        notify(logins);
                     }
                     (_, refusal) => panel.set(Panel::LoggedOut { expired: None, refusal }),
                 },
@@ -133,6 +136,7 @@ pub fn SessionPanel() -> impl IntoView {
         spawn_local(async move {
             if client.call(Method::Post, "/api/session/logout", None, &[]).await.is_ok() {
                 panel.set(Panel::LoggedOut { expired: None, refusal: None });
+                notify(logins);
             }
         });
     };

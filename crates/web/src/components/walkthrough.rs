@@ -7,7 +7,7 @@ use serde_json::json;
 use tokenlab_core::Reason;
 
 use crate::client::Method;
-use crate::components::PolicyPicker;
+use crate::components::{DelayTable, PolicyPicker, revocation_step};
 use crate::lab::{
     ComparisonRow, Lab, ReasonRule, StepFn, StepFuture, StepState, boxed, describe, expect_reason,
     expect_status, queries,
@@ -153,13 +153,18 @@ const CHAPTERS: &[Chapter] = &[
     Chapter {
         key: "leftout",
         title: "6. What the article leaves out",
-        claims: "C5, C7 side by side",
+        claims: "C5, C7 side by side; sign-out",
         explain: &[
+            "Ending a login is the half the article leaves out. Signing out everywhere ends every server session, device and refresh-token family of the user at once: the server deletes or revokes what it holds, and the next request is refused. An access token is different: it is a signed statement the server cannot take back. tokenlab keeps, per user, the moment before which its access tokens are no longer honoured, and every instance learns of it within a second without a database statement per request. Most JWT setups check only the signature and the expiry, and accept the token until it expires — with the article's month-long access token, for a month.",
             "Expire every server session at once and call through each scheme: the device token re-attaches from the database, the session id asks for a login, and the access token does not notice, because it never used a session.",
             "The attack lab shows each weakness of the article's advice exploited, and the rule that stops it: a stolen device id, a replayed refresh token, session fixation, a cross-site request, forged JWTs, and a double submit.",
         ],
-        look_for: "The comparison below: what each client sent, how many database statements the server needed, and what came back.",
+        look_for: "The delays below: how long each credential kept working after the sign-out was answered, and the reason it was refused with (the stateless check is never refused). Then the comparison: what each client sent, how many database statements the server needed, and what came back.",
         steps: &[
+            Step {
+                label: "Sign in through every scheme, sign out everywhere, then call each every 100 ms for 3 s",
+                run: revocation_delay,
+            },
             Step { label: "Sign in through all three schemes", run: compare_sign_in },
             Step { label: "Expire every server session now", run: expire_all_sessions },
             Step { label: "Call through each scheme", run: compare_call },
@@ -496,6 +501,12 @@ fn refresh_outlived(lab: Lab) -> StepFuture {
     })
 }
 
+/// Session, device and refresh token refused at the next request; the access token within 1 s;
+/// a JWT check without revocation still accepting it when the polling ends.
+fn revocation_delay(lab: Lab) -> StepFuture {
+    boxed(revocation_step(lab.client, lab.revocation))
+}
+
 fn compare_sign_in(lab: Lab) -> StepFuture {
     boxed(async move {
         expect_status(&lab.session_login().await?, 200)?;
@@ -686,7 +697,10 @@ fn ChapterView(chapter: &'static Chapter, done: RwSignal<Vec<&'static str>>) -> 
                     })
                     .collect_view()}
             </ol>
-            {(chapter.key == "leftout").then(|| view! { <Comparison/> <p><a href="/attacks">"Open the attack lab →"</a></p> })}
+            {(chapter.key == "leftout").then(|| view! { {move || lab.revocation.with(Option::is_none).then(|| view! {
+                    <p class="muted">"Step 1 fills in each scheme's revocation delay here."</p>
+                })}
+                <DelayTable report=lab.revocation/> <Comparison/> <p><a href="/attacks">"Open the attack lab →"</a></p> })}
         </article>
     }
 }

@@ -1,0 +1,55 @@
+//! What the lab page's scheme panels hold, shared with the panels that act on all of a user's
+//! sign-ins at once (the sessions list): the access token the access + refresh panel keeps in
+//! memory, the device panel's id and token (in localStorage, as that panel keeps them), and a
+//! counter that moves whenever a panel signs in or out, so that the list can follow.
+//!
+//! Provided by the lab page only; the panels also work without it (`use_context` → `None`).
+
+use leptos::prelude::*;
+
+use crate::components::device::{DEVICE_ID_KEY, TOKEN_KEY};
+use crate::storage;
+
+#[derive(Clone, Copy)]
+pub struct PageLogins {
+    /// The access + refresh panel's access token: in this page's memory only, never in storage.
+    pub access_token: RwSignal<Option<String>>,
+    changes: RwSignal<u64>,
+}
+
+impl Default for PageLogins {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageLogins {
+    pub fn new() -> Self {
+        Self { access_token: RwSignal::new(None), changes: RwSignal::new(0) }
+    }
+
+    /// A panel signed in or out (or ended a sign-in): whatever lists sign-ins should look again.
+    pub fn changed(&self) {
+        self.changes.update(|n| *n += 1);
+    }
+
+    /// Subscribes the calling effect to [`PageLogins::changed`].
+    pub fn track(&self) -> u64 {
+        self.changes.get()
+    }
+}
+
+/// Tells the page's sign-in lists that something changed, when the page has them.
+pub fn notify(logins: Option<PageLogins>) {
+    if let Some(logins) = logins {
+        logins.changed();
+    }
+}
+
+/// The device panel's credential as it sends it: `X-Device-Id` and `X-Device-Token`, or `None`
+/// while this page holds no device token.
+pub fn device_headers() -> Option<Vec<(&'static str, String)>> {
+    let token = storage::get(TOKEN_KEY).filter(|t| !t.is_empty())?;
+    let id = storage::get(DEVICE_ID_KEY).unwrap_or_default();
+    Some(vec![("X-Device-Id", id), ("X-Device-Token", token)])
+}
