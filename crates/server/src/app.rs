@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::api;
 use crate::config::{Profile, Settings};
 use crate::error::ApiError;
-use crate::password::PasswordHasher;
+use crate::hasher::PasswordHasher;
 use crate::secrets::OsSecrets;
 use crate::sessions::{CookiePolicy, DbSessionStore};
 use crate::state::{AppState, DemoClock};

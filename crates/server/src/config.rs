@@ -234,9 +234,9 @@ impl Settings {
         self.token_policy.as_deref().and_then(TokenPolicy::by_name).unwrap_or(default)
     }
 
-    pub fn login_limits(&self) -> crate::login::LoginLimits {
+    pub fn login_limits(&self) -> crate::auth::password::LoginLimits {
         let window = time::Duration::seconds(self.login_window.into());
-        crate::login::LoginLimits {
+        crate::auth::password::LoginLimits {
             per_account: tokenlab_core::throttle::FailureLimit {
                 max_failures: self.login_max_failures,
                 window,

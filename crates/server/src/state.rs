@@ -11,10 +11,10 @@ use tokenlab_core::session::SessionPolicy;
 use tokenlab_core::submit::SubmitPolicy;
 use tokenlab_core::{Clock, OffsetClock};
 
+use crate::auth::password::LoginLimits;
+use crate::auth::revocation::RevokedFamilies;
 use crate::config::Settings;
-use crate::login::LoginLimits;
-use crate::password::PasswordHasher;
-use crate::revocation::RevokedFamilies;
+use crate::hasher::PasswordHasher;
 use crate::sessions::{CookiePolicy, DbSessionStore};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;

@@ -12,12 +12,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::session::SESSION_COOKIE;
 use crate::auth::Caller;
+use crate::auth::session::SESSION_COOKIE;
+use crate::auth::signout::{self, Current};
 use crate::clock::unix_seconds;
 use crate::entities::users;
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::signout::{self, Current};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -126,7 +126,8 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     validate_password(&body.new_password)?;
     let user =
-        crate::login::authenticate(&state, &body.username, body.current_password, client).await?;
+        crate::auth::password::authenticate(&state, &body.username, body.current_password, client)
+            .await?;
     let keep = match caller {
         Ok(caller) if caller.user_id == user.id => caller.current(),
         _ => Current::default(),

@@ -262,7 +262,7 @@ async fn stateless_jwt(
     headers: axum::http::HeaderMap,
 ) -> Result<ApiJson<StatelessVerdict>, ApiError> {
     demo_clock(&state)?;
-    let claims = super::oauth::verify_signed_claims(&state, &headers).await?;
+    let claims = crate::auth::bearer::verify_signed_claims(&state, &headers).await?;
     Ok(ApiJson(StatelessVerdict { accepted: true, exp: claims.exp }))
 }
 

@@ -231,8 +231,8 @@ async fn sessions_of(
     for row in sessions::Entity::find().all(&state.db).await? {
         let Ok(data) = serde_json::from_str::<serde_json::Value>(&row.data) else { continue };
         for (key, cookie) in [
-            (crate::api::session::AUTH_KEY, crate::api::session::SESSION_COOKIE),
-            (crate::api::device::AUTH_KEY, crate::api::device::DEVICE_COOKIE),
+            (crate::auth::session::AUTH_KEY, crate::auth::session::SESSION_COOKIE),
+            (crate::auth::device::AUTH_KEY, crate::auth::device::DEVICE_COOKIE),
         ] {
             let Some(login) = data
                 .get(key)
@@ -276,7 +276,7 @@ async fn devices_of(
         .await?;
     rows.into_iter()
         .map(|d| {
-            let checked = crate::api::device::state_of(&d)?;
+            let checked = crate::auth::device::state_of(&d)?;
             let expires_at = checked.expires_at;
             // The same rule every device request is checked by.
             let device_state = match check_device(checked, now) {

@@ -7,60 +7,24 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
+use tokenlab_core::Timestamp;
 use tokenlab_core::display::mask_secret;
-use tokenlab_core::session::{Expired, SessionTimes};
-use tokenlab_core::signout::Scheme;
-use tokenlab_core::{Reason, Timestamp};
 use tower_sessions::Session;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth;
+use crate::auth::password::authenticate;
+use crate::auth::session::{SESSION_COOKIE, SessionAuth, signed_in};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::guard::ClientIp;
-use crate::login::{authenticate, still_current};
-use crate::sessions::{OWNER_KEY, SessionOwner};
 use crate::state::AppState;
-
-/// The cookie's name (with `__Host-` in front when served over https).
-pub const SESSION_COOKIE: &str = "tl_session";
-pub(crate) const AUTH_KEY: &str = "session_auth";
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let routes =
         OpenApiRouter::new().routes(routes!(login)).routes(routes!(me)).routes(routes!(logout));
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
-}
-
-/// What the session holds once logged in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionAuth {
-    pub user_id: i64,
-    pub username: String,
-    pub times: SessionTimes,
-}
-
-/// The signed-in user of this session, if the session is still valid at the injected clock's now.
-/// A valid session's idle expiry slides forward (every authenticated request is activity); an
-/// expired one is deleted and reported as `session_expired`, once.
-pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
-        return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
-    };
-    let now = state.clock.now();
-    if let Err(expired) = auth.times.check(now) {
-        // Deleted, so the next request with this cookie is simply not logged in: the expiry is
-        // reported once, when it is discovered.
-        session.flush().await?;
-        let which = match expired {
-            Expired::Idle => "the session was idle for longer than its idle timeout",
-            Expired::Absolute => "the session reached its absolute timeout",
-        };
-        return Err(ApiError::refused(Reason::SessionExpired, format!("{which}; log in again")));
-    }
-    let auth = SessionAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
-    Ok(auth)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,21 +98,7 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<SessionView>, ApiError> {
     let user = authenticate(&state, &body.username, body.password, client).await?;
-    session.cycle_id().await?;
-    let owner = SessionOwner::start(&state, user.id, Scheme::Session, None, &headers)?;
-    let auth = SessionAuth {
-        user_id: user.id,
-        username: user.username.clone(),
-        times: state.session_policy.start(state.clock.now()),
-    };
-    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
-    // Saved now rather than by the layer after the handler, so the new id exists to be shown.
-    session.save().await?;
-    if let Err(refused) = still_current(&state.db, &user).await {
-        session.flush().await?;
-        return Err(refused);
-    }
+    let auth = auth::session::start(&state, &session, &user, &headers).await?;
     Ok(ApiJson(view(&auth, &session)))
 }
 

@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::session::SESSION_COOKIE;
 use crate::auth::Caller;
+use crate::auth::session::SESSION_COOKIE;
+use crate::auth::signout::{self, ActiveSession, Current, Ended};
 use crate::error::{ApiError, ApiJson, ErrorBody};
-use crate::signout::{self, ActiveSession, Current, Ended};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {

@@ -1,4 +1,16 @@
-//! Who is calling: the one extractor every protected endpoint shared by the schemes uses.
+//! Authentication: each scheme's engine, and `Caller`, the one extractor every protected endpoint
+//! shared by the schemes uses.
+//!
+//! Dependencies point one way: `api` (handlers, request and response types) → `auth` (what makes
+//! a caller signed in, and what ends it) → `core` (the rules) and the database. Nothing here
+//! imports from `api`.
+//!
+//! - `password` — checking a name and password, throttled; `still_current` ends every login.
+//! - `session` — scheme 2, the session id as the token.
+//! - `device` — scheme 1, the device token, as written and hardened.
+//! - `bearer` — article §4, access + refresh tokens.
+//! - `signout` and `revocation` — listing and ending sign-ins of every scheme; access tokens of an
+//!   ended login refused on every instance within a second.
 //!
 //! A caller is recognised by an `Authorization: Bearer` access token, else by the device-token
 //! scheme's headers, else by the session-id scheme's cookie, so an endpoint like `/api/orders`
@@ -8,12 +20,19 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
-use crate::api::device::device_user;
-use crate::api::oauth::bearer_user;
-use crate::api::session::signed_in;
+pub mod bearer;
+pub mod device;
+pub mod password;
+pub mod revocation;
+pub mod session;
+pub mod signout;
+
+use self::bearer::bearer_user;
+use self::device::device_user;
+use self::session::signed_in;
+use self::signout::Current;
 use crate::error::ApiError;
 use crate::sessions::{OWNER_KEY, SessionOwner};
-use crate::signout::Current;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]

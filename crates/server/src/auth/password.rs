@@ -15,7 +15,7 @@ use tokenlab_core::{Reason, Timestamp};
 use crate::clock::from_unix_seconds;
 use crate::entities::users;
 use crate::error::ApiError;
-use crate::password::Verification;
+use crate::hasher::Verification;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]

@@ -24,11 +24,11 @@ use tokenlab_core::session::SessionTimes;
 use tokenlab_core::signout::{Scheme, SessionRef};
 use utoipa::ToSchema;
 
-use crate::api::session::{AUTH_KEY as SESSION_AUTH_KEY, SessionAuth};
+use crate::auth::revocation::family_handle;
+use crate::auth::session::{AUTH_KEY as SESSION_AUTH_KEY, SessionAuth};
 use crate::clock::from_unix_seconds;
 use crate::entities::{devices, refresh_families, refresh_tokens, sessions};
 use crate::error::ApiError;
-use crate::revocation::family_handle;
 use crate::sessions::{OWNER_KEY, SessionOwner};
 use crate::state::AppState;
 

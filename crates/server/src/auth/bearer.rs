@@ -1,0 +1,370 @@
+//! Article §4's engine: access tokens (Ed25519 JWTs checked without a session) and refresh tokens
+//! (opaque, stored hashed, rotated at every use, revoked as a whole family when a rotated one comes
+//! back, RFC 9700 §4.14.2). `api/oauth.rs` speaks RFC 6749 over HTTP on top of it.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use hmac::{Hmac, Mac as _};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, Set,
+    TransactionTrait as _,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokenlab_core::bearer::{
+    RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims, rotated_refresh,
+};
+use tokenlab_core::{Reason, Timestamp};
+
+use crate::auth::password::{authenticate, still_current};
+use crate::auth::revocation::family_handle;
+use crate::auth::signout;
+use crate::clock::from_unix_seconds;
+use crate::entities::{refresh_families, refresh_tokens, users};
+use crate::error::ApiError;
+use crate::keys;
+use crate::secrets::{new_token, storage_hash};
+use crate::sessions::user_agent;
+use crate::state::AppState;
+
+/// The audience every access token is minted for and checked against.
+pub const AUDIENCE: &str = "tokenlab-api";
+
+/// What an access token says.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// The refresh-token family this token was minted from (`revocation::family_handle`): ending
+    /// that login refuses the token.
+    pub sid: String,
+    pub preferred_username: String,
+}
+
+/// Tokens just minted: the access token, and the refresh token that replaces the client's.
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: String,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+}
+
+/// The password grant: check the password, start a refresh family, mint the first tokens.
+pub async fn password_login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    client: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Result<Issued, ApiError> {
+    let user = authenticate(state, username, password, client).await?;
+    let now = state.clock.now();
+    let policy = crate::policy::current(state).await?;
+    let family = new_token(state.secrets.as_ref())?;
+    let refresh = new_token(state.secrets.as_ref())?;
+    let expires_at = policy.refresh_expires_at(now, now);
+    // The family, its first token and the check that the password is still the user's, together.
+    let txn = state.db.begin().await?;
+    refresh_families::ActiveModel {
+        id: Set(family.clone()),
+        user_id: Set(user.id),
+        created_at: Set(now.unix_timestamp()),
+        absolute_expires_at: Set((now + policy.refresh_absolute).unix_timestamp()),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+        user_agent: Set(Some(user_agent(headers))),
+    }
+    .insert(&txn)
+    .await?;
+    refresh_tokens::ActiveModel {
+        token_hash: Set(storage_hash(&refresh)),
+        family_id: Set(family.clone()),
+        parent_hash: Set(None),
+        issued_at: Set(now.unix_timestamp()),
+        expires_at: Set(expires_at.unix_timestamp()),
+        rotated_at: Set(None),
+        child_hash: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    still_current(&txn, &user).await?;
+    txn.commit().await?;
+    issue(state, &policy, &user, &family, refresh, expires_at, now).await
+}
+
+/// The child of a refresh token is derived from it with the server's HMAC key, so a client that
+/// lost the response to its refresh can be given *the same* child again without the server ever
+/// storing a token in clear — and nobody without the key can compute it.
+async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
+    let key = keys::hmac_key(&state.db).await?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(ApiError::internal)?;
+    mac.update(parent.as_bytes());
+    Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The refresh_token grant: rotate the presented refresh token (or, within the grace window,
+/// answer a retry with the same child), detect reuse, and mint a new access token.
+pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiError> {
+    let now = state.clock.now();
+    let hash = storage_hash(presented);
+    let row = refresh_tokens::Entity::find_by_id(hash.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::refused(Reason::RefreshInvalid, "unknown refresh token"))?;
+    let family = refresh_families::Entity::find_by_id(row.family_id.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::internal("refresh token without a family"))?;
+    if family.revoked_at.is_some() {
+        return Err(ApiError::refused(
+            Reason::RefreshRevoked,
+            "this refresh token's family was revoked",
+        ));
+    }
+    let user = users::Entity::find_by_id(family.user_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::internal("refresh family of a missing user"))?;
+
+    if row.rotated_at.is_none() {
+        if now >= from_unix_seconds(row.expires_at)? {
+            return Err(ApiError::refused(
+                Reason::RefreshExpired,
+                "the refresh token expired; log in again",
+            ));
+        }
+        let child = child_of(state, presented).await?;
+        let policy = crate::policy::current(state).await?;
+        // The family's end was fixed at login; a preset switched since then does not move it.
+        let child_expires =
+            policy.refresh_expires_within(now, from_unix_seconds(family.absolute_expires_at)?);
+        let txn = state.db.begin().await?;
+        // Only one of any number of concurrent refreshes with this token matches.
+        let rotated = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now.unix_timestamp()))
+            .col_expr(refresh_tokens::Column::ChildHash, Expr::value(storage_hash(&child)))
+            .filter(refresh_tokens::Column::TokenHash.eq(hash.as_str()))
+            .filter(refresh_tokens::Column::RotatedAt.is_null())
+            // Checked again here, not only above: a logout or a password change that commits
+            // between that read and this update must not be outrun by a rotation.
+            .filter(
+                refresh_tokens::Column::FamilyId.in_subquery(
+                    Query::select()
+                        .column(refresh_families::Column::Id)
+                        .from(refresh_families::Entity)
+                        .and_where(refresh_families::Column::RevokedAt.is_null())
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
+        if rotated.rows_affected == 1 {
+            refresh_tokens::ActiveModel {
+                token_hash: Set(storage_hash(&child)),
+                family_id: Set(family.id.clone()),
+                parent_hash: Set(Some(hash.clone())),
+                issued_at: Set(now.unix_timestamp()),
+                expires_at: Set(child_expires.unix_timestamp()),
+                rotated_at: Set(None),
+                child_hash: Set(None),
+            }
+            .insert(&txn)
+            .await?;
+            txn.commit().await?;
+            return issue(state, &policy, &user, &family.id, child, child_expires, now).await;
+        }
+        txn.rollback().await?;
+        if family_revoked(state, &family.id).await? {
+            return Err(ApiError::refused(
+                Reason::RefreshRevoked,
+                "this refresh token's family was revoked",
+            ));
+        }
+    }
+    // Already exchanged (before, or a moment ago by a concurrent request).
+    let row = refresh_tokens::Entity::find_by_id(hash.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::internal("refresh token vanished"))?;
+    let child_row = match &row.child_hash {
+        Some(child_hash) => {
+            refresh_tokens::Entity::find_by_id(child_hash.clone()).one(&state.db).await?
+        }
+        None => None,
+    };
+    let child_is_current = child_row.as_ref().is_some_and(|c| c.rotated_at.is_none());
+    let rotated_at = from_unix_seconds(row.rotated_at.unwrap_or(now.unix_timestamp()))?;
+    match (rotated_refresh(rotated_at, child_is_current, now), child_row) {
+        (RotatedRefresh::Retry, Some(child_row)) => {
+            let child = child_of(state, presented).await?;
+            let policy = crate::policy::current(state).await?;
+            let child_expires = from_unix_seconds(child_row.expires_at)?;
+            issue(state, &policy, &user, &family.id, child, child_expires, now).await
+        }
+        _ => {
+            revoke_family(state, &family.id, "reused").await?;
+            tracing::warn!(family = %family.id, "rotated refresh token presented again: family revoked");
+            Err(ApiError::refused(
+                Reason::RefreshReused,
+                "this refresh token was already used; its family is revoked, log in again",
+            ))
+        }
+    }
+}
+
+async fn family_revoked(state: &AppState, family_id: &str) -> Result<bool, ApiError> {
+    Ok(refresh_families::Entity::find_by_id(family_id.to_owned())
+        .one(&state.db)
+        .await?
+        .is_none_or(|f| f.revoked_at.is_some()))
+}
+
+/// Revokes the family of a refresh token, if it is one of ours (RFC 7009 logout).
+pub async fn revoke_by_refresh_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+    if let Some(row) =
+        refresh_tokens::Entity::find_by_id(storage_hash(token)).one(&state.db).await?
+    {
+        revoke_family(state, &row.family_id, "revoked").await?;
+    }
+    Ok(())
+}
+
+/// Revokes one family (and so its access tokens), then refreshes this instance's cache at once.
+pub async fn revoke_family(state: &AppState, family_id: &str, why: &str) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    signout::revoke_families(&state.db, refresh_families::Column::Id.eq(family_id), why, now)
+        .await?;
+    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
+    Ok(())
+}
+
+/// Mints an access token and pairs it with the refresh token the client must now keep.
+async fn issue(
+    state: &AppState,
+    policy: &TokenPolicy,
+    user: &users::Model,
+    family_id: &str,
+    refresh: String,
+    refresh_expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<Issued, ApiError> {
+    let expires_at = policy.access_expires_at(now, refresh_expires_at);
+    let claims = Claims {
+        iss: state.public_origin.to_string(),
+        aud: AUDIENCE.to_owned(),
+        sub: user.id.to_string(),
+        iat: now.unix_timestamp(),
+        nbf: now.unix_timestamp(),
+        exp: expires_at.unix_timestamp(),
+        jti: new_token(state.secrets.as_ref())?[..32].to_owned(),
+        sid: family_handle(family_id),
+        preferred_username: user.username.clone(),
+    };
+    let (kid, key) = keys::signing_key(&state.db).await?;
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid);
+    let access_token = jsonwebtoken::encode(&header, &claims, &key).map_err(ApiError::internal)?;
+    Ok(Issued {
+        access_token,
+        expires_in: (expires_at - now).whole_seconds(),
+        refresh_token: refresh,
+        refresh_expires_in: (refresh_expires_at - now).whole_seconds().max(0),
+    })
+}
+
+pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+    let value = HeaderValue::from_str(&challenge)
+        .unwrap_or(HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    ApiError::refused(reason, description.to_owned()).with_header(header::WWW_AUTHENTICATE, value)
+}
+
+/// Verifies an `Authorization: Bearer` access token: [`verify_signed_claims`], and that its login
+/// was not ended (from the revoked-families cache, without a database statement).
+pub async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    let claims = verify_signed_claims(state, headers).await?;
+    if state.revoked_families.contains(&claims.sid) {
+        return Err(invalid_token(
+            Reason::TokenRevoked,
+            "the login this token belongs to was ended",
+        ));
+    }
+    Ok(claims)
+}
+
+/// What a resource server without a revocation check verifies: one algorithm, a `kid` naming
+/// one of our unretired keys, the signature, every registered claim present and well-typed, `iss`
+/// and `aud` ours, and the time claims on the injected clock. Only the demo's contrast endpoint
+/// stops here; every real check goes through [`bearer_claims`].
+pub(crate) async fn verify_signed_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Claims, ApiError> {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Err(ApiError::refused(
+            Reason::NotLoggedIn,
+            "send Authorization: Bearer <access token>",
+        )
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+    };
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| invalid_token(Reason::TokenInvalid, "malformed token"))?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(invalid_token(Reason::TokenInvalid, "algorithm not accepted"));
+    }
+    let kid = header.kid.ok_or_else(|| invalid_token(Reason::TokenInvalid, "no kid"))?;
+    let key = keys::verifying_key(&state.db, &kid)
+        .await?
+        .ok_or_else(|| invalid_token(Reason::TokenInvalid, "unknown or retired kid"))?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    // Time is checked below on the injected clock; the library would read the system clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = tokenlab_core::bearer::LEEWAY.whole_seconds().unsigned_abs();
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_issuer(&[state.public_origin.as_ref()]);
+    validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
+    // `sid` is required by `Claims` itself: a token without one (minted before logins could be
+    // ended) is refused, and the client refreshes.
+    let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+        .map_err(|e| invalid_token(Reason::TokenInvalid, &format!("rejected: {e}")))?;
+    let claims = data.claims;
+    check_time_claims(claims.iat, claims.nbf, claims.exp, state.clock.now()).map_err(
+        |e| match e {
+            TimeClaimError::Expired => {
+                invalid_token(Reason::TokenExpired, "the access token expired")
+            }
+            TimeClaimError::NotYetValid => invalid_token(Reason::TokenInvalid, "not valid yet"),
+            TimeClaimError::IssuedInTheFuture => {
+                invalid_token(Reason::TokenInvalid, "issued in the future")
+            }
+        },
+    )?;
+    Ok(claims)
+}
+
+/// The bearer of a valid access token, for endpoints shared by the schemes: user id, name, and
+/// the handle of the login (`sid`).
+pub async fn bearer_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(i64, String, String), ApiError> {
+    let claims = bearer_claims(state, headers).await?;
+    let id = claims
+        .sub
+        .parse()
+        .map_err(|_| invalid_token(Reason::TokenInvalid, "sub is not a user id"))?;
+    Ok((id, claims.preferred_username, claims.sid))
+}

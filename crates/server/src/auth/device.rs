@@ -1,0 +1,487 @@
+//! Scheme 1 of the article, the engine: the device token (claims C4 and C5), as written and
+//! hardened.
+//!
+//! At login the client sends its device id. The server keeps a token for that device in the
+//! database *and* in a server session of its own (cookie `tl_device`). Every protected call sends
+//! `X-Device-Id` and `X-Device-Token`; the token is compared with the session's copy. When the
+//! session has timed out or is gone, the token is looked up in the database and a fresh session is
+//! attached to it: the user never logs in again. The rules of the two modes live in
+//! `tokenlab_core::device`; this module applies them to rows and sessions.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
+    Set, TransactionTrait as _,
+};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
+use tokenlab_core::device::{
+    DeviceMode, DeviceState, PreviousSecret, check_device, previous_secret,
+};
+use tokenlab_core::session::SessionTimes;
+use tokenlab_core::signout::Scheme;
+use tokenlab_core::{Reason, Timestamp};
+use tower_sessions::Session;
+
+use crate::auth::password::still_current;
+use crate::clock::from_unix_seconds;
+use crate::entities::{devices, users};
+use crate::error::ApiError;
+use crate::secrets::{new_token, storage_hash};
+use crate::sessions::{OWNER_KEY, SessionOwner, user_agent};
+use crate::state::AppState;
+
+pub const DEVICE_COOKIE: &str = "tl_device";
+pub(crate) const AUTH_KEY: &str = "device_auth";
+
+/// The server session's copy of the device's token, as the article prescribes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceAuth {
+    pub user_id: i64,
+    pub username: String,
+    pub device_pk: i64,
+    pub device_id: String,
+    pub mode: DeviceMode,
+    /// As written: the token itself. Hardened: its SHA-256 (the session store is a database too).
+    pub token_digest: String,
+    /// The device's `login_epoch` when this session was attached: a later login on the device
+    /// (even after a revocation) makes this session worthless.
+    pub epoch: i64,
+    pub times: SessionTimes,
+}
+
+fn digest(mode: DeviceMode, token: &str) -> String {
+    match mode {
+        DeviceMode::AsWritten => token.to_owned(),
+        DeviceMode::Hardened => storage_hash(token),
+    }
+}
+
+fn same_secret(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+pub fn mode_of(row: &devices::Model) -> Result<DeviceMode, ApiError> {
+    DeviceMode::parse(&row.mode)
+        .ok_or_else(|| ApiError::internal(format!("unknown device mode {}", row.mode)))
+}
+
+pub fn state_of(row: &devices::Model) -> Result<DeviceState, ApiError> {
+    Ok(DeviceState {
+        revoked: row.revoked_at.is_some(),
+        expires_at: row.expires_at.map(from_unix_seconds).transpose()?,
+    })
+}
+
+/// An authenticated device call: who, which device, and what the response must tell the client.
+pub struct DeviceCall {
+    pub auth: DeviceAuth,
+    pub device: devices::Model,
+    pub renewed: bool,
+    /// A hardened re-attach rotated the secret: the client must store this one.
+    pub rotated_token: Option<String>,
+}
+
+impl DeviceCall {
+    pub fn respond(&self, status: StatusCode, body: impl Serialize) -> Response {
+        let mut response = (status, axum::Json(body)).into_response();
+        self.decorate(&mut response);
+        response
+    }
+
+    pub fn no_content(&self) -> Response {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        self.decorate(&mut response);
+        response
+    }
+
+    fn decorate(&self, response: &mut Response) {
+        if self.renewed {
+            response.headers_mut().insert("x-session-renewed", HeaderValue::from_static("1"));
+        }
+        if let Some(token) = &self.rotated_token
+            && let Ok(value) = HeaderValue::from_str(token)
+        {
+            response.headers_mut().insert("x-device-token", value);
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// The interception the article describes, for every protected device call.
+pub async fn authenticate_device(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+) -> Result<DeviceCall, ApiError> {
+    let (Some(device_id), Some(token)) =
+        (header(headers, "x-device-id"), header(headers, "x-device-token"))
+    else {
+        return Err(ApiError::refused(
+            Reason::DeviceCredentialsMissing,
+            "send X-Device-Id and X-Device-Token",
+        ));
+    };
+    let now = state.clock.now();
+    if let Some(auth) = session.get::<DeviceAuth>(AUTH_KEY).await.map_err(ApiError::internal)?
+        && auth.times.check(now).is_ok()
+    {
+        // C4: the token sent is compared with the session's copy; a valid cookie is not enough.
+        let matches = auth.device_id == device_id
+            && same_secret(&digest(auth.mode, token), &auth.token_digest);
+        if !matches {
+            return Err(ApiError::refused(
+                Reason::DeviceTokenMismatch,
+                "the device token does not match this session's copy",
+            ));
+        }
+        // Revocation and expiry take effect at once, also for sessions already attached.
+        let device =
+            devices::Entity::find_by_id(auth.device_pk).one(&state.db).await?.ok_or_else(|| {
+                ApiError::refused(Reason::DeviceUnknown, "this device no longer exists")
+            })?;
+        if let Err(reason) = check_device(state_of(&device)?, now) {
+            session.flush().await?;
+            return Err(refusal(reason));
+        }
+        if device.login_epoch != auth.epoch {
+            session.flush().await?;
+            return Err(ApiError::refused(
+                Reason::DeviceUnknown,
+                "this session belongs to an earlier login on this device; log in again",
+            ));
+        }
+        let auth = DeviceAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
+        session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+        let device = seen(state, device, now).await?;
+        return Ok(DeviceCall { auth, device, renewed: false, rotated_token: None });
+    }
+    // C5: no live session (timed out, evicted, or a new browser session): find the token in the
+    // database and attach a fresh session to it.
+    reattach(state, session, headers, device_id, token, now).await
+}
+
+/// The user a device token belongs to, checked against the database alone: for endpoints shared by
+/// every scheme (`/api/orders`), which carry the `tl_session` layer rather than `tl_device`. The
+/// rules are the same as for a re-attach — live device, current secret or the replaced one inside
+/// the grace window, theft detection — but nothing is rotated and no session is attached.
+pub async fn device_user(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+) -> Result<(devices::Model, String), ApiError> {
+    let now = state.clock.now();
+    let device = match find_hardened(state, device_id, token, now, Rotate::No).await? {
+        Some((device, _)) => device,
+        None => find_as_written(state, device_id, token, now).await?,
+    };
+    let username = username_of(state, device.user_id).await?;
+    Ok((device, username))
+}
+
+fn refusal(reason: Reason) -> ApiError {
+    let message = match reason {
+        Reason::DeviceRevoked => "this device was revoked",
+        Reason::DeviceTokenExpired => "the device token reached its absolute lifetime",
+        Reason::DeviceTokenReused => {
+            "a replaced device secret was presented again; the device is revoked"
+        }
+        _ => "no live device matches this id and token",
+    };
+    ApiError::refused(reason, message)
+}
+
+async fn seen(
+    state: &AppState,
+    device: devices::Model,
+    now: Timestamp,
+) -> Result<devices::Model, ApiError> {
+    let mut active: devices::ActiveModel = device.into();
+    active.last_seen_at = Set(now.unix_timestamp());
+    Ok(active.update(&state.db).await?)
+}
+
+async fn reattach(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    device_id: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<DeviceCall, ApiError> {
+    let (device, rotated_token) =
+        match find_hardened(state, device_id, token, now, Rotate::Yes).await? {
+            Some(found) => found,
+            None => (find_as_written(state, device_id, token, now).await?, None),
+        };
+    let mode = mode_of(&device)?;
+    let token_digest = match mode {
+        DeviceMode::AsWritten => token.to_owned(),
+        DeviceMode::Hardened => device
+            .token_hash
+            .clone()
+            .ok_or_else(|| ApiError::internal("hardened device without a token hash"))?,
+    };
+    let auth = DeviceAuth {
+        user_id: device.user_id,
+        username: username_of(state, device.user_id).await?,
+        device_pk: device.id,
+        device_id: device.device_id.clone(),
+        mode,
+        token_digest,
+        epoch: device.login_epoch,
+        times: state.session_policy.start(now),
+    };
+    let owner =
+        SessionOwner::start(state, device.user_id, Scheme::Device, Some(device.id), headers)?;
+    // A new session id, never the one the expired cookie carried.
+    session.cycle_id().await?;
+    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
+    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.save().await?;
+    let device = seen(state, device, now).await?;
+    tracing::info!(
+        device = device.id,
+        rotated = rotated_token.is_some(),
+        "device session re-attached from the database"
+    );
+    Ok(DeviceCall { auth, device, renewed: true, rotated_token })
+}
+
+async fn username_of(state: &AppState, user_id: i64) -> Result<String, ApiError> {
+    crate::entities::users::Entity::find_by_id(user_id)
+        .one(&state.db)
+        .await?
+        .map(|u| u.username)
+        .ok_or_else(|| ApiError::internal("device of a missing user"))
+}
+
+/// As written: the token is the device id, compared as sent.
+async fn find_as_written(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<devices::Model, ApiError> {
+    if !state.settings.as_written_devices_allowed() {
+        // A database that once served the demo may hold such devices; they are not honoured.
+        return Err(refusal(Reason::DeviceUnknown));
+    }
+    let candidates = devices::Entity::find()
+        .filter(devices::Column::DeviceId.eq(device_id))
+        .filter(devices::Column::Mode.eq(DeviceMode::AsWritten.as_str()))
+        .order_by_desc(devices::Column::LastSeenAt)
+        .all(&state.db)
+        .await?;
+    let device = candidates
+        .into_iter()
+        .find(|row| row.token.as_deref().is_some_and(|stored| same_secret(stored, token)))
+        .ok_or_else(|| refusal(Reason::DeviceUnknown))?;
+    check_device(state_of(&device)?, now).map_err(refusal)?;
+    Ok(device)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rotate {
+    /// A re-attach: a match of the current secret replaces it.
+    Yes,
+    /// A check on an endpoint shared by the schemes: the secret stays as it is.
+    No,
+}
+
+/// Hardened: the secret is looked up by its hash; on a re-attach a match rotates it. `None` when no
+/// hardened device knows this secret at all.
+async fn find_hardened(
+    state: &AppState,
+    device_id: &str,
+    token: &str,
+    now: Timestamp,
+    rotate: Rotate,
+) -> Result<Option<(devices::Model, Option<String>)>, ApiError> {
+    let sent_hash = storage_hash(token);
+    let current = devices::Entity::find()
+        .filter(devices::Column::TokenHash.eq(sent_hash.as_str()))
+        .one(&state.db)
+        .await?;
+    if let Some(device) = current.filter(|d| d.device_id == device_id) {
+        check_device(state_of(&device)?, now).map_err(refusal)?;
+        if rotate == Rotate::No {
+            return Ok(Some((device, None)));
+        }
+        let fresh = new_token(state.secrets.as_ref())?;
+        // Only one of any number of concurrent re-attaches with this secret rotates it; the others
+        // find it as the previous secret, within the grace window.
+        let rotated = devices::Entity::update_many()
+            .col_expr(devices::Column::PreviousTokenHash, Expr::value(sent_hash.clone()))
+            .col_expr(devices::Column::TokenHash, Expr::value(storage_hash(&fresh)))
+            .col_expr(devices::Column::RotatedAt, Expr::value(now.unix_timestamp()))
+            .filter(devices::Column::Id.eq(device.id))
+            .filter(devices::Column::TokenHash.eq(sent_hash.as_str()))
+            .filter(devices::Column::RevokedAt.is_null())
+            .exec(&state.db)
+            .await?;
+        let device = devices::Entity::find_by_id(device.id)
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| refusal(Reason::DeviceUnknown))?;
+        if rotated.rows_affected == 1 {
+            return Ok(Some((device, Some(fresh))));
+        }
+        return previous(state, device, now).await.map(|d| Some((d, None)));
+    }
+    let replaced = devices::Entity::find()
+        .filter(devices::Column::PreviousTokenHash.eq(sent_hash.as_str()))
+        .filter(devices::Column::DeviceId.eq(device_id))
+        .one(&state.db)
+        .await?;
+    match replaced {
+        Some(device) => previous(state, device, now).await.map(|d| Some((d, None))),
+        None => Ok(None),
+    }
+}
+
+/// The client sent the secret the last rotation replaced.
+async fn previous(
+    state: &AppState,
+    device: devices::Model,
+    now: Timestamp,
+) -> Result<devices::Model, ApiError> {
+    check_device(state_of(&device)?, now).map_err(refusal)?;
+    let rotated_at = device.rotated_at.map(from_unix_seconds).transpose()?.unwrap_or(now);
+    match previous_secret(&state.device_policy, rotated_at, now) {
+        PreviousSecret::WithinGrace => Ok(device),
+        PreviousSecret::Reused => {
+            tracing::warn!(
+                device = device.id,
+                "replaced device secret presented again: revoking the device"
+            );
+            devices::Entity::update_many()
+                .col_expr(devices::Column::RevokedAt, Expr::value(now.unix_timestamp()))
+                .filter(devices::Column::Id.eq(device.id))
+                .filter(devices::Column::RevokedAt.is_null())
+                .exec(&state.db)
+                .await?;
+            Err(refusal(Reason::DeviceTokenReused))
+        }
+    }
+}
+
+/// What a device login produced: the token the client must send from now on, the device row, and
+/// the server session's copy.
+pub struct DeviceLogin {
+    pub token: String,
+    pub device: devices::Model,
+    pub auth: DeviceAuth,
+    /// `None` as written: the article's token never expires.
+    pub token_expires_at: Option<Timestamp>,
+}
+
+/// Logs `user` (whose password was just checked) in on a device: its row is created or replaced
+/// (a new token, a revocation lifted, a new login epoch), and a fresh `tl_device` session holds
+/// the token's copy.
+pub async fn log_in(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    user: &users::Model,
+    device_id: String,
+    mode: DeviceMode,
+) -> Result<DeviceLogin, ApiError> {
+    let now = state.clock.now();
+    let (token, token_hash, expires_at) = match mode {
+        // The article: the device id is the token, kept as is, forever.
+        DeviceMode::AsWritten => (device_id.clone(), None, None),
+        DeviceMode::Hardened => {
+            let secret = new_token(state.secrets.as_ref())?;
+            let hash = storage_hash(&secret);
+            (secret, Some(hash), Some(now + state.device_policy.token_lifetime))
+        }
+    };
+    let name = user_agent(headers);
+    let row = devices::ActiveModel {
+        user_id: Set(user.id),
+        device_id: Set(device_id.clone()),
+        name: Set(name),
+        mode: Set(mode.as_str().to_owned()),
+        token: Set((mode == DeviceMode::AsWritten).then(|| device_id.clone())),
+        token_hash: Set(token_hash),
+        previous_token_hash: Set(None),
+        rotated_at: Set(None),
+        created_at: Set(now.unix_timestamp()),
+        last_seen_at: Set(now.unix_timestamp()),
+        expires_at: Set(expires_at.map(|t| t.unix_timestamp())),
+        revoked_at: Set(None),
+        login_epoch: Set(0),
+        ..Default::default()
+    };
+    // Logging in again on the same device replaces its token and lifts a revocation; the new
+    // epoch leaves every session of earlier logins on it worthless.
+    devices::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([devices::Column::UserId, devices::Column::DeviceId])
+                .value(
+                    devices::Column::LoginEpoch,
+                    Expr::col((devices::Entity, devices::Column::LoginEpoch)).add(1),
+                )
+                .update_columns([
+                    devices::Column::Name,
+                    devices::Column::Mode,
+                    devices::Column::Token,
+                    devices::Column::TokenHash,
+                    devices::Column::PreviousTokenHash,
+                    devices::Column::RotatedAt,
+                    devices::Column::CreatedAt,
+                    devices::Column::LastSeenAt,
+                    devices::Column::ExpiresAt,
+                    devices::Column::RevokedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await?;
+    let device = devices::Entity::find()
+        .filter(devices::Column::UserId.eq(user.id))
+        .filter(devices::Column::DeviceId.eq(device_id.as_str()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::internal("device row missing after upsert"))?;
+    let auth = DeviceAuth {
+        user_id: user.id,
+        username: user.username.clone(),
+        device_pk: device.id,
+        device_id,
+        mode,
+        token_digest: digest(mode, &token),
+        epoch: device.login_epoch,
+        times: state.session_policy.start(now),
+    };
+    let owner = SessionOwner::start(state, user.id, Scheme::Device, Some(device.id), headers)?;
+    session.cycle_id().await?;
+    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
+    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.save().await?;
+    if let Err(refused) = still_current(&state.db, user).await {
+        // The password changed while this login ran: what it created must not outlive the change.
+        revoke_where(state, devices::Column::Id.eq(device.id)).await?;
+        session.flush().await?;
+        return Err(refused);
+    }
+    Ok(DeviceLogin { token, device, auth, token_expires_at: expires_at })
+}
+
+/// Revokes the devices matching `condition` and deletes every server session attached to them, in
+/// one transaction: a revoked device has no session left to be honoured.
+pub async fn revoke_where(
+    state: &AppState,
+    condition: sea_orm::sea_query::SimpleExpr,
+) -> Result<(), ApiError> {
+    let txn = state.db.begin().await?;
+    crate::auth::signout::revoke_devices(&txn, condition, state.clock.now()).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Scheme 2 of the article, the engine: the server's session id is the token. A login stores the
+//! user in a server session whose id is the cookie; every request checks the session's idle and
+//! absolute expiry on the injected clock and slides the idle one.
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use tokenlab_core::Reason;
+use tokenlab_core::session::{Expired, SessionTimes};
+use tokenlab_core::signout::Scheme;
+use tower_sessions::Session;
+
+use crate::auth::password::still_current;
+use crate::entities::users;
+use crate::error::ApiError;
+use crate::sessions::{OWNER_KEY, SessionOwner};
+use crate::state::AppState;
+
+/// The cookie's name (with `__Host-` in front when served over https).
+pub const SESSION_COOKIE: &str = "tl_session";
+pub(crate) const AUTH_KEY: &str = "session_auth";
+
+/// What the session holds once logged in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub user_id: i64,
+    pub username: String,
+    pub times: SessionTimes,
+}
+
+/// The signed-in user of this session, if the session is still valid at the injected clock's now.
+/// A valid session's idle expiry slides forward (every authenticated request is activity); an
+/// expired one is deleted and reported as `session_expired`, once.
+pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
+    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
+        return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
+    };
+    let now = state.clock.now();
+    if let Err(expired) = auth.times.check(now) {
+        // Deleted, so the next request with this cookie is simply not logged in: the expiry is
+        // reported once, when it is discovered.
+        session.flush().await?;
+        let which = match expired {
+            Expired::Idle => "the session was idle for longer than its idle timeout",
+            Expired::Absolute => "the session reached its absolute timeout",
+        };
+        return Err(ApiError::refused(Reason::SessionExpired, format!("{which}; log in again")));
+    }
+    let auth = SessionAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
+    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    Ok(auth)
+}
+
+/// Starts a signed-in session for `user`, whose password was just checked. The session id is
+/// replaced (a cookie from before login is never valid after it, so a planted id is never
+/// promoted), and the session is saved now rather than by the layer after the handler, so the new
+/// id exists to be shown.
+pub async fn start(
+    state: &AppState,
+    session: &Session,
+    user: &users::Model,
+    headers: &HeaderMap,
+) -> Result<SessionAuth, ApiError> {
+    session.cycle_id().await?;
+    let owner = SessionOwner::start(state, user.id, Scheme::Session, None, headers)?;
+    let auth = SessionAuth {
+        user_id: user.id,
+        username: user.username.clone(),
+        times: state.session_policy.start(state.clock.now()),
+    };
+    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
+    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.save().await?;
+    if let Err(refused) = still_current(&state.db, user).await {
+        session.flush().await?;
+        return Err(refused);
+    }
+    Ok(auth)
+}
