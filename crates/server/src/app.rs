@@ -38,6 +38,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("seeding the demo account: {0}")]
     Seed(ApiError),
+    #[error("setting up password hashing: {0}")]
+    Hasher(ApiError),
     #[error("preparing the signing keys: {0}")]
     Keys(ApiError),
 }
@@ -74,7 +76,7 @@ impl Application {
             db,
             clock,
             demo_clock,
-            hasher: PasswordHasher::new(OWASP_MINIMUM).map_err(StartError::Seed)?,
+            hasher: PasswordHasher::new(OWASP_MINIMUM).map_err(StartError::Hasher)?,
             public_origin: settings.public_origin(bound).into(),
             allowed_origins: settings.allowed_origins(bound).into(),
             secrets,

@@ -2,8 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,12 +53,15 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
-    /// Seconds without a request after which a server session expires.
-    #[arg(long, env = "TOKENLAB_SESSION_IDLE_TIMEOUT", default_value_t = 30 * 60)]
+    /// How long without a request before a server session expires (`30m`, `1800`: a bare number is
+    /// seconds; every duration flag takes the same forms).
+    #[arg(long, env = "TOKENLAB_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub session_idle_timeout: u32,
 
-    /// Seconds after login after which a server session expires, however active.
-    #[arg(long, env = "TOKENLAB_SESSION_ABSOLUTE_TIMEOUT", default_value_t = 12 * 3600)]
+    /// How long after login a server session expires, however active.
+    #[arg(long, env = "TOKENLAB_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub session_absolute_timeout: u32,
 
     /// Failed logins per account within `--login-window` before further attempts get 429.
@@ -67,28 +72,34 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 100)]
     pub login_max_failures_per_client: u32,
 
-    /// Length in seconds of the window failed logins are counted in.
-    #[arg(long, env = "TOKENLAB_LOGIN_WINDOW", default_value_t = 15 * 60)]
+    /// The window failed logins are counted in.
+    #[arg(long, env = "TOKENLAB_LOGIN_WINDOW", default_value = "15m", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub login_window: u32,
 
-    /// Seconds a one-time form token stays usable.
-    #[arg(long, env = "TOKENLAB_FORM_TOKEN_LIFETIME", default_value_t = 3600)]
+    /// How long a one-time form token stays usable.
+    #[arg(long, env = "TOKENLAB_FORM_TOKEN_LIFETIME", default_value = "1h", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub form_token_lifetime: u32,
 
-    /// Seconds an Idempotency-Key's response is kept for replay.
-    #[arg(long, env = "TOKENLAB_IDEMPOTENCY_RETENTION", default_value_t = 24 * 3600)]
+    /// How long an Idempotency-Key's response is kept for replay.
+    #[arg(long, env = "TOKENLAB_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub idempotency_retention: u32,
 
-    /// Seconds after which a request stuck "in flight" (a crash) releases its Idempotency-Key.
-    #[arg(long, env = "TOKENLAB_IDEMPOTENCY_LEASE", default_value_t = 60)]
+    /// After how long a request stuck "in flight" (a crash) releases its Idempotency-Key.
+    #[arg(long, env = "TOKENLAB_IDEMPOTENCY_LEASE", default_value = "60s", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub idempotency_lease: u32,
 
-    /// Seconds a hardened device token lives, from login; re-attaching never extends it.
-    #[arg(long, env = "TOKENLAB_DEVICE_TOKEN_LIFETIME", default_value_t = 60 * 86_400)]
+    /// How long a hardened device token lives, from login; re-attaching never extends it.
+    #[arg(long, env = "TOKENLAB_DEVICE_TOKEN_LIFETIME", default_value = "60days", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub device_token_lifetime: u32,
 
-    /// Seconds a replaced hardened device secret is still accepted (requests in flight).
-    #[arg(long, env = "TOKENLAB_DEVICE_ROTATION_GRACE", default_value_t = 30)]
+    /// How long a replaced hardened device secret is still accepted (requests in flight).
+    #[arg(long, env = "TOKENLAB_DEVICE_ROTATION_GRACE", default_value = "30s", value_parser = parse_seconds)]
+    /// In whole seconds.
     pub device_rotation_grace: u32,
 
     /// Lifetimes of access and refresh tokens: `article` (30 d / 60 d), `recommended`
@@ -110,7 +121,7 @@ pub struct Settings {
 
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
-    pub demo_password: String,
+    pub demo_password: SecretString,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -135,29 +146,18 @@ impl Settings {
         self.profile == Profile::Demo || self.allow_as_written_devices
     }
 
-    /// Settings for tests and embedding: demo profile, any free port, the given database.
+    /// Settings for tests and embedding: every flag's default as `tokenlab serve` has it (read
+    /// from the same declarations, never from `TOKENLAB_*` variables), any free port on loopback,
+    /// and the given database.
     pub fn for_tests(database_url: impl Into<String>) -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.into(),
-            profile: Profile::Demo,
-            public_url: None,
-            site_root: PathBuf::from("target/site"),
-            session_idle_timeout: 30 * 60,
-            session_absolute_timeout: 12 * 3600,
-            login_max_failures: 10,
-            login_max_failures_per_client: 100,
-            login_window: 15 * 60,
-            trusted_proxies: Vec::new(),
-            form_token_lifetime: 3600,
-            token_policy: None,
-            device_token_lifetime: 60 * 86_400,
-            device_rotation_grace: 30,
-            idempotency_retention: 24 * 3600,
-            idempotency_lease: 60,
-            allow_as_written_devices: false,
-            demo_password: "wonderland-demo".to_owned(),
-        }
+        let command = Self::augment_args(clap::Command::new("tokenlab-tests"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let database_url = database_url.into();
+        let args = ["tokenlab-tests", "--bind", "127.0.0.1:0", "--database-url", &database_url];
+        command
+            .try_get_matches_from(args)
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .unwrap_or_else(|err| unreachable!("the defaults parse: {err}"))
     }
 
     /// Refuses settings that would be unsafe, before anything is opened or bound.
@@ -205,23 +205,23 @@ impl Settings {
 
     pub fn session_policy(&self) -> tokenlab_core::session::SessionPolicy {
         tokenlab_core::session::SessionPolicy {
-            idle_timeout: time::Duration::seconds(self.session_idle_timeout.into()),
-            absolute_timeout: time::Duration::seconds(self.session_absolute_timeout.into()),
+            idle_timeout: exact(self.session_idle_timeout),
+            absolute_timeout: exact(self.session_absolute_timeout),
         }
     }
 
     pub fn submit_policy(&self) -> tokenlab_core::submit::SubmitPolicy {
         tokenlab_core::submit::SubmitPolicy {
-            form_token_lifetime: time::Duration::seconds(self.form_token_lifetime.into()),
-            idempotency_retention: time::Duration::seconds(self.idempotency_retention.into()),
-            idempotency_lease: time::Duration::seconds(self.idempotency_lease.into()),
+            form_token_lifetime: exact(self.form_token_lifetime),
+            idempotency_retention: exact(self.idempotency_retention),
+            idempotency_lease: exact(self.idempotency_lease),
         }
     }
 
     pub fn device_policy(&self) -> tokenlab_core::device::DevicePolicy {
         tokenlab_core::device::DevicePolicy {
-            token_lifetime: time::Duration::seconds(self.device_token_lifetime.into()),
-            rotation_grace: time::Duration::seconds(self.device_rotation_grace.into()),
+            token_lifetime: exact(self.device_token_lifetime),
+            rotation_grace: exact(self.device_rotation_grace),
         }
     }
 
@@ -235,7 +235,7 @@ impl Settings {
     }
 
     pub fn login_limits(&self) -> crate::auth::password::LoginLimits {
-        let window = time::Duration::seconds(self.login_window.into());
+        let window = exact(self.login_window);
         crate::auth::password::LoginLimits {
             per_account: tokenlab_core::throttle::FailureLimit {
                 max_failures: self.login_max_failures,
@@ -249,9 +249,54 @@ impl Settings {
     }
 }
 
+/// A duration flag, in whole seconds: a bare number of seconds (`1800`), or `humantime`'s forms
+/// (`30m`, `12h`, `60days`, `1h 30m`).
+fn parse_seconds(text: &str) -> Result<u32, String> {
+    let duration = match text.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    if duration.subsec_nanos() != 0 {
+        return Err("durations are whole seconds".to_owned());
+    }
+    u32::try_from(duration.as_secs()).map_err(|_| "at most 136 years".to_owned())
+}
+
+/// A flag's seconds as the rules measure time.
+fn exact(seconds: u32) -> time::Duration {
+    time::Duration::seconds(seconds.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse_as_seconds_or_human_units() {
+        let cases = [
+            ("1800", Some(1800)),
+            ("30m", Some(1800)),
+            ("12h", Some(43_200)),
+            ("60days", Some(5_184_000)),
+            ("1h 30m", Some(5400)),
+            ("soon", None),
+            ("-5", None),
+            ("1500ms", None),
+        ];
+        for (text, seconds) in cases {
+            assert_eq!(parse_seconds(text).ok(), seconds, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn test_settings_are_the_flags_defaults() {
+        let settings = Settings::for_tests("sqlite::memory:");
+        assert_eq!(settings.bind.port(), 0);
+        assert_eq!(settings.profile, Profile::Demo);
+        assert_eq!(settings.session_idle_timeout, 30 * 60);
+        assert_eq!(settings.device_token_lifetime, 60 * 86_400);
+        assert_eq!(settings.login_max_failures, 10);
+    }
 
     #[test]
     fn validation() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use secrecy::{ExposeSecret as _, SecretString};
 use tokenlab_core::password::Argon2Policy;
 use tokio::sync::Semaphore;
 
@@ -44,16 +45,16 @@ impl PasswordHasher {
     }
 
     /// Returns a PHC string carrying the algorithm, the parameters and a fresh 128-bit salt.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: SecretString) -> Result<String, ApiError> {
         let policy = self.policy;
-        self.off_executor(move || hash_now(policy, password.as_bytes())).await
+        self.off_executor(move || hash_now(policy, password.expose_secret().as_bytes())).await
     }
 
     /// Verifies against `stored`, or against the dummy hash when there is no user (`None`); the
     /// latter never matches.
     pub async fn verify(
         &self,
-        password: String,
+        password: SecretString,
         stored: Option<String>,
     ) -> Result<Verification, ApiError> {
         let policy = self.policy;
@@ -61,7 +62,9 @@ impl PasswordHasher {
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         self.off_executor(move || {
             let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
-            if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err()
+            if Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_err()
                 || !known_user
             {
                 return Ok(Verification::Mismatch);
@@ -121,7 +124,7 @@ mod tests {
     #[tokio::test]
     async fn verification_outcomes() {
         let hasher = PasswordHasher::new(OWASP_MINIMUM).unwrap();
-        let current = hasher.hash("correct horse".into()).await.unwrap();
+        let current = hasher.hash(SecretString::from("correct horse")).await.unwrap();
         let weak_policy = Argon2Policy { memory_kib: 8192, iterations: 1, parallelism: 1 };
         let weak = hash_now(weak_policy, b"correct horse").unwrap();
         let cases = [
@@ -132,7 +135,7 @@ mod tests {
             ("correct horse", None, Verification::Mismatch),
         ];
         for (password, stored, expected) in cases {
-            let got = hasher.verify(password.into(), stored.clone()).await.unwrap();
+            let got = hasher.verify(SecretString::from(password), stored.clone()).await.unwrap();
             assert_eq!(got, expected, "{password:?} against {stored:?}");
         }
     }

@@ -14,6 +14,7 @@ pub mod demo_events;
 pub mod entities;
 pub mod error;
 pub mod exactly_once;
+pub mod extract;
 pub mod guard;
 pub mod hasher;
 pub mod keys;

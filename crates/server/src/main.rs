@@ -2,6 +2,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser as _;
+use secrecy::ExposeSecret as _;
 use tokenlab_server::config::{Cli, Command, Profile};
 use tokenlab_server::{Application, app::DEMO_USERNAME, clock::SystemClock};
 use tracing_subscriber::EnvFilter;
@@ -15,7 +16,9 @@ async fn main() -> ExitCode {
         )
         .init();
     let Cli { command: Command::Serve(settings) } = Cli::parse();
-    let demo_password = (settings.profile == Profile::Demo).then(|| settings.demo_password.clone());
+    // The demo password is published (it is the lab's); announcing it is the point.
+    let demo_password = (settings.profile == Profile::Demo)
+        .then(|| settings.demo_password.expose_secret().to_owned());
     let app = match Application::build(settings, Arc::new(SystemClock)).await {
         Ok(app) => app,
         Err(err) => {

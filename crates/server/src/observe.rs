@@ -4,6 +4,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum_extra::extract::cookie::Cookie;
 
 /// `X-Tokenlab-Cookies: sent=a,b; set=c` (either part omitted when empty): which cookies
 /// travelled, by name only.
@@ -20,7 +21,8 @@ pub async fn report_cookie_names(request: Request, next: Next) -> Response {
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';')),
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok),
     );
     let mut response = next.run(request).await;
     let set = cookie_names(
@@ -29,7 +31,7 @@ pub async fn report_cookie_names(request: Request, next: Next) -> Response {
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next()),
+            .filter_map(|v| Cookie::parse(v).ok()),
     );
     let report = [("sent", sent), ("set", set)]
         .into_iter()
@@ -45,9 +47,9 @@ pub async fn report_cookie_names(request: Request, next: Next) -> Response {
     response
 }
 
-fn cookie_names<'a>(pairs: impl Iterator<Item = &'a str>) -> String {
-    pairs
-        .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
+fn cookie_names<'a>(cookies: impl Iterator<Item = Cookie<'a>>) -> String {
+    cookies
+        .map(|cookie| cookie.name().to_owned())
         .filter(|name| !name.is_empty())
         .collect::<Vec<_>>()
         .join(",")
@@ -55,7 +57,7 @@ fn cookie_names<'a>(pairs: impl Iterator<Item = &'a str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::cookie_names;
+    use super::{Cookie, cookie_names};
 
     #[test]
     fn names_only() {
@@ -66,7 +68,8 @@ mod tests {
             (" a=1 ;b=2=3", "a,b"),
         ];
         for (header, expected) in cases {
-            assert_eq!(cookie_names(header.split(';')), expected, "{header:?}");
+            let parsed = Cookie::split_parse(header).filter_map(Result::ok);
+            assert_eq!(cookie_names(parsed), expected, "{header:?}");
         }
     }
 }

@@ -28,6 +28,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum_extra::extract::cookie::Cookie;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait as _, DatabaseConnection, EntityTrait as _, QueryFilter as _, Set};
 use serde::{Deserialize, Serialize};
@@ -122,9 +123,11 @@ pub async fn forget_ended_session(
         for value in others {
             headers.append(header::SET_COOKIE, value);
         }
-        if let Ok(removal) =
-            HeaderValue::from_str(&format!("{cookie_name}=; Path=/; Max-Age=0; HttpOnly"))
-        {
+        let removal = Cookie::build((cookie_name, ""))
+            .path("/")
+            .max_age(time::Duration::ZERO)
+            .http_only(true);
+        if let Ok(removal) = HeaderValue::from_str(&removal.to_string()) {
             headers.append(header::SET_COOKIE, removal);
         }
     }

@@ -5,6 +5,7 @@ use sea_orm::{
     ActiveModelTrait as _, ActiveValue::Set, ColumnTrait as _, EntityTrait as _, QueryFilter as _,
     SqlErr, TransactionTrait as _,
 };
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use tokenlab_core::Reason;
 use tokenlab_core::account::{validate_password, validate_username};
@@ -33,8 +34,8 @@ pub struct NewAccount {
     #[schema(example = "bob")]
     username: String,
     /// 8–128 characters, any Unicode; used exactly as sent (never trimmed).
-    #[schema(example = "correct horse battery staple")]
-    password: String,
+    #[schema(value_type = String, example = "correct horse battery staple")]
+    password: SecretString,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,10 +70,10 @@ async fn create_account(
 pub async fn register(
     state: &AppState,
     username: &str,
-    password: String,
+    password: SecretString,
 ) -> Result<Account, ApiError> {
     let username = validate_username(username)?;
-    validate_password(&password)?;
+    validate_password(password.expose_secret())?;
     let password_hash = state.hasher.hash(password).await?;
     let inserted = users::ActiveModel {
         username: Set(username.into_inner()),
@@ -97,9 +98,11 @@ pub async fn register(
 pub struct PasswordChange {
     #[schema(example = "alice")]
     username: String,
-    current_password: String,
+    #[schema(value_type = String)]
+    current_password: SecretString,
     /// 8–128 characters, any Unicode; used exactly as sent.
-    new_password: String,
+    #[schema(value_type = String)]
+    new_password: SecretString,
 }
 
 /// Change a password. Every other sign-in of the user ends with it, in the same transaction as the
@@ -124,7 +127,7 @@ async fn change_password(
     caller: Result<Caller, ApiError>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    validate_password(&body.new_password)?;
+    validate_password(body.new_password.expose_secret())?;
     let user =
         crate::auth::password::authenticate(&state, &body.username, body.current_password, client)
             .await?;

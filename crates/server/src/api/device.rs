@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokenlab_core::device::{DeviceMode, validate_device_id};
 use tokenlab_core::display::mask_secret;
@@ -47,8 +48,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 pub struct DeviceLogin {
     #[schema(example = "alice")]
     username: String,
-    #[schema(example = "wonderland-demo")]
-    password: String,
+    #[schema(value_type = String, example = "wonderland-demo")]
+    password: SecretString,
     #[schema(example = "dev-4f3a9c21d0e8")]
     device_id: String,
     #[schema(value_type = String, example = "hardened")]

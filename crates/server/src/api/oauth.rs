@@ -6,11 +6,12 @@
 //! RFC 6749's request and error shapes, the browser's refresh cookie, RFC 7009 revocation, and the
 //! bearer-protected resource.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use tokenlab_core::{Reason, Timestamp};
 use utoipa::ToSchema;
@@ -22,6 +23,7 @@ use crate::auth::bearer::{self, Issued, bearer_claims, invalid_token};
 use crate::clock::from_unix_seconds;
 use crate::entities::{refresh_families, refresh_tokens};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::JsonOrForm;
 use crate::guard::ClientIp;
 use crate::secrets::storage_hash;
 use crate::state::AppState;
@@ -40,8 +42,10 @@ pub struct TokenRequest {
     /// `password` or `refresh_token`.
     grant_type: Option<String>,
     username: Option<String>,
-    password: Option<String>,
-    refresh_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    password: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
+    refresh_token: Option<SecretString>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,23 +140,6 @@ fn no_store() -> [(HeaderName, HeaderValue); 2] {
     ]
 }
 
-fn parse_request(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, ApiError> {
-    let content_type =
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_type.starts_with("application/json") {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::refused(Reason::InvalidRequest, e.to_string()))
-    } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError::refused(Reason::InvalidRequest, e.to_string()))
-    } else {
-        Err(ApiError::refused(
-            Reason::InvalidRequest,
-            "send application/x-www-form-urlencoded (or JSON)",
-        ))
-    }
-}
-
 /// Exchange a password or a refresh token for tokens.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
@@ -165,9 +152,9 @@ async fn token(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    request: Result<JsonOrForm<TokenRequest>, ApiError>,
 ) -> Result<Response, OAuthError> {
-    let request = parse_request(&headers, &body)?;
+    let JsonOrForm(request) = request?;
     let response = match request.grant_type.as_deref() {
         Some("password") => {
             let (Some(username), Some(password)) = (request.username, request.password) else {
@@ -187,7 +174,7 @@ async fn token(
                 )
                 .into());
             };
-            bearer::refresh(&state, &refresh).await?
+            bearer::refresh(&state, refresh.expose_secret()).await?
         }
         Some(_) => {
             return Err(ApiError::refused(
@@ -215,24 +202,23 @@ fn refresh_cookie_name(state: &AppState) -> String {
 
 const REFRESH_COOKIE: &str = "tl_refresh";
 
-fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| name.trim_start_matches("__Secure-") == REFRESH_COOKIE)
-        .map(|(_, value)| value.to_owned())
+/// The refresh token the browser's cookie carries, if any.
+fn refresh_cookie(headers: &HeaderMap) -> Option<SecretString> {
+    let jar = CookieJar::from_headers(headers);
+    let cookie =
+        jar.get(&format!("__Secure-{REFRESH_COOKIE}")).or_else(|| jar.get(REFRESH_COOKIE))?;
+    Some(SecretString::from(cookie.value()))
 }
 
 fn refresh_cookie_header(state: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = if state.cookies.secure { "; Secure" } else { "" };
-    let cookie = format!(
-        "{}={value}; HttpOnly; SameSite=Strict; Path=/api/oauth; Max-Age={max_age}{secure}",
-        refresh_cookie_name(state)
-    );
-    HeaderValue::from_str(&cookie).ok()
+    let cookie = Cookie::build((refresh_cookie_name(state), value.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/api/oauth")
+        .max_age(time::Duration::seconds(max_age))
+        .secure(state.cookies.secure)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
 /// The token response; in the browser variant the refresh token moves from the body to the cookie.
@@ -256,7 +242,8 @@ fn respond(state: &AppState, headers: &HeaderMap, mut response: TokenResponse) -
 /// RFC 7009 form (`token=…`), or JSON.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeRequest {
-    token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    token: Option<SecretString>,
 }
 
 /// Revoke a refresh token's whole family (logout); the `tl_refresh` cookie is used, and cleared,
@@ -268,17 +255,12 @@ pub struct RevokeRequest {
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    request: Result<JsonOrForm<RevokeRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let content_type =
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let request: Option<RevokeRequest> = if content_type.starts_with("application/json") {
-        serde_json::from_slice(&body).ok()
-    } else {
-        serde_urlencoded::from_bytes(&body).ok()
-    };
-    if let Some(token) = request.and_then(|r| r.token).or_else(|| refresh_cookie(&headers)) {
-        bearer::revoke_by_refresh_token(&state, &token).await?;
+    // A body that does not parse names no token: RFC 7009 §2.2 answers 200 all the same.
+    let sent = request.ok().and_then(|JsonOrForm(r)| r.token);
+    if let Some(token) = sent.or_else(|| refresh_cookie(&headers)) {
+        bearer::revoke_by_refresh_token(&state, token.expose_secret()).await?;
     }
     let mut response = StatusCode::OK.into_response();
     if refresh_cookie(&headers).is_some()
@@ -321,7 +303,8 @@ async fn family(
     headers: HeaderMap,
 ) -> Result<axum::Json<Family>, ApiError> {
     let not_found = || ApiError::refused(Reason::NotFound, "no refresh token to show");
-    let presented_hash = storage_hash(&refresh_cookie(&headers).ok_or_else(not_found)?);
+    let presented_hash =
+        storage_hash(refresh_cookie(&headers).ok_or_else(not_found)?.expose_secret());
     let row = refresh_tokens::Entity::find_by_id(presented_hash.clone())
         .one(&state.db)
         .await?

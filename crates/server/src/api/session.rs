@@ -6,6 +6,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokenlab_core::Timestamp;
 use tokenlab_core::display::mask_secret;
@@ -32,8 +33,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 pub struct LoginRequest {
     #[schema(example = "alice")]
     username: String,
-    #[schema(example = "wonderland-demo")]
-    password: String,
+    #[schema(value_type = String, example = "wonderland-demo")]
+    password: SecretString,
 }
 
 /// A user as every scheme's responses show it.

@@ -3,6 +3,8 @@
 //! back, RFC 9700 §4.14.2). `api/oauth.rs` speaks RFC 6749 over HTTP on top of it.
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum_extra::headers::authorization::Bearer;
+use axum_extra::headers::{Authorization, HeaderMapExt as _};
 use hmac::{Hmac, Mac as _};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use sea_orm::sea_query::{Expr, Query};
@@ -10,6 +12,7 @@ use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, Set,
     TransactionTrait as _,
 };
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokenlab_core::bearer::{
@@ -61,7 +64,7 @@ pub struct Issued {
 pub async fn password_login(
     state: &AppState,
     username: &str,
-    password: String,
+    password: SecretString,
     client: std::net::IpAddr,
     headers: &HeaderMap,
 ) -> Result<Issued, ApiError> {
@@ -308,17 +311,14 @@ pub(crate) async fn verify_signed_claims(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Claims, ApiError> {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() else {
         return Err(ApiError::refused(
             Reason::NotLoggedIn,
             "send Authorization: Bearer <access token>",
         )
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
     };
+    let token = bearer.token();
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid_token(Reason::TokenInvalid, "malformed token"))?;
     if header.alg != Algorithm::EdDSA {

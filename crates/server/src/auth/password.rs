@@ -12,6 +12,8 @@ use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter a
 use tokenlab_core::throttle::{FailureLimit, retry_after_seconds};
 use tokenlab_core::{Reason, Timestamp};
 
+use secrecy::SecretString;
+
 use crate::clock::from_unix_seconds;
 use crate::entities::users;
 use crate::error::ApiError;
@@ -29,7 +31,7 @@ pub struct LoginLimits {
 pub async fn authenticate(
     state: &AppState,
     username: &str,
-    password: String,
+    password: SecretString,
     client: IpAddr,
 ) -> Result<users::Model, ApiError> {
     let now = state.clock.now();
@@ -127,7 +129,7 @@ async fn forgive(state: &AppState, account_key: &str, client_key: &str) -> Resul
 async fn rehash(
     state: &AppState,
     user: users::Model,
-    password: String,
+    password: SecretString,
 ) -> Result<users::Model, ApiError> {
     let new_hash = state.hasher.hash(password).await?;
     let updated = users::Entity::update_many()
