@@ -24,9 +24,10 @@ pub enum ApiError {
         /// Facts the client needs to act, beside `reason` (e.g. `original_order_id`).
         details: serde_json::Map<String, serde_json::Value>,
     },
-    /// A fault of the server. The source is logged, never sent.
+    /// A fault of the server: its cause, with the context each step added on the way up
+    /// (`anyhow::Context`). Logged whole, never sent.
     #[error("internal error: {0:#}")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(anyhow::Error),
 }
 
 /// The body of every 4xx and 5xx the API sends.
@@ -72,7 +73,7 @@ impl ApiError {
     }
 
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Internal(err.into())
+        Self::Internal(anyhow::Error::from_boxed(err.into()))
     }
 
     pub fn reason(&self) -> Reason {
@@ -80,6 +81,22 @@ impl ApiError {
             Self::Refused { reason, .. } => *reason,
             Self::Internal(_) => Reason::Internal,
         }
+    }
+}
+
+/// Says what a request was doing when it failed: `.context("re-attaching the device")?` on a
+/// `Result` whose error becomes an [`ApiError`]. A server fault gains the context in its chain
+/// (logged, never sent); a refusal passes through unchanged.
+pub trait Context<T> {
+    fn context(self, doing: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T, E: Into<ApiError>> Context<T> for Result<T, E> {
+    fn context(self, doing: &'static str) -> Result<T, ApiError> {
+        self.map_err(|err| match err.into() {
+            ApiError::Internal(cause) => ApiError::Internal(cause.context(doing)),
+            refused => refused,
+        })
     }
 }
 
@@ -97,7 +114,15 @@ impl From<tower_sessions::session::Error> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        Self::Internal(anyhow::Error::new(err))
+    }
+}
+
+/// `.context("loading the device")?` on any fallible step of a request turns its error into an
+/// internal one that says what was being done.
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Internal(err)
     }
 }
 
@@ -121,7 +146,9 @@ impl IntoResponse for ApiError {
         let (message, headers, details) = match self {
             Self::Refused { message, headers, details, .. } => (message, headers, details),
             Self::Internal(source) => {
-                tracing::error!(error = %source, "request failed");
+                // `{:#}` prints every context and cause in the chain, outermost first; the request's
+                // span (method, path, request id) is attached by the tracing layer.
+                tracing::error!(error = format!("{source:#}"), "request failed");
                 (reason.explanation().to_owned(), Vec::new(), serde_json::Map::new())
             }
         };
@@ -145,5 +172,29 @@ pub struct ApiJson<T>(pub T);
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         Json(self.0).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_joins_a_faults_chain_and_leaves_refusals_alone() {
+        let fault: Result<(), sea_orm::DbErr> = Err(sea_orm::DbErr::Custom("disk full".into()));
+        let fault = fault.context("writing the order").context("placing an order");
+        let Err(ApiError::Internal(chain)) = fault else { panic!("a fault stays internal") };
+        assert_eq!(
+            format!("{chain:#}"),
+            "placing an order: writing the order: Custom Error: disk full"
+        );
+
+        let refused: Result<(), ApiError> =
+            Err(ApiError::refused(Reason::NotFound, "nothing here"));
+        let Err(ApiError::Refused { reason, message, .. }) = refused.context("loading a thing")
+        else {
+            panic!("a refusal stays a refusal")
+        };
+        assert_eq!((reason, message.as_str()), (Reason::NotFound, "nothing here"));
     }
 }

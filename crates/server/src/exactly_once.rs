@@ -18,7 +18,7 @@ use tokenlab_core::{Reason, Timestamp};
 
 use crate::clock::from_unix_seconds;
 use crate::entities::{form_tokens, idempotency_keys, orders};
-use crate::error::ApiError;
+use crate::error::{ApiError, Context as _};
 use crate::secrets::{new_token, storage_hash};
 use crate::slow_network;
 use crate::state::AppState;
@@ -62,6 +62,7 @@ pub fn order_fingerprint(item: &str, quantity: i64) -> String {
 }
 
 /// Writes `request` once, however many times it is submitted, concurrently or later.
+#[tracing::instrument(name = "orders.submit", skip_all)]
 pub async fn submit(
     state: &AppState,
     request: OrderRequest,
@@ -72,10 +73,14 @@ pub async fn submit(
     match protection {
         Protection::FormToken(token) => {
             slow_network::hold(delay).await;
-            with_form_token(state, request, &token, render).await
+            with_form_token(state, request, &token, render)
+                .await
+                .context("placing an order with a form token")
         }
         // The delay falls after the key is claimed, so a retry meanwhile sees it in flight.
-        Protection::Key(key) => with_idempotency_key(state, request, &key, delay, render).await,
+        Protection::Key(key) => with_idempotency_key(state, request, &key, delay, render)
+            .await
+            .context("placing an order with an Idempotency-Key"),
     }
 }
 

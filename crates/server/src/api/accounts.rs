@@ -18,7 +18,7 @@ use crate::auth::session::SESSION_COOKIE;
 use crate::auth::signout::{self, Current};
 use crate::clock::unix_seconds;
 use crate::entities::users;
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson, Context as _, ErrorBody};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -150,8 +150,10 @@ async fn change_password(
         // Another change won the race; the current password checked above is no longer it.
         return Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password"));
     }
-    let ended = signout::end_all(&txn, user.id, &keep, "password_changed", now).await?;
-    txn.commit().await?;
+    let ended = signout::end_all(&txn, user.id, &keep, "password_changed", now)
+        .await
+        .context("ending every other sign-in at a password change")?;
+    txn.commit().await.context("committing a password change")?;
     state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
     tracing::info!(user_id = user.id, ?ended, "password changed; other sign-ins ended");
     Ok(StatusCode::NO_CONTENT)

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::auth::session::SESSION_COOKIE;
 use crate::auth::signout::{self, ActiveSession, Current, Ended};
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson, Context as _, ErrorBody};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -45,7 +45,9 @@ async fn list_sessions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<ApiJson<SessionList>, ApiError> {
-    let sessions = signout::list(&state, caller.user_id, &caller.current()).await?;
+    let sessions = signout::list(&state, caller.user_id, &caller.current())
+        .await
+        .context("listing the sign-ins of a user")?;
     Ok(ApiJson(SessionList { sessions }))
 }
 
@@ -65,7 +67,9 @@ async fn end_session(
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::refused(Reason::NotFound, "no live sign-in of yours has this id");
     let which = SessionRef::parse(&id).ok_or_else(not_found)?;
-    let ended = signout::end_one(&state.db, caller.user_id, &which, state.clock.now()).await?;
+    let ended = signout::end_one(&state.db, caller.user_id, &which, state.clock.now())
+        .await
+        .context("ending one sign-in")?;
     if !ended {
         return Err(not_found());
     }
@@ -103,10 +107,11 @@ async fn revoke_all(
     ApiJson(body): ApiJson<RevokeAll>,
 ) -> Result<ApiJson<RevokedAll>, ApiError> {
     let keep = if body.keep_current { caller.current() } else { Current::default() };
-    let txn = state.db.begin().await?;
-    let ended =
-        signout::end_all(&txn, caller.user_id, &keep, "signed_out", state.clock.now()).await?;
-    txn.commit().await?;
+    let txn = state.db.begin().await.context("signing out everywhere")?;
+    let ended = signout::end_all(&txn, caller.user_id, &keep, "signed_out", state.clock.now())
+        .await
+        .context("signing out everywhere")?;
+    txn.commit().await.context("committing a sign-out everywhere")?;
     state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
     tracing::info!(
         user_id = caller.user_id,

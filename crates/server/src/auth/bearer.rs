@@ -25,7 +25,7 @@ use crate::auth::revocation::family_handle;
 use crate::auth::signout;
 use crate::clock::from_unix_seconds;
 use crate::entities::{refresh_families, refresh_tokens, users};
-use crate::error::ApiError;
+use crate::error::{ApiError, Context as _};
 use crate::keys;
 use crate::secrets::{new_token, storage_hash};
 use crate::sessions::user_agent;
@@ -61,6 +61,7 @@ pub struct Issued {
 }
 
 /// The password grant: check the password, start a refresh family, mint the first tokens.
+#[tracing::instrument(name = "bearer.password_grant", skip_all)]
 pub async fn password_login(
     state: &AppState,
     username: &str,
@@ -99,7 +100,7 @@ pub async fn password_login(
     .insert(&txn)
     .await?;
     still_current(&txn, &user).await?;
-    txn.commit().await?;
+    txn.commit().await.context("starting a refresh-token family")?;
     issue(state, &policy, &user, &family, refresh, expires_at, now).await
 }
 
@@ -107,7 +108,7 @@ pub async fn password_login(
 /// lost the response to its refresh can be given *the same* child again without the server ever
 /// storing a token in clear — and nobody without the key can compute it.
 async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
-    let key = keys::hmac_key(&state.db).await?;
+    let key = keys::hmac_key(&state.db).await.context("loading the refresh-derivation key")?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(ApiError::internal)?;
     mac.update(parent.as_bytes());
     Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
@@ -115,6 +116,7 @@ async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
 
 /// The refresh_token grant: rotate the presented refresh token (or, within the grace window,
 /// answer a retry with the same child), detect reuse, and mint a new access token.
+#[tracing::instrument(name = "bearer.refresh", skip_all)]
 pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiError> {
     let now = state.clock.now();
     let hash = storage_hash(presented);
@@ -241,11 +243,16 @@ pub async fn revoke_by_refresh_token(state: &AppState, token: &str) -> Result<()
 }
 
 /// Revokes one family (and so its access tokens), then refreshes this instance's cache at once.
+#[tracing::instrument(name = "bearer.revoke_family", skip_all)]
 pub async fn revoke_family(state: &AppState, family_id: &str, why: &str) -> Result<(), ApiError> {
     let now = state.clock.now();
     signout::revoke_families(&state.db, refresh_families::Column::Id.eq(family_id), why, now)
         .await?;
-    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
+    state
+        .revoked_families
+        .reload(&state.db, state.clock.as_ref())
+        .await
+        .context("reloading the revoked families after a revocation")?;
     Ok(())
 }
 
@@ -271,7 +278,7 @@ async fn issue(
         sid: family_handle(family_id),
         preferred_username: user.username.clone(),
     };
-    let (kid, key) = keys::signing_key(&state.db).await?;
+    let (kid, key) = keys::signing_key(&state.db).await.context("loading the signing key")?;
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid);
     let access_token = jsonwebtoken::encode(&header, &claims, &key).map_err(ApiError::internal)?;
@@ -292,6 +299,7 @@ pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {
 
 /// Verifies an `Authorization: Bearer` access token: [`verify_signed_claims`], and that its login
 /// was not ended (from the revoked-families cache, without a database statement).
+#[tracing::instrument(name = "bearer.check", skip_all)]
 pub async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     let claims = verify_signed_claims(state, headers).await?;
     if state.revoked_families.contains(&claims.sid) {
@@ -326,7 +334,8 @@ pub(crate) async fn verify_signed_claims(
     }
     let kid = header.kid.ok_or_else(|| invalid_token(Reason::TokenInvalid, "no kid"))?;
     let key = keys::verifying_key(&state.db, &kid)
-        .await?
+        .await
+        .context("loading the key an access token names")?
         .ok_or_else(|| invalid_token(Reason::TokenInvalid, "unknown or retired kid"))?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     // Time is checked below on the injected clock; the library would read the system clock.

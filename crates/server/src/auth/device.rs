@@ -28,7 +28,7 @@ use tower_sessions::Session;
 use crate::auth::password::still_current;
 use crate::clock::from_unix_seconds;
 use crate::entities::{devices, users};
-use crate::error::ApiError;
+use crate::error::{ApiError, Context as _};
 use crate::secrets::{new_token, storage_hash};
 use crate::sessions::{OWNER_KEY, SessionOwner, user_agent};
 use crate::state::AppState;
@@ -114,6 +114,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The interception the article describes, for every protected device call.
+#[tracing::instrument(name = "device.authenticate", skip_all)]
 pub async fn authenticate_device(
     state: &AppState,
     session: &Session,
@@ -141,8 +142,11 @@ pub async fn authenticate_device(
             ));
         }
         // Revocation and expiry take effect at once, also for sessions already attached.
-        let device =
-            devices::Entity::find_by_id(auth.device_pk).one(&state.db).await?.ok_or_else(|| {
+        let device = devices::Entity::find_by_id(auth.device_pk)
+            .one(&state.db)
+            .await
+            .context("loading the device of this session")?
+            .ok_or_else(|| {
                 ApiError::refused(Reason::DeviceUnknown, "this device no longer exists")
             })?;
         if let Err(reason) = check_device(state_of(&device)?, now) {
@@ -163,13 +167,16 @@ pub async fn authenticate_device(
     }
     // C5: no live session (timed out, evicted, or a new browser session): find the token in the
     // database and attach a fresh session to it.
-    reattach(state, session, headers, device_id, token, now).await
+    reattach(state, session, headers, device_id, token, now)
+        .await
+        .context("re-attaching a device session from the database")
 }
 
 /// The user a device token belongs to, checked against the database alone: for endpoints shared by
 /// every scheme (`/api/orders`), which carry the `tl_session` layer rather than `tl_device`. The
 /// rules are the same as for a re-attach — live device, current secret or the replaced one inside
 /// the grace window, theft detection — but nothing is rotated and no session is attached.
+#[tracing::instrument(name = "device.check_headers", skip_all)]
 pub async fn device_user(
     state: &AppState,
     device_id: &str,
@@ -206,6 +213,7 @@ async fn seen(
     Ok(active.update(&state.db).await?)
 }
 
+#[tracing::instrument(name = "device.reattach", skip_all)]
 async fn reattach(
     state: &AppState,
     session: &Session,
@@ -384,6 +392,7 @@ pub struct DeviceLogin {
 /// Logs `user` (whose password was just checked) in on a device: its row is created or replaced
 /// (a new token, a revocation lifted, a new login epoch), and a fresh `tl_device` session holds
 /// the token's copy.
+#[tracing::instrument(name = "device.log_in", skip_all)]
 pub async fn log_in(
     state: &AppState,
     session: &Session,
@@ -443,7 +452,8 @@ pub async fn log_in(
                 .to_owned(),
         )
         .exec_without_returning(&state.db)
-        .await?;
+        .await
+        .context("storing the device at login")?;
     let device = devices::Entity::find()
         .filter(devices::Column::UserId.eq(user.id))
         .filter(devices::Column::DeviceId.eq(device_id.as_str()))
@@ -476,12 +486,15 @@ pub async fn log_in(
 
 /// Revokes the devices matching `condition` and deletes every server session attached to them, in
 /// one transaction: a revoked device has no session left to be honoured.
+#[tracing::instrument(name = "device.revoke", skip_all)]
 pub async fn revoke_where(
     state: &AppState,
     condition: sea_orm::sea_query::SimpleExpr,
 ) -> Result<(), ApiError> {
-    let txn = state.db.begin().await?;
-    crate::auth::signout::revoke_devices(&txn, condition, state.clock.now()).await?;
-    txn.commit().await?;
+    let txn = state.db.begin().await.context("revoking devices")?;
+    crate::auth::signout::revoke_devices(&txn, condition, state.clock.now())
+        .await
+        .context("revoking devices")?;
+    txn.commit().await.context("committing a device revocation")?;
     Ok(())
 }

@@ -31,7 +31,7 @@ use self::bearer::bearer_user;
 use self::device::device_user;
 use self::session::signed_in;
 use self::signout::Current;
-use crate::error::ApiError;
+use crate::error::{ApiError, Context as _};
 use crate::sessions::{OWNER_KEY, SessionOwner};
 use crate::state::AppState;
 
@@ -75,7 +75,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
-            let (user_id, username, family_handle) = bearer_user(state, &parts.headers).await?;
+            let (user_id, username, family_handle) =
+                bearer_user(state, &parts.headers).await.context("checking an access token")?;
             return Ok(Caller {
                 user_id,
                 username,
@@ -84,7 +85,9 @@ impl FromRequestParts<AppState> for Caller {
         }
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         if let (Some(device_id), Some(token)) = (header("x-device-id"), header("x-device-token")) {
-            let (device, username) = device_user(state, device_id, token).await?;
+            let (device, username) = device_user(state, device_id, token)
+                .await
+                .context("checking device headers against the database")?;
             return Ok(Caller {
                 user_id: device.user_id,
                 username,
@@ -94,7 +97,7 @@ impl FromRequestParts<AppState> for Caller {
         let session = Session::from_request_parts(parts, state).await.map_err(|(_, why)| {
             ApiError::internal(format!("route without a session layer: {why}"))
         })?;
-        let auth = signed_in(state, &session).await?;
+        let auth = signed_in(state, &session).await.context("loading the session")?;
         let owner = session.get::<SessionOwner>(OWNER_KEY).await.map_err(ApiError::internal)?;
         Ok(Caller {
             user_id: auth.user_id,

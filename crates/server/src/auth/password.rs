@@ -16,7 +16,7 @@ use secrecy::SecretString;
 
 use crate::clock::from_unix_seconds;
 use crate::entities::users;
-use crate::error::ApiError;
+use crate::error::{ApiError, Context as _};
 use crate::hasher::Verification;
 use crate::state::AppState;
 
@@ -28,6 +28,7 @@ pub struct LoginLimits {
 
 /// Returns the user whose password this is, or refuses with `invalid_credentials` /
 /// `rate_limited`.
+#[tracing::instrument(name = "password.authenticate", skip_all)]
 pub async fn authenticate(
     state: &AppState,
     username: &str,
@@ -40,13 +41,18 @@ pub async fn authenticate(
     let account_key = format!("account:{}", username.chars().take(64).collect::<String>());
     let client_key = format!("client:{client}");
     let limits = state.login_limits;
-    count_attempt(state, &account_key, limits.per_account, now).await?;
-    count_attempt(state, &client_key, limits.per_client, now).await?;
+    count_attempt(state, &account_key, limits.per_account, now)
+        .await
+        .context("counting a login attempt for the account")?;
+    count_attempt(state, &client_key, limits.per_client, now)
+        .await
+        .context("counting a login attempt for the client")?;
 
     let user =
         users::Entity::find().filter(users::Column::Username.eq(username)).one(&state.db).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verification = state.hasher.verify(password.clone(), stored).await?;
+    let verification =
+        state.hasher.verify(password.clone(), stored).await.context("verifying a password")?;
     match (user, verification) {
         (Some(user), Verification::Match { needs_rehash }) => {
             forgive(state, &account_key, &client_key).await?;
@@ -154,6 +160,7 @@ fn password_changed() -> ApiError {
 /// takes the user's row lock, so it waits for a password change in progress (which updates that
 /// row first and ends every credential in the same transaction) and then sees its outcome: a login
 /// racing a password change either is ended by it or fails here, never survives it.
+#[tracing::instrument(name = "password.still_current", skip_all)]
 pub async fn still_current(
     conn: &impl ConnectionTrait,
     user: &users::Model,

@@ -50,6 +50,7 @@ impl RevokedFamilies {
 
     /// Replaces the set with the database's: every revoked family that can still have live
     /// access tokens.
+    #[tracing::instrument(name = "revocation.reload", level = "debug", skip_all)]
     pub async fn reload(
         &self,
         db: &DatabaseConnection,

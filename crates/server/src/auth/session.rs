@@ -11,7 +11,7 @@ use tower_sessions::Session;
 
 use crate::auth::password::still_current;
 use crate::entities::users;
-use crate::error::ApiError;
+use crate::error::{ApiError, Context as _};
 use crate::sessions::{OWNER_KEY, SessionOwner};
 use crate::state::AppState;
 
@@ -30,6 +30,7 @@ pub struct SessionAuth {
 /// The signed-in user of this session, if the session is still valid at the injected clock's now.
 /// A valid session's idle expiry slides forward (every authenticated request is activity); an
 /// expired one is deleted and reported as `session_expired`, once.
+#[tracing::instrument(name = "session.check", skip_all)]
 pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
     let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
@@ -54,6 +55,7 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAut
 /// replaced (a cookie from before login is never valid after it, so a planted id is never
 /// promoted), and the session is saved now rather than by the layer after the handler, so the new
 /// id exists to be shown.
+#[tracing::instrument(name = "session.start", skip_all)]
 pub async fn start(
     state: &AppState,
     session: &Session,
@@ -69,7 +71,7 @@ pub async fn start(
     };
     session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
     session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
-    session.save().await?;
+    session.save().await.context("creating the session at login")?;
     if let Err(refused) = still_current(&state.db, user).await {
         session.flush().await?;
         return Err(refused);

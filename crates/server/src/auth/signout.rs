@@ -83,6 +83,7 @@ pub struct Ended {
 }
 
 /// The user's live sign-ins, newest first within each scheme.
+#[tracing::instrument(name = "signout.list", skip_all)]
 pub async fn list(
     state: &AppState,
     user_id: i64,
@@ -204,6 +205,7 @@ fn session_entry(
 }
 
 /// Ends one sign-in of `user_id`; `false` when it names nothing live of theirs.
+#[tracing::instrument(name = "signout.end_one", skip_all)]
 pub async fn end_one(
     conn: &impl ConnectionTrait,
     user_id: i64,
@@ -266,6 +268,7 @@ pub async fn family_id_of(
 /// Ends every sign-in of `user_id` except the caller's own when `keep` names it: every server
 /// session of both cookies, every device, every refresh family (and with it every access token).
 /// Run it in a transaction so that all of it happens or none.
+#[tracing::instrument(name = "signout.end_all", skip_all)]
 pub async fn end_all(
     conn: &impl ConnectionTrait,
     user_id: i64,
