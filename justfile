@@ -37,7 +37,7 @@ e2e:
     cargo build --locked -p tokenlab-server
     cd e2e && TOKENLAB_BIN="{{target_dir}}/debug/tokenlab" TOKENLAB_SITE_ROOT="{{site}}" TOKENLAB_E2E_PORT="{{e2e_port}}" npx playwright test
 
-# The browser half: wasm (release, size-optimised), its JS glue, the stylesheet, the API docs assets.
+# The browser half: wasm (release, size-optimised), its JS glue, the stylesheet and favicon, the API docs.
 site:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -53,8 +53,26 @@ site:
             "{{site}}/pkg/tokenlab_bg.wasm" -o "{{site}}/pkg/tokenlab_bg.wasm"
     fi
     cp frontend/style.css "{{site}}/pkg/tokenlab.css"
+    cp frontend/static/favicon.svg "{{site}}/favicon.svg"
     cp frontend/static/api-docs/init.js "{{site}}/api-docs/init.js"
     cp frontend/node_modules/swagger-ui-dist/swagger-ui.css frontend/node_modules/swagger-ui-dist/swagger-ui-bundle.js "{{site}}/api-docs/"
+
+# Run this after `just e2e` (or `just test`) when the README's pictures should show the app as it is
+# now: the browser tests write their screenshots under target/screenshots/, so that a test run leaves
+# the tree clean, and this copies them to where the README shows them.
+# Copy the browser tests' screenshots from target/screenshots/ into docs/screenshots/.
+screenshots:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    shopt -s nullglob
+    shots=(target/screenshots/*.png)
+    if [ ${#shots[@]} -eq 0 ]; then
+        echo "no screenshots in target/screenshots/: run \`just e2e\` first" >&2
+        exit 1
+    fi
+    mkdir -p docs/screenshots
+    cp "${shots[@]}" docs/screenshots/
+    echo "==> copied ${#shots[@]} screenshots into docs/screenshots/"
 
 # Install what a fresh machine lacks; every step is skipped when already done.
 setup:

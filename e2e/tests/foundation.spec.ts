@@ -58,3 +58,72 @@ test("a clock button moves the header's time", async ({ page, request }) => {
   await page.getByRole("button", { name: "reset" }).click();
   await expect(page.getByTestId("clock-offset")).toHaveText("real time");
 });
+
+test("no page logs a console error or misses a file, the favicon included", async ({ page, baseURL }) => {
+  const origin = new URL(baseURL!).origin;
+  const isApi = (url: URL) => url.origin === origin && url.pathname.startsWith("/api/");
+  const problems: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const at = message.location().url;
+    // The panels' own API calls answer 401 or 404 on purpose before anyone logs in (that is the
+    // lesson), and the browser logs each as a failed resource. Anything else is a fault.
+    if (at && isApi(new URL(at))) return;
+    problems.push(`console error: ${message.text()} (${at || "no location"})`);
+  });
+  page.on("response", (response) => {
+    const url = new URL(response.url());
+    if (url.origin === origin && !isApi(url) && response.status() >= 400) {
+      problems.push(`${response.status()} ${url.pathname}`);
+    }
+  });
+
+  for (const path of ["/", "/walkthrough", "/attacks"]) {
+    const failures = await openLab(page, path);
+    await page.waitForLoadState("networkidle");
+    expect(failures, path).toEqual([]);
+    // The page names its icon, so the browser never asks for a missing /favicon.ico; and the
+    // server has the icon it names.
+    const icon = page.locator("head link[rel='icon']");
+    await expect(icon).toHaveAttribute("type", "image/svg+xml");
+    const href = await icon.getAttribute("href");
+    const served = await page.request.get(new URL(href!, origin).toString());
+    expect(served.status(), href!).toBe(200);
+    expect(served.headers()["content-type"]).toContain("image/svg+xml");
+  }
+  expect(problems).toEqual([]);
+});
+
+test("the inspector's tables stay inside their panel and scroll sideways to every column", async ({ page }) => {
+  const failures = await openLab(page);
+  // A device login fills the widest table: seven columns of ids, hashes and times.
+  const device = page.getByTestId("device-panel");
+  const form = device.getByTestId("device-login");
+  await form.getByLabel("hardened").check();
+  await form.getByLabel("Password").fill("wonderland-demo");
+  await form.getByRole("button", { name: "Log in on this device" }).click();
+  await expect(device.getByTestId("device-mode")).toHaveText("hardened");
+
+  const inspector = page.getByTestId("inspector");
+  const devices = inspector.getByTestId("inspector-devices");
+  await expect(devices.locator("tbody tr").first()).toBeVisible();
+  await inspector.scrollIntoViewIfNeeded();
+  const panel = (await inspector.boundingBox())!;
+  const scrollers = inspector.locator(".table-scroll");
+  expect(await scrollers.count()).toBeGreaterThan(0);
+  for (const scroller of await scrollers.all()) {
+    const box = (await scroller.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(panel.x);
+    expect(box.x + box.width).toBeLessThanOrEqual(panel.x + panel.width);
+    expect(await scroller.evaluate((el) => getComputedStyle(el).overflowX)).toBe("auto");
+  }
+  // Whatever the width, the last column can be scrolled wholly into the panel.
+  const last = devices.locator("th").last();
+  await expect(last).toHaveText("state");
+  await last.scrollIntoViewIfNeeded();
+  const column = (await last.boundingBox())!;
+  const shown = (await devices.locator(".table-scroll").boundingBox())!;
+  expect(column.x).toBeGreaterThanOrEqual(shown.x - 1);
+  expect(column.x + column.width).toBeLessThanOrEqual(shown.x + shown.width + 1);
+  expect(failures).toEqual([]);
+});

@@ -16,5 +16,9 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${suffix}`.slice(0, 32);
 }
 
-/** Where the README's screenshots are written: produced by these tests, never by hand. */
-export const screenshotDir = path.resolve(__dirname, "../../docs/screenshots");
+/**
+ * Where the tests write the README's screenshots: produced by these tests, never by hand. They land
+ * under the repository's target/ so that a test run leaves the tree clean; `just screenshots` copies
+ * them into docs/screenshots/, where the README links them.
+ */
+export const screenshotDir = path.resolve(__dirname, "../../target/screenshots");

@@ -361,6 +361,19 @@ pub fn queries(response: &ApiResponse) -> String {
     response.header("x-tokenlab-db-queries").unwrap_or("?").to_owned()
 }
 
+/// The same count in words: "1 statement", "3 statements".
+pub fn statements(response: &ApiResponse) -> String {
+    match response.header("x-tokenlab-db-queries").and_then(|n| n.parse::<i64>().ok()) {
+        Some(n) => plural(n, "statement", "statements"),
+        None => "statements not counted".to_owned(),
+    }
+}
+
+/// "1 order", "0 orders", "2 refresh families": a count with its noun in the right number.
+pub fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn string_field(body: &Value, key: &str) -> Result<String, String> {
     body.get(key)
         .and_then(Value::as_str)
@@ -463,5 +476,39 @@ pub fn ReasonRule(reason: Reason) -> impl IntoView {
             " (" {reason.status()} ") — " {reason.explanation()}
             <div class="rule">"Rule: " {reason.rule()}</div>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_take_the_right_number() {
+        let cases = [(0, "0 orders"), (1, "1 order"), (2, "2 orders"), (-1, "-1 orders")];
+        for (n, expected) in cases {
+            assert_eq!(plural(n, "order", "orders"), expected, "{n}");
+        }
+    }
+
+    #[test]
+    fn statement_counts_read_as_words() {
+        let answer = |count: Option<&str>| ApiResponse {
+            status: 200,
+            body: Value::Null,
+            headers: count
+                .map(|c| vec![("x-tokenlab-db-queries".to_owned(), c.to_owned())])
+                .unwrap_or_default(),
+        };
+        let cases = [
+            (Some("1"), "1 statement"),
+            (Some("3"), "3 statements"),
+            (Some("0"), "0 statements"),
+            (None, "statements not counted"),
+            (Some("many"), "statements not counted"),
+        ];
+        for (count, expected) in cases {
+            assert_eq!(statements(&answer(count)), expected, "{count:?}");
+        }
     }
 }

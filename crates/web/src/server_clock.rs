@@ -152,18 +152,42 @@ pub fn format_time(t: OffsetDateTime) -> String {
     )
 }
 
-/// "29 min 59 s", "11 h 58 min", "60 d 23 h" — two units are enough to read a countdown.
+/// The units a duration is read in, largest first.
+const UNITS: [(i64, &str); 4] = [(86_400, "d"), (3600, "h"), (60, "min"), (1, "s")];
+
+/// "29 min 59 s", "11 h 58 min", "60 d 23 h" — two units are enough to read a countdown; a second
+/// unit that is zero is left out ("30 d", "10 h", "31 min").
 pub fn format_remaining(seconds: i64) -> String {
     if seconds <= 0 {
         return "expired".to_owned();
     }
-    let (d, h, m, s) =
-        (seconds / 86_400, seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m} min {s} s"),
-        (0, _, _) => format!("{h} h {m} min"),
-        _ => format!("{d} d {h} h"),
+    let Some(first) = UNITS.iter().position(|(size, _)| seconds >= *size) else {
+        return "expired".to_owned();
+    };
+    let (size, name) = UNITS[first];
+    let mut text = format!("{} {name}", seconds / size);
+    if let Some((next, next_name)) = UNITS.get(first + 1) {
+        let rest = seconds % size / next;
+        if rest > 0 {
+            text.push_str(&format!(" {rest} {next_name}"));
+        }
+    }
+    text
+}
+
+/// `2592000` → "30 days", `900` → "15 min", `36000` → "10 h": a token lifetime as its preset
+/// states it. A lifetime that is not a whole number of one unit reads as a countdown does
+/// ("29 d 23 h").
+pub fn format_lifetime(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s % 86_400 == 0 => {
+            let days = s / 86_400;
+            format!("{days} day{}", if days == 1 { "" } else { "s" })
+        }
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format_remaining(s),
     }
 }
 
@@ -214,9 +238,41 @@ mod tests {
             (30 * 60 - 1, "29 min 59 s"),
             (12 * 3600 - 60, "11 h 59 min"),
             (61 * 86_400 - 1, "60 d 23 h"),
+            // Whole units read cleanly: no "0 h", "0 min" or "0 s" after them.
+            (59, "59 s"),
+            (60, "1 min"),
+            (31 * 60, "31 min"),
+            (15 * 60, "15 min"),
+            (3600, "1 h"),
+            (3600 + 59, "1 h"),
+            (10 * 3600, "10 h"),
+            (86_400, "1 d"),
+            (30 * 86_400, "30 d"),
+            (60 * 86_400 + 60, "60 d"),
+            (86_400 + 3600, "1 d 1 h"),
         ];
         for (seconds, expected) in cases {
             assert_eq!(format_remaining(seconds), expected, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_read_as_presets_state_them() {
+        let cases = [
+            (0, "0 s"),
+            (61, "1 min 1 s"),
+            (59, "59 s"),
+            (300, "5 min"),
+            (15 * 60, "15 min"),
+            (90 * 60, "90 min"),
+            (10 * 3600, "10 h"),
+            (24 * 3600, "1 day"),
+            (30 * 86_400, "30 days"),
+            (60 * 86_400, "60 days"),
+            (30 * 86_400 - 11, "29 d 23 h"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(format_lifetime(seconds), expected, "{seconds}");
         }
     }
 }

@@ -11,6 +11,7 @@ use tokenlab_core::Reason;
 use crate::client::Method;
 use crate::lab::{
     Lab, ReasonRule, StepFn, StepFuture, StepState, boxed, describe, expect_reason, expect_status,
+    plural,
 };
 
 struct Attack {
@@ -187,7 +188,8 @@ fn cross_site(lab: Lab) -> StepFuture {
             ));
         }
         Ok(format!(
-            "blocked: the server refused it as cross_site_request (refusals {refusals_before} → {refusals_after}); still {orders_after} orders"
+            "blocked: the server refused it as cross_site_request (refusals {refusals_before} → {refusals_after}); still {}",
+            plural(orders_after as i64, "order", "orders")
         ))
     })
 }
@@ -265,7 +267,8 @@ fn double_submit(lab: Lab) -> StepFuture {
         let after = lab.order_count().await?;
         if after != before + 1 {
             return Err(format!(
-                "expected exactly one new order: {before} orders before, {after} after"
+                "expected exactly one new order: {} before, {after} after",
+                plural(before as i64, "order", "orders")
             ));
         }
         Ok(format!(

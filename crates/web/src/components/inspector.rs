@@ -81,27 +81,31 @@ pub fn Inspector() -> impl IntoView {
                         view! { <p class="muted">{empty}</p> }.into_any()
                     } else {
                         view! {
-                            <table>
-                                <thead><tr>{columns.iter().map(|(_, label)| view! { <th>{*label}</th> }).collect_view()}</tr></thead>
-                                <tbody>
-                                    {found
-                                        .iter()
-                                        .map(|row| {
-                                            view! {
-                                                <tr data-state=text(row, "state")>
-                                                    {columns
-                                                        .iter()
-                                                        .map(|(field, _)| {
-                                                            let value = if field.ends_with("_at") { short_time(row, field) } else { text(row, field) };
-                                                            view! { <td>{value}</td> }
-                                                        })
-                                                        .collect_view()}
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
+                            // Wider than the panel, a table scrolls sideways inside it, with a
+                            // shadow at each edge that hides columns (frontend/style.css).
+                            <div class="table-scroll" tabindex="0" role="region" aria-label=format!("{title} (scrolls sideways)")>
+                                <table>
+                                    <thead><tr>{columns.iter().map(|(_, label)| view! { <th>{*label}</th> }).collect_view()}</tr></thead>
+                                    <tbody>
+                                        {found
+                                            .iter()
+                                            .map(|row| {
+                                                view! {
+                                                    <tr data-state=text(row, "state")>
+                                                        {columns
+                                                            .iter()
+                                                            .map(|(field, _)| {
+                                                                let value = if field.ends_with("_at") { short_time(row, field) } else { text(row, field) };
+                                                                view! { <td>{value}</td> }
+                                                            })
+                                                            .collect_view()}
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
                         }
                         .into_any()
                     }}

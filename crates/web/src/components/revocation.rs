@@ -24,7 +24,7 @@ use crate::lab::{
     PASSWORD, ReasonRule, StepResult, StepState, USERNAME, current_owner, describe, spawn_owned,
 };
 use crate::logins::{PageLogins, notify};
-use crate::server_clock::format_time;
+use crate::server_clock::{format_lifetime, format_time};
 
 /// How often each credential is tried after the sign-out, and for how long.
 const POLL_EVERY_MS: f64 = 100.0;
@@ -201,19 +201,6 @@ impl DelayReport {
             None => format!(", {} after login", format_lifetime(s)),
         });
         format!("until exp ({}{})", format_time(exp), lifetime.unwrap_or_default())
-    }
-}
-
-/// `2592000` → "30 days", `900` → "15 min": a token lifetime as its preset states it.
-pub fn format_lifetime(seconds: i64) -> String {
-    match seconds {
-        s if s >= 86_400 && s % 86_400 == 0 => {
-            let days = s / 86_400;
-            format!("{days} day{}", if days == 1 { "" } else { "s" })
-        }
-        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
     }
 }
 
@@ -719,21 +706,6 @@ pub async fn walkthrough_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lifetimes_read_as_presets_state_them() {
-        let cases = [
-            (30 * 86_400, "30 days"),
-            (86_400, "1 day"),
-            (15 * 60, "15 min"),
-            (10 * 3600, "10 h"),
-            (300, "5 min"),
-            (61, "61 s"),
-        ];
-        for (seconds, expected) in cases {
-            assert_eq!(format_lifetime(seconds), expected, "{seconds}");
-        }
-    }
 
     fn done_report() -> DelayReport {
         let mut report = DelayReport::new("alice");

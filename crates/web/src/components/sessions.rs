@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::client::{ApiClient, ApiResponse, Method, Refusal};
 use crate::components::RefusalView;
-use crate::lab::{current_owner, spawn_owned};
+use crate::lab::{current_owner, plural, spawn_owned};
 use crate::logins::{PageLogins, device_headers, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
@@ -123,10 +123,6 @@ fn refusal_of(response: &ApiResponse) -> Refusal {
         message: format!("unexpected status {}", response.status),
         explanation: None,
     })
-}
-
-fn plural(n: i64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The `ended` counts of a sign-out everywhere: "2 server sessions, 1 device and 0 refresh families".
