@@ -6,34 +6,11 @@ use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_refused, backends, password_grant, production, refresh, set_cookie, spawn_app,
-    spawn_app_with,
+    Backend, TestApp, TestUser, assert_refused, production, spawn_app, spawn_app_with,
 };
-
-const DEMO_LOGIN: (&str, &str) = ("alice", "wonderland-demo");
 
 fn queries(response: &Response) -> u32 {
     response.headers()["x-tokenlab-db-queries"].to_str().unwrap().parse().unwrap()
-}
-
-async fn device_login(app: &TestApp, client: &Client, device_id: &str, mode: &str) -> Response {
-    let (username, password) = DEMO_LOGIN;
-    client
-        .post(app.url("/api/device/login"))
-        .json(&json!({"username": username, "password": password, "device_id": device_id, "mode": mode}))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn session_login(app: &TestApp, client: &Client) -> Response {
-    let (username, password) = DEMO_LOGIN;
-    client
-        .post(app.url("/api/session/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn choose_policy(app: &TestApp, name: &str) -> Response {
@@ -74,347 +51,304 @@ async fn stored_hashes(app: &TestApp) -> Vec<String> {
     values
 }
 
-#[tokio::test]
-async fn the_inspector_shows_every_scheme_and_never_a_secret() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let mut secrets = Vec::new();
+backend_test!(the_inspector_shows_every_scheme_and_never_a_secret);
+async fn the_inspector_shows_every_scheme_and_never_a_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut secrets = Vec::new();
 
-        let browser = Client::builder().cookie_store(true).build().unwrap();
-        let login = session_login(&app, &browser).await;
-        secrets.push(set_cookie(&login, "tl_session").unwrap());
+    let alice = TestUser::alice();
 
-        let written = device_login(&app, &browser, "phone-of-alice-1234", "as_written").await;
-        secrets.push(set_cookie(&written, "tl_device").unwrap());
-        secrets.push("phone-of-alice-1234".to_owned());
-        let hardened = device_login(&app, &Client::new(), "laptop-5678", "hardened").await;
-        secrets.push(set_cookie(&hardened, "tl_device").unwrap());
-        let hardened: Value = hardened.json().await.unwrap();
-        secrets.push(hardened["device_token"].as_str().unwrap().to_owned());
+    let browser = app.session_login(&alice).await;
+    secrets.push(browser.session_cookie().to_owned());
 
-        let tokens = password_grant(&app).await;
-        let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-        secrets.push(first_refresh.clone());
-        secrets.push(tokens["access_token"].as_str().unwrap().to_owned());
-        let rotated: Value = refresh(&app, &first_refresh).await.json().await.unwrap();
-        secrets.push(rotated["refresh_token"].as_str().unwrap().to_owned());
-        secrets.push(rotated["access_token"].as_str().unwrap().to_owned());
+    let written = app.device_login(&alice, "phone-of-alice-1234", "as_written").await.credential;
+    secrets.push(written.device_cookie().to_owned());
+    secrets.push("phone-of-alice-1234".to_owned());
+    let hardened = app.device_login(&alice, "laptop-5678", "hardened").await.credential;
+    secrets.push(hardened.device_cookie().to_owned());
+    secrets.push(hardened.device_token().to_owned());
 
-        let form: Value = browser
-            .get(app.url("/api/orders/form-token"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let form_token = form["form_token"].as_str().unwrap().to_owned();
-        secrets.push(form_token.clone());
-        let order = browser
-            .post(app.url("/api/orders"))
-            .json(&json!({"item": "green tea", "quantity": 2, "form_token": form_token}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(order.status(), StatusCode::CREATED);
-        // The order is written on a task of its own; its statements still count for the request:
-        // the session lookup, spending the token and inserting the order at least.
-        assert!(queries(&order) >= 3, "{} statements", queries(&order));
-        let keyed = browser
-            .post(app.url("/api/orders"))
-            .header("idempotency-key", "order-42")
-            .json(&json!({"item": "oolong", "quantity": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(keyed.status(), StatusCode::CREATED);
+    let tokens = app.password_grant(&alice).await;
+    let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    secrets.push(first_refresh.clone());
+    secrets.push(tokens["access_token"].as_str().unwrap().to_owned());
+    let rotated: Value = app.refresh(&first_refresh).await.json().await.unwrap();
+    secrets.push(rotated["refresh_token"].as_str().unwrap().to_owned());
+    secrets.push(rotated["access_token"].as_str().unwrap().to_owned());
 
-        let (text, state) = inspect(&app).await;
-        assert_eq!(state["user"]["username"], "alice");
-        let cookies: Vec<&str> = state["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["cookie"].as_str().unwrap())
-            .collect();
-        assert_eq!(cookies.iter().filter(|c| **c == "tl_session").count(), 1, "{cookies:?}");
-        assert_eq!(cookies.iter().filter(|c| **c == "tl_device").count(), 2, "{cookies:?}");
-        assert!(state["sessions"].as_array().unwrap().iter().all(|s| s["state"] == "live"));
+    let form: Value = app.get_as("/api/orders/form-token", &browser).await.json().await.unwrap();
+    let form_token = form["form_token"].as_str().unwrap().to_owned();
+    secrets.push(form_token.clone());
+    let order = browser
+        .apply(Client::new().post(app.url("/api/orders")))
+        .json(&json!({"item": "green tea", "quantity": 2, "form_token": form_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status(), StatusCode::CREATED);
+    // The order is written on a task of its own; its statements still count for the request:
+    // the session lookup, spending the token and inserting the order at least.
+    assert!(queries(&order) >= 3, "{} statements", queries(&order));
+    let keyed = browser
+        .apply(Client::new().post(app.url("/api/orders")))
+        .header("idempotency-key", "order-42")
+        .json(&json!({"item": "oolong", "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), StatusCode::CREATED);
 
-        let devices = state["devices"].as_array().unwrap();
-        assert_eq!(devices.len(), 2);
-        assert_eq!(devices[0]["mode"], "as_written");
-        assert!(devices[0]["stored_token"].as_str().unwrap().starts_with("plain text: "));
-        assert_eq!(devices[0]["expires_at"], Value::Null, "as written never expires");
-        assert_eq!(devices[1]["mode"], "hardened");
-        assert_eq!(devices[1]["device_id"], "laptop-5678");
-        assert!(devices[1]["stored_token"].as_str().unwrap().starts_with("SHA-256 "));
+    let (text, state) = inspect(&app).await;
+    assert_eq!(state["user"]["username"], "alice");
+    let cookies: Vec<&str> = state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["cookie"].as_str().unwrap())
+        .collect();
+    assert_eq!(cookies.iter().filter(|c| **c == "tl_session").count(), 1, "{cookies:?}");
+    assert_eq!(cookies.iter().filter(|c| **c == "tl_device").count(), 2, "{cookies:?}");
+    assert!(state["sessions"].as_array().unwrap().iter().all(|s| s["state"] == "live"));
 
-        let families = state["refresh_families"].as_array().unwrap();
-        assert_eq!(families.len(), 1);
-        assert_eq!(families[0]["state"], "active");
-        let chain = families[0]["tokens"].as_array().unwrap();
-        let chain_states: Vec<&str> = chain.iter().map(|t| t["state"].as_str().unwrap()).collect();
-        assert_eq!(chain_states, ["rotated", "current"]);
-        assert_eq!(chain[1]["parent_hash_prefix"], chain[0]["hash_prefix"]);
+    let devices = state["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0]["mode"], "as_written");
+    assert!(devices[0]["stored_token"].as_str().unwrap().starts_with("plain text: "));
+    assert_eq!(devices[0]["expires_at"], Value::Null, "as written never expires");
+    assert_eq!(devices[1]["mode"], "hardened");
+    assert_eq!(devices[1]["device_id"], "laptop-5678");
+    assert!(devices[1]["stored_token"].as_str().unwrap().starts_with("SHA-256 "));
 
-        assert_eq!(state["form_tokens"][0]["spent_on_order"], state["orders"][0]["id"]);
-        assert_eq!(state["idempotency_keys"][0]["key"], "order-42");
-        assert_eq!(state["idempotency_keys"][0]["state"], "finished");
-        assert_eq!(state["orders"].as_array().unwrap().len(), 2);
+    let families = state["refresh_families"].as_array().unwrap();
+    assert_eq!(families.len(), 1);
+    assert_eq!(families[0]["state"], "active");
+    let chain = families[0]["tokens"].as_array().unwrap();
+    let chain_states: Vec<&str> = chain.iter().map(|t| t["state"].as_str().unwrap()).collect();
+    assert_eq!(chain_states, ["rotated", "current"]);
+    assert_eq!(chain[1]["parent_hash_prefix"], chain[0]["hash_prefix"]);
 
-        // The secrecy rule: neither a credential nor anything the database keeps to check one.
-        let hashes = stored_hashes(&app).await;
-        assert!(hashes.len() >= 10, "the scenario stored hashes: {hashes:?}");
+    assert_eq!(state["form_tokens"][0]["spent_on_order"], state["orders"][0]["id"]);
+    assert_eq!(state["idempotency_keys"][0]["key"], "order-42");
+    assert_eq!(state["idempotency_keys"][0]["state"], "finished");
+    assert_eq!(state["orders"].as_array().unwrap().len(), 2);
+
+    // The secrecy rule: neither a credential nor anything the database keeps to check one.
+    let hashes = stored_hashes(&app).await;
+    assert!(hashes.len() >= 10, "the scenario stored hashes: {hashes:?}");
+    for secret in secrets.iter().chain(&hashes) {
+        assert!(!text.contains(secret.as_str()), "the inspector shows {secret}: {text}");
+    }
+
+    // Replaying the rotated refresh token after the grace window revokes the family; the
+    // inspector says why, and the chain is dead.
+    app.advance_clock(11).await;
+    assert_eq!(app.refresh(&first_refresh).await.status(), StatusCode::BAD_REQUEST);
+    let (_, state) = inspect(&app).await;
+    assert_eq!(state["refresh_families"][0]["state"], "reused");
+    let chain_states: Vec<&str> = state["refresh_families"][0]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain_states, ["rotated", "revoked"]);
+
+    // Every other demo answer keeps the same rule.
+    let mut answers = Vec::new();
+    for path in ["/api/demo/clock", "/api/demo/policy"] {
+        answers.push((path, app.get(path).await.text().await.unwrap()));
+    }
+    for path in ["/api/demo/keys/rotate", "/api/demo/sessions/expire", "/api/demo/reset"] {
+        let response = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        answers.push((path, response.text().await.unwrap()));
+    }
+    for (path, text) in answers {
         for secret in secrets.iter().chain(&hashes) {
-            assert!(!text.contains(secret.as_str()), "the inspector shows {secret}: {text}");
+            assert!(!text.contains(secret.as_str()), "{path} shows {secret}");
         }
-
-        // Replaying the rotated refresh token after the grace window revokes the family; the
-        // inspector says why, and the chain is dead.
-        app.advance_clock(11).await;
-        assert_eq!(refresh(&app, &first_refresh).await.status(), StatusCode::BAD_REQUEST);
-        let (_, state) = inspect(&app).await;
-        assert_eq!(state["refresh_families"][0]["state"], "reused");
-        let chain_states: Vec<&str> = state["refresh_families"][0]["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["state"].as_str().unwrap())
-            .collect();
-        assert_eq!(chain_states, ["rotated", "revoked"]);
-
-        // Every other demo answer keeps the same rule.
-        let mut answers = Vec::new();
-        for path in ["/api/demo/clock", "/api/demo/policy"] {
-            answers.push((path, app.get(path).await.text().await.unwrap()));
-        }
-        for path in ["/api/demo/keys/rotate", "/api/demo/sessions/expire", "/api/demo/reset"] {
-            let response = app.client.post(app.url(path)).send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{path}");
-            answers.push((path, response.text().await.unwrap()));
-        }
-        for (path, text) in answers {
-            for secret in secrets.iter().chain(&hashes) {
-                assert!(!text.contains(secret.as_str()), "{path} shows {secret}");
-            }
-        }
-        assert_refused(
-            app.get("/api/demo/inspector?username=nobody").await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        )
-        .await;
-        app.stop().await;
     }
+    assert_refused(
+        app.get("/api/demo/inspector?username=nobody").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn expiring_every_session_shows_the_three_schemes_side_by_side() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let session_client = Client::builder().cookie_store(true).build().unwrap();
-        assert_eq!(session_login(&app, &session_client).await.status(), StatusCode::OK);
-        let device_client = Client::builder().cookie_store(true).build().unwrap();
-        let device = device_login(&app, &device_client, "phone-1234", "as_written").await;
-        assert_eq!(device.status(), StatusCode::OK);
-        let access = password_grant(&app).await["access_token"].as_str().unwrap().to_owned();
+backend_test!(expiring_every_session_shows_the_three_schemes_side_by_side);
+async fn expiring_every_session_shows_the_three_schemes_side_by_side(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = TestUser::alice();
+    let session = app.session_login(&alice).await;
+    // As written, the device's token is its id: `phone-1234`.
+    let device = app.device_login(&alice, "phone-1234", "as_written").await.credential;
+    let access = app.password_grant(&alice).await["access_token"].as_str().unwrap().to_owned();
 
-        let expired: Value = app
+    let expired: Value = app
+        .client
+        .post(app.url("/api/demo/sessions/expire"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(expired["expired"], 2, "{expired}");
+
+    // Scheme 2: the session is gone and only a new login helps (C7).
+    let session_me = app.session_me(&session).await;
+    let session_queries = queries(&session_me);
+    assert_refused(session_me, StatusCode::UNAUTHORIZED, "not_logged_in").await;
+
+    // Scheme 1: the device token is found in the database and re-attached (C5).
+    let device_me = app.device_me(&device).await;
+    assert_eq!(device_me.status(), StatusCode::OK);
+    assert_eq!(device_me.headers()["x-session-renewed"], "1");
+    let device_queries = queries(&device_me);
+
+    // Access token: no server session was ever involved.
+    let jwt_me = app.jwt_me(&access).await;
+    assert_eq!(jwt_me.status(), StatusCode::OK);
+    let jwt_queries = queries(&jwt_me);
+
+    // The counts are real: a lookup that found nothing, a re-attach that reads and writes,
+    // and a key lookup plus the user for the token.
+    assert_eq!(session_queries, 1, "one session lookup, nothing found");
+    assert!(device_queries > session_queries, "re-attach: {device_queries} statements");
+    assert!(jwt_queries >= 1, "key lookup: {jwt_queries}");
+    assert_eq!(queries(&app.get("/api/demo/clock").await), 0, "the clock needs no database");
+    app.stop().await;
+}
+
+backend_test!(reset_wipes_demo_data_and_the_clock);
+async fn reset_wipes_demo_data_and_the_clock(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.register("bob", "correct horse battery").await.status(), StatusCode::CREATED);
+    let alice = TestUser::alice();
+    let browser = app.session_login(&alice).await;
+    app.password_grant(&alice).await;
+    // Changed from the signed-in browser, whose session the change keeps for reset to remove.
+    let changed = browser
+        .apply(Client::new().post(app.url("/api/accounts/password")))
+        .json(&json!({"username": "alice", "current_password": "wonderland-demo", "new_password": "something else entirely"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.status());
+    app.advance_clock(3600).await;
+    let switched = choose_policy(&app, "keycloak").await;
+    assert_eq!(switched.status(), StatusCode::OK);
+
+    let response = app.client.post(app.url("/api/demo/reset")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let done: Value = response.json().await.unwrap();
+    assert_eq!(done["clock"]["offset_seconds"], 0);
+    assert_eq!(done["token_policy"], "article");
+    assert_eq!(done["removed"]["users"], 1, "{done}");
+    assert!(done["removed"]["sessions"].as_u64().unwrap() >= 1, "{done}");
+
+    let (_, state) = inspect(&app).await;
+    for table in
+        ["sessions", "devices", "refresh_families", "form_tokens", "idempotency_keys", "orders"]
+    {
+        assert_eq!(state[table], json!([]), "{table} after reset");
+    }
+    // The demo account is back to its documented password, and bob is gone.
+    assert_eq!(app.try_session_login(&alice).await.status(), StatusCode::OK);
+    assert_eq!(app.register("bob", "correct horse battery").await.status(), StatusCode::CREATED);
+    let policy: Value = app.get("/api/demo/policy").await.json().await.unwrap();
+    assert_eq!(policy["current"]["name"], "article");
+    app.stop().await;
+}
+
+backend_test!(policy_presets_switch_the_lifetimes_of_new_tokens);
+async fn policy_presets_switch_the_lifetimes_of_new_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let policy: Value = app.get("/api/demo/policy").await.json().await.unwrap();
+    assert_eq!(policy["current"]["name"], "article");
+    let names: Vec<&str> =
+        policy["presets"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["article", "recommended", "keycloak", "auth0", "cognito"]);
+    assert!(policy["presets"][2]["source"].as_str().unwrap().contains("Keycloak"));
+
+    // Issued under the article's preset: a family that ends in 60 days.
+    let article_tokens = app.password_grant(&TestUser::alice()).await;
+    assert_eq!(article_tokens["expires_in"], 30 * 86_400);
+
+    let switched = choose_policy(&app, "keycloak").await;
+    assert_eq!(switched.status(), StatusCode::OK);
+    let switched: Value = switched.json().await.unwrap();
+    assert_eq!(switched["current"]["access_lifetime_seconds"], 300);
+
+    let keycloak_tokens = app.password_grant(&TestUser::alice()).await;
+    assert_eq!(keycloak_tokens["expires_in"], 300);
+    assert_eq!(keycloak_tokens["refresh_expires_in"], 1800);
+
+    // A family keeps the end it was given at login: refreshing the article family under
+    // keycloak gives keycloak's idle limit, and refreshing the keycloak family under the
+    // article's preset cannot outlive its 10 hours.
+    let refreshed: Value =
+        app.refresh(article_tokens["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(refreshed["expires_in"], 300);
+    assert_eq!(refreshed["refresh_expires_in"], 1800);
+    let back = choose_policy(&app, "article").await;
+    assert_eq!(back.status(), StatusCode::OK);
+    let refreshed: Value =
+        app.refresh(keycloak_tokens["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
+    let left = refreshed["refresh_expires_in"].as_i64().unwrap();
+    assert_eq!(left, 10 * 3600, "{left}");
+    // The article's month-long access token is cut to the family's end: no token outlives
+    // the login it came from.
+    assert_eq!(refreshed["expires_in"], refreshed["refresh_expires_in"]);
+
+    let unknown = choose_policy(&app, "forever").await;
+    assert_refused(unknown, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    app.stop().await;
+}
+
+backend_test!(the_lab_controls_do_not_exist_in_production);
+async fn the_lab_controls_do_not_exist_in_production(backend: Backend) {
+    let app = spawn_app_with(backend, production).await;
+    let calls = [
+        app.get("/api/demo/inspector").await,
+        app.get("/api/demo/policy").await,
+        choose_policy(&app, "article").await,
+        app.client.post(app.url("/api/demo/reset")).send().await.unwrap(),
+        app.client.post(app.url("/api/demo/sessions/expire")).send().await.unwrap(),
+    ];
+    for response in calls {
+        assert_refused(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    app.stop().await;
+}
+
+backend_test!(the_inspector_counts_cross_site_refusals_and_refuses_a_bad_query);
+async fn the_inspector_counts_cross_site_refusals_and_refuses_a_bad_query(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, state) = inspect(&app).await;
+    assert_eq!(state["cross_site_refusals"], 0);
+    for _ in 0..2 {
+        let refused = app
             .client
-            .post(app.url("/api/demo/sessions/expire"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(expired["expired"], 2, "{expired}");
-
-        // Scheme 2: the session is gone and only a new login helps (C7).
-        let session_me = session_client.get(app.url("/api/session/me")).send().await.unwrap();
-        let session_queries = queries(&session_me);
-        assert_refused(session_me, StatusCode::UNAUTHORIZED, "not_logged_in").await;
-
-        // Scheme 1: the device token is found in the database and re-attached (C5).
-        let device_me = device_client
-            .get(app.url("/api/device/me"))
-            .header("x-device-id", "phone-1234")
-            .header("x-device-token", "phone-1234")
+            .post(app.url("/api/orders"))
+            .header("origin", "https://evil.example")
+            .form(&[("item", "prize"), ("quantity", "100")])
             .send()
             .await
             .unwrap();
-        assert_eq!(device_me.status(), StatusCode::OK);
-        assert_eq!(device_me.headers()["x-session-renewed"], "1");
-        let device_queries = queries(&device_me);
-
-        // Access token: no server session was ever involved.
-        let jwt_me =
-            Client::new().get(app.url("/api/jwt/me")).bearer_auth(&access).send().await.unwrap();
-        assert_eq!(jwt_me.status(), StatusCode::OK);
-        let jwt_queries = queries(&jwt_me);
-
-        // The counts are real: a lookup that found nothing, a re-attach that reads and writes,
-        // and a key lookup plus the user for the token.
-        assert_eq!(session_queries, 1, "one session lookup, nothing found");
-        assert!(device_queries > session_queries, "re-attach: {device_queries} statements");
-        assert!(jwt_queries >= 1, "key lookup: {jwt_queries}");
-        assert_eq!(queries(&app.get("/api/demo/clock").await), 0, "the clock needs no database");
-        app.stop().await;
+        assert_refused(refused, StatusCode::FORBIDDEN, "cross_site_request").await;
     }
-}
+    let (_, state) = inspect(&app).await;
+    assert_eq!(state["cross_site_refusals"], 2, "counted on the server, for the lab to read");
 
-#[tokio::test]
-async fn reset_wipes_demo_data_and_the_clock() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        assert_eq!(
-            app.register("bob", "correct horse battery").await.status(),
-            StatusCode::CREATED
-        );
-        let browser = Client::builder().cookie_store(true).build().unwrap();
-        assert_eq!(session_login(&app, &browser).await.status(), StatusCode::OK);
-        password_grant(&app).await;
-        // Changed from the signed-in browser, whose session the change keeps for reset to remove.
-        let changed = browser
-            .post(app.url("/api/accounts/password"))
-            .json(&json!({"username": "alice", "current_password": "wonderland-demo", "new_password": "something else entirely"}))
-            .send()
-            .await
-            .unwrap();
-        assert!(changed.status().is_success(), "{}", changed.status());
-        app.advance_clock(3600).await;
-        let switched = choose_policy(&app, "keycloak").await;
-        assert_eq!(switched.status(), StatusCode::OK);
+    let reset = app.client.post(app.url("/api/demo/reset")).send().await.unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let (_, state) = inspect(&app).await;
+    assert_eq!(state["cross_site_refusals"], 0);
 
-        let response = app.client.post(app.url("/api/demo/reset")).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let done: Value = response.json().await.unwrap();
-        assert_eq!(done["clock"]["offset_seconds"], 0);
-        assert_eq!(done["token_policy"], "article");
-        assert_eq!(done["removed"]["users"], 1, "{done}");
-        assert!(done["removed"]["sessions"].as_u64().unwrap() >= 1, "{done}");
-
-        let (_, state) = inspect(&app).await;
-        for table in
-            ["sessions", "devices", "refresh_families", "form_tokens", "idempotency_keys", "orders"]
-        {
-            assert_eq!(state[table], json!([]), "{table} after reset");
-        }
-        // The demo account is back to its documented password, and bob is gone.
-        assert_eq!(session_login(&app, &Client::new()).await.status(), StatusCode::OK);
-        assert_eq!(
-            app.register("bob", "correct horse battery").await.status(),
-            StatusCode::CREATED
-        );
-        let policy: Value = app.get("/api/demo/policy").await.json().await.unwrap();
-        assert_eq!(policy["current"]["name"], "article");
-        app.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn policy_presets_switch_the_lifetimes_of_new_tokens() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let policy: Value = app.get("/api/demo/policy").await.json().await.unwrap();
-        assert_eq!(policy["current"]["name"], "article");
-        let names: Vec<&str> = policy["presets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["article", "recommended", "keycloak", "auth0", "cognito"]);
-        assert!(policy["presets"][2]["source"].as_str().unwrap().contains("Keycloak"));
-
-        // Issued under the article's preset: a family that ends in 60 days.
-        let article_tokens = password_grant(&app).await;
-        assert_eq!(article_tokens["expires_in"], 30 * 86_400);
-
-        let switched = choose_policy(&app, "keycloak").await;
-        assert_eq!(switched.status(), StatusCode::OK);
-        let switched: Value = switched.json().await.unwrap();
-        assert_eq!(switched["current"]["access_lifetime_seconds"], 300);
-
-        let keycloak_tokens = password_grant(&app).await;
-        assert_eq!(keycloak_tokens["expires_in"], 300);
-        assert_eq!(keycloak_tokens["refresh_expires_in"], 1800);
-
-        // A family keeps the end it was given at login: refreshing the article family under
-        // keycloak gives keycloak's idle limit, and refreshing the keycloak family under the
-        // article's preset cannot outlive its 10 hours.
-        let refreshed: Value = refresh(&app, article_tokens["refresh_token"].as_str().unwrap())
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(refreshed["expires_in"], 300);
-        assert_eq!(refreshed["refresh_expires_in"], 1800);
-        let back = choose_policy(&app, "article").await;
-        assert_eq!(back.status(), StatusCode::OK);
-        let refreshed: Value = refresh(&app, keycloak_tokens["refresh_token"].as_str().unwrap())
-            .await
-            .json()
-            .await
-            .unwrap();
-        let left = refreshed["refresh_expires_in"].as_i64().unwrap();
-        assert!((10 * 3600 - 5..=10 * 3600).contains(&left), "{left}");
-        // The article's month-long access token is cut to the family's end: no token outlives
-        // the login it came from.
-        assert_eq!(refreshed["expires_in"], refreshed["refresh_expires_in"]);
-
-        let unknown = choose_policy(&app, "forever").await;
-        assert_refused(unknown, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-        app.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn the_lab_controls_do_not_exist_in_production() {
-    for backend in backends() {
-        let app = spawn_app_with(backend, production).await;
-        let calls = [
-            app.get("/api/demo/inspector").await,
-            app.get("/api/demo/policy").await,
-            choose_policy(&app, "article").await,
-            app.client.post(app.url("/api/demo/reset")).send().await.unwrap(),
-            app.client.post(app.url("/api/demo/sessions/expire")).send().await.unwrap(),
-        ];
-        for response in calls {
-            assert_refused(response, StatusCode::NOT_FOUND, "not_found").await;
-        }
-        app.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn the_inspector_counts_cross_site_refusals_and_refuses_a_bad_query() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let (_, state) = inspect(&app).await;
-        assert_eq!(state["cross_site_refusals"], 0);
-        for _ in 0..2 {
-            let refused = app
-                .client
-                .post(app.url("/api/orders"))
-                .header("origin", "https://evil.example")
-                .form(&[("item", "prize"), ("quantity", "100")])
-                .send()
-                .await
-                .unwrap();
-            assert_refused(refused, StatusCode::FORBIDDEN, "cross_site_request").await;
-        }
-        let (_, state) = inspect(&app).await;
-        assert_eq!(state["cross_site_refusals"], 2, "counted on the server, for the lab to read");
-
-        let reset = app.client.post(app.url("/api/demo/reset")).send().await.unwrap();
-        assert_eq!(reset.status(), StatusCode::OK);
-        let (_, state) = inspect(&app).await;
-        assert_eq!(state["cross_site_refusals"], 0);
-
-        let twice = app.get("/api/demo/inspector?username=alice&username=bob").await;
-        assert_refused(twice, StatusCode::BAD_REQUEST, "invalid_query").await;
-        app.stop().await;
-    }
+    let twice = app.get("/api/demo/inspector?username=alice&username=bob").await;
+    assert_refused(twice, StatusCode::BAD_REQUEST, "invalid_query").await;
+    app.stop().await;
 }

@@ -1,8 +1,11 @@
-//! API tests: the real server on port 0, a fresh database with the real migrations, real HTTP.
+//! API tests: the real server on port 0, a fresh database with the real migrations, real HTTP, and
+//! a clock that moves only when the test moves it.
 //!
-//! Every test runs on SQLite, and again on PostgreSQL when `TEST_DATABASE_URL` is set.
+//! Every test of a backend's behaviour is generated twice by `backend_test!`: `…::sqlite`, and
+//! `…::postgres`, which needs `TEST_DATABASE_URL` (see `helpers.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod helpers;
 
 mod accounts;

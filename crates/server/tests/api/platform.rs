@@ -1,15 +1,14 @@
 //! What every endpoint shares: the OpenAPI document, error shape, request ids, health, the page.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokenlab_server::app::StartError;
 use tokenlab_server::config::{ConfigError, Profile};
-use tokenlab_server::{Application, Settings, clock::SystemClock};
+use tokenlab_server::{Application, Settings};
 
-use crate::helpers::{assert_refused, backends, production, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, assert_refused, production, spawn_app, spawn_app_with, test_clock};
 
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
@@ -67,40 +66,37 @@ const DEMO_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/demo/stateless-jwt"),
 ];
 
-#[tokio::test]
-async fn the_openapi_document_lists_every_route_and_every_listed_route_answers() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let response = app.get("/api/openapi.json").await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let doc: Value = response.json().await.unwrap();
-        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        let listed = operations(&doc);
-        let expected = ops(EVERY_ROUTE).into_iter().chain(ops(DEMO_ROUTES)).collect();
-        assert_eq!(listed, expected);
+backend_test!(the_openapi_document_lists_every_route_and_every_listed_route_answers);
+async fn the_openapi_document_lists_every_route_and_every_listed_route_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let listed = operations(&doc);
+    let expected = ops(EVERY_ROUTE).into_iter().chain(ops(DEMO_ROUTES)).collect();
+    assert_eq!(listed, expected);
 
-        for (method, path) in &listed {
-            let request = app.client.request(method.parse().unwrap(), app.url(path));
-            let request =
-                if method == "GET" { request } else { request.json(&serde_json::json!({})) };
-            let response = request.send().await.unwrap();
-            let status = response.status();
-            let body = response.text().await.unwrap();
-            // A handler may answer 404 itself (nothing to show); the router's own 404 and 405
-            // mean the route does not exist.
-            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
-                || (status == StatusCode::NOT_FOUND && body.contains("no such API endpoint"));
-            assert!(!unrouted, "{method} {path} is documented but answers {status}: {body}");
-        }
-        // Every error response is described with the shared error body.
-        assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
-        app.stop().await;
+    for (method, path) in &listed {
+        let request = app.client.request(method.parse().unwrap(), app.url(path));
+        let request = if method == "GET" { request } else { request.json(&serde_json::json!({})) };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        // A handler may answer 404 itself (nothing to show); the router's own 404 and 405
+        // mean the route does not exist.
+        let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+            || (status == StatusCode::NOT_FOUND && body.contains("no such API endpoint"));
+        assert!(!unrouted, "{method} {path} is documented but answers {status}: {body}");
     }
+    // Every error response is described with the shared error body.
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn production_documents_no_demo_routes() {
-    let app = spawn_app_with(backends()[0], production).await;
+    let app = spawn_app_with(Backend::Sqlite, production).await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
     assert_eq!(operations(&doc), ops(EVERY_ROUTE));
     app.stop().await;
@@ -108,7 +104,7 @@ async fn production_documents_no_demo_routes() {
 
 #[tokio::test]
 async fn the_docs_page_is_browsable() {
-    let app = spawn_app(backends()[0]).await;
+    let app = spawn_app(Backend::Sqlite).await;
     let response = app.get("/api/docs").await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
@@ -117,56 +113,46 @@ async fn the_docs_page_is_browsable() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_api_routes_and_methods_answer_with_a_reason() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        assert_refused(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND, "not_found")
-            .await;
-        let delete = app.client.delete(app.url("/api/accounts")).send().await.unwrap();
-        assert_refused(delete, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-        app.stop().await;
-    }
+backend_test!(unknown_api_routes_and_methods_answer_with_a_reason);
+async fn unknown_api_routes_and_methods_answer_with_a_reason(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_refused(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND, "not_found").await;
+    let delete = app.client.delete(app.url("/api/accounts")).send().await.unwrap();
+    assert_refused(delete, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn health_request_ids_and_cookie_names() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let response = app.get("/healthz").await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-        assert_eq!(id.len(), 36, "a UUID: {id}");
-        assert_eq!(response.text().await.unwrap(), "ok");
+backend_test!(health_request_ids_and_cookie_names);
+async fn health_request_ids_and_cookie_names(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(response.text().await.unwrap(), "ok");
 
-        // A client's own request id is kept, so logs on both sides can be joined.
-        let mine = app
-            .client
-            .get(app.url("/healthz"))
-            .header("x-request-id", "abc-123")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(mine.headers()["x-request-id"], "abc-123");
+    // A client's own request id is kept, so logs on both sides can be joined.
+    let mine =
+        app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(mine.headers()["x-request-id"], "abc-123");
 
-        // Cookie names (never values) are reported for the lab's timeline.
-        let with_cookie = app
-            .client
-            .get(app.url("/healthz"))
-            .header("cookie", "tl_session=secret-value; other=1")
-            .send()
-            .await
-            .unwrap();
-        let report = with_cookie.headers()["x-tokenlab-cookies"].to_str().unwrap();
-        assert_eq!(report, "sent=tl_session,other");
-        assert!(app.get("/healthz").await.headers().get("x-tokenlab-cookies").is_none());
-        app.stop().await;
-    }
+    // Cookie names (never values) are reported for the lab's timeline.
+    let with_cookie = app
+        .client
+        .get(app.url("/healthz"))
+        .header("cookie", "tl_session=secret-value; other=1")
+        .send()
+        .await
+        .unwrap();
+    let report = with_cookie.headers()["x-tokenlab-cookies"].to_str().unwrap();
+    assert_eq!(report, "sent=tl_session,other");
+    assert!(app.get("/healthz").await.headers().get("x-tokenlab-cookies").is_none());
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_lab_page_is_server_rendered_with_its_hydration_script() {
-    let app = spawn_app(backends()[0]).await;
+    let app = spawn_app(Backend::Sqlite).await;
     let response = app.get("/").await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
@@ -185,7 +171,7 @@ async fn production_refuses_to_start_without_https() {
         let mut settings = Settings::for_tests("sqlite::memory:");
         settings.profile = Profile::Production;
         settings.public_url = public_url.clone();
-        let result = Application::build(settings, Arc::new(SystemClock)).await;
+        let result = Application::build(settings, test_clock()).await;
         assert!(
             matches!(result, Err(StartError::Config(ConfigError::ProductionWithoutHttps))),
             "{public_url:?}"

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::helpers::{Backend, backends, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 
 /// How the page addresses the server.
 const DOC_ADDRESS: &str = "localhost:3000";
@@ -40,21 +40,19 @@ struct Step {
     expected: Vec<String>,
 }
 
-#[tokio::test]
-async fn the_walkthrough_runs_as_written() {
+backend_test!(the_walkthrough_runs_as_written);
+async fn the_walkthrough_runs_as_written(backend: Backend) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/walkthrough.md");
     let doc = std::fs::read_to_string(&path).expect("docs/walkthrough.md is readable");
     let steps = parse(&doc);
     assert!(steps.len() > 10, "only {} commands found in docs/walkthrough.md", steps.len());
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        let address = app.base.strip_prefix("http://").expect("an http base URL").to_owned();
-        let run = run_in_bash(&steps, &address).await;
-        app.stop().await;
-        let failures = compare(&steps, &run);
-        if !failures.is_empty() {
-            panic!("{}", report(backend, &failures, &run));
-        }
+    let app = spawn_app(backend).await;
+    let address = app.base.strip_prefix("http://").expect("an http base URL").to_owned();
+    let run = run_in_bash(&steps, &address).await;
+    app.stop().await;
+    let failures = compare(&steps, &run);
+    if !failures.is_empty() {
+        panic!("{}", report(backend, &failures, &run));
     }
 }
 
