@@ -16,6 +16,7 @@ pub mod session;
 pub mod signout;
 pub mod submit;
 pub mod throttle;
+pub mod wire;
 
 pub use clock::{Clock, ManualClock, OffsetClock, Timestamp};
 pub use reason::Reason;

@@ -218,10 +218,10 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
 
 /// The public keys that verify access tokens (RFC 7517), each named by its `kid`.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
-    responses((status = 200, body = crate::keys::JwkSet)))]
+    responses((status = 200, body = tokenlab_core::wire::JwkSet)))]
 async fn jwks(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<crate::keys::JwkSet>, ApiError> {
+) -> Result<axum::Json<tokenlab_core::wire::JwkSet>, ApiError> {
     Ok(axum::Json(crate::keys::jwks(&state.db).await?))
 }
 

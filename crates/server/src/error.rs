@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokenlab_core::Reason;
 use tokenlab_core::account::RuleViolation;
+// The bodies themselves are part of the wire contract the browser compiles too.
+pub use tokenlab_core::wire::{ErrorBody, ErrorDetails};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -22,26 +24,12 @@ pub enum ApiError {
         /// refused bearer token.
         headers: Vec<(HeaderName, HeaderValue)>,
         /// Facts the client needs to act, beside `reason` (e.g. `original_order_id`).
-        details: serde_json::Map<String, serde_json::Value>,
+        details: ErrorDetails,
     },
     /// A fault of the server: its cause, with the context each step added on the way up
     /// (`anyhow::Context`). Logged whole, never sent.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
-}
-
-/// The body of every 4xx and 5xx the API sends.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable: branch on this.
-    #[schema(example = "username_taken")]
-    pub reason: String,
-    /// For people; may change wording between versions.
-    pub message: String,
-    /// Present with some reasons: e.g. `original_order_id` with `duplicate_submit`.
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -50,7 +38,7 @@ impl ApiError {
             reason,
             message: message.into(),
             headers: Vec::new(),
-            details: serde_json::Map::new(),
+            details: ErrorDetails::default(),
         }
     }
 
@@ -65,9 +53,10 @@ impl ApiError {
         self
     }
 
-    pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+    /// Sets the facts the client needs to act on the refusal (they travel beside `reason`).
+    pub fn with_details(mut self, facts: ErrorDetails) -> Self {
         if let Self::Refused { details, .. } = &mut self {
-            details.insert(key.to_owned(), value.into());
+            *details = facts;
         }
         self
     }
@@ -149,14 +138,12 @@ impl IntoResponse for ApiError {
                 // `{:#}` prints every context and cause in the chain, outermost first; the request's
                 // span (method, path, request id) is attached by the tracing layer.
                 tracing::error!(error = format!("{source:#}"), "request failed");
-                (reason.explanation().to_owned(), Vec::new(), serde_json::Map::new())
+                (reason.explanation().to_owned(), Vec::new(), ErrorDetails::default())
             }
         };
         let status =
             StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response =
-            (status, Json(ErrorBody { reason: reason.code().to_owned(), message, details }))
-                .into_response();
+        let mut response = (status, Json(ErrorBody { reason, message, details })).into_response();
         for (name, value) in headers {
             response.headers_mut().insert(name, value);
         }

@@ -18,7 +18,7 @@ use tokenlab_core::{Reason, Timestamp};
 
 use crate::clock::from_unix_seconds;
 use crate::entities::{form_tokens, idempotency_keys, orders};
-use crate::error::{ApiError, Context as _};
+use crate::error::{ApiError, Context as _, ErrorDetails};
 use crate::secrets::{new_token, storage_hash};
 use crate::slow_network;
 use crate::state::AppState;
@@ -124,7 +124,7 @@ async fn with_form_token(
                 Reason::DuplicateSubmit,
                 format!("this form was already submitted: it created order #{original}"),
             )
-            .with_detail("original_order_id", original))
+            .with_details(ErrorDetails { original_order_id: Some(original) }))
         }
         _ => Err(ApiError::refused(
             Reason::FormTokenInvalid,

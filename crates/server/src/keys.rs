@@ -13,9 +13,9 @@ use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, EntityTrait as _,
     QueryFilter as _, QueryOrder as _, Set,
 };
-use serde::Serialize;
 use tokenlab_core::Timestamp;
 use tokenlab_core::random::SecretSource;
+use tokenlab_core::wire::{Jwk, JwkSet};
 
 use crate::entities::server_keys;
 use crate::error::ApiError;
@@ -119,23 +119,7 @@ pub async fn hmac_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
     STANDARD.decode(row.secret).map_err(ApiError::internal)
 }
 
-/// A JSON Web Key (RFC 8037 for Ed25519).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Jwk {
-    kty: &'static str,
-    crv: &'static str,
-    x: String,
-    kid: String,
-    alg: &'static str,
-    #[serde(rename = "use")]
-    usage: &'static str,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct JwkSet {
-    keys: Vec<Jwk>,
-}
-
+/// The public keys that verify access tokens, as RFC 7517 publishes them.
 pub async fn jwks(db: &DatabaseConnection) -> Result<JwkSet, ApiError> {
     let rows = server_keys::Entity::find()
         .filter(server_keys::Column::Kind.eq(SIGNING))
@@ -147,12 +131,12 @@ pub async fn jwks(db: &DatabaseConnection) -> Result<JwkSet, ApiError> {
         .into_iter()
         .filter_map(|row| {
             Some(Jwk {
-                kty: "OKP",
-                crv: "Ed25519",
+                kty: "OKP".to_owned(),
+                crv: "Ed25519".to_owned(),
                 x: row.public?,
                 kid: row.kid,
-                alg: "EdDSA",
-                usage: "sig",
+                alg: "EdDSA".to_owned(),
+                usage: "sig".to_owned(),
             })
         })
         .collect();

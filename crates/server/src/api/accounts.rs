@@ -6,9 +6,10 @@ use sea_orm::{
     SqlErr, TransactionTrait as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::account::{validate_password, validate_username};
+use tokenlab_core::wire::Account;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,12 +37,6 @@ pub struct NewAccount {
     /// 8–128 characters, any Unicode; used exactly as sent (never trimmed).
     #[schema(value_type = String, example = "correct horse battery staple")]
     password: SecretString,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Account {
-    id: i64,
-    username: String,
 }
 
 /// Register a user.

@@ -3,11 +3,13 @@
 //! profile, so production answers 404.
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 use tokenlab_core::bearer::TokenPolicy;
 use tokenlab_core::clock::AdvanceError;
-use tokenlab_core::{Clock as _, Reason, Timestamp};
-use utoipa::ToSchema;
+use tokenlab_core::wire::{
+    ChoosePolicy, ClockChange, ClockState, NewKey, PolicyChoice, PolicyPreset, ResetDone,
+    RetireKey, SessionsExpired, StatelessVerdict,
+};
+use tokenlab_core::{Clock as _, Reason};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,27 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stateless_jwt))
         .routes(routes!(get_policy, choose_policy))
         .routes(routes!(super::inspector::inspect))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClockState {
-    /// The server's "now", which every expiry is measured against.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    now: Timestamp,
-    /// How far the demo clock is ahead of the real time.
-    offset_seconds: i64,
-}
-
-/// Exactly one of the two fields.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClockChange {
-    /// Seconds to move forward: 1 up to a year.
-    #[schema(example = 1860)]
-    advance_seconds: Option<i64>,
-    /// `true` returns to the real time.
-    reset: Option<bool>,
 }
 
 fn demo_clock(state: &AppState) -> Result<&DemoClock, ApiError> {
@@ -100,12 +81,6 @@ async fn move_clock(
     Ok(ApiJson(snapshot(clock)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NewKey {
-    /// The key that signs from now on.
-    kid: String,
-}
-
 /// Rotate the access-token signing key: a new key signs; the old one verifies until retired.
 #[utoipa::path(post, path = "/demo/keys/rotate", tag = "demo",
     responses((status = 200, body = NewKey), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
@@ -113,12 +88,6 @@ async fn rotate_key(State(state): State<AppState>) -> Result<ApiJson<NewKey>, Ap
     demo_clock(&state)?;
     let kid = crate::keys::rotate(&state.db, state.secrets.as_ref(), state.clock.now()).await?;
     Ok(ApiJson(NewKey { kid }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetireKey {
-    kid: String,
 }
 
 /// Retire a signing key: tokens it signed are refused from now on. A new key is created if the
@@ -139,15 +108,6 @@ async fn retire_key(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ResetDone {
-    /// Rows removed, by table.
-    removed: std::collections::BTreeMap<&'static str, u64>,
-    clock: ClockState,
-    /// The token-policy preset in force again: the one the server was started with.
-    token_policy: &'static str,
-}
-
 /// Reset the demo: every session, device, refresh family, form token, idempotency key, order,
 /// login-throttle count and registered account goes; the demo account gets its password back; the
 /// clock returns to the real time and the token policy to the server's own. Signing keys stay.
@@ -163,7 +123,7 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
     let clock = demo_clock(&state)?;
     let password_hash = state.hasher.hash(state.settings.demo_password.clone()).await?;
     let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
-    let mut removed = std::collections::BTreeMap::new();
+    let mut removed = std::collections::BTreeMap::<&'static str, u64>::new();
     // Children before parents, so foreign keys hold at every step.
     removed.insert(
         "refresh_tokens",
@@ -211,16 +171,10 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
     clock.reset();
     tracing::info!(?removed, "demo reset");
     Ok(ApiJson(ResetDone {
-        removed,
+        removed: removed.into_iter().map(|(table, rows)| (table.to_owned(), rows)).collect(),
         clock: snapshot(clock),
-        token_policy: state.token_policy.name,
+        token_policy: state.token_policy.name.to_owned(),
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionsExpired {
-    /// Server sessions of every scheme and user that were dropped.
-    expired: u64,
 }
 
 /// Expire every server session now, as if each had timed out: the session-id scheme must log in
@@ -236,15 +190,6 @@ async fn expire_sessions(
         crate::entities::sessions::Entity::delete_many().exec(&state.db).await?.rows_affected;
     tracing::info!(expired, "demo: every server session expired");
     Ok(ApiJson(SessionsExpired { expired }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatelessVerdict {
-    /// Signature, issuer, audience and time claims are fine; nothing else was asked.
-    accepted: bool,
-    /// Unix seconds: until then a resource server like this one keeps accepting the token,
-    /// whatever happened to the login.
-    exp: i64,
 }
 
 /// For contrast: what a resource server *without* a revocation check answers — signature and
@@ -264,43 +209,6 @@ async fn stateless_jwt(
     demo_clock(&state)?;
     let claims = crate::auth::bearer::verify_signed_claims(&state, &headers).await?;
     Ok(ApiJson(StatelessVerdict { accepted: true, exp: claims.exp }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PolicyPreset {
-    name: &'static str,
-    /// Where the numbers come from.
-    source: &'static str,
-    access_lifetime_seconds: i64,
-    refresh_idle_seconds: i64,
-    refresh_absolute_seconds: i64,
-}
-
-impl From<TokenPolicy> for PolicyPreset {
-    fn from(p: TokenPolicy) -> Self {
-        Self {
-            name: p.name,
-            source: p.source,
-            access_lifetime_seconds: p.access_lifetime.whole_seconds(),
-            refresh_idle_seconds: p.refresh_idle.whole_seconds(),
-            refresh_absolute_seconds: p.refresh_absolute.whole_seconds(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PolicyChoice {
-    /// The preset tokens are issued under now.
-    current: PolicyPreset,
-    presets: Vec<PolicyPreset>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChoosePolicy {
-    /// One of the names `GET /api/demo/policy` lists.
-    #[schema(example = "recommended")]
-    name: String,
 }
 
 async fn policy_choice(state: &AppState) -> Result<PolicyChoice, ApiError> {

@@ -12,16 +12,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tokenlab_core::Reason;
 use tokenlab_core::device::{DeviceMode, validate_device_id};
 use tokenlab_core::display::mask_secret;
-use tokenlab_core::{Reason, Timestamp};
+use tokenlab_core::wire::{
+    DeviceList, DeviceListEntry, DeviceLoginResponse, DeviceMe, DeviceSessionInfo, DeviceView,
+    UserView,
+};
 use tower_sessions::Session;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::session::UserView;
 use crate::auth;
 use crate::auth::device::{DEVICE_COOKIE, authenticate_device, mode_of, revoke_where};
 use crate::auth::password::authenticate;
@@ -54,69 +57,6 @@ pub struct DeviceLogin {
     device_id: String,
     #[schema(value_type = String, example = "hardened")]
     mode: DeviceMode,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceView {
-    /// The server's id for this device (used by the device list).
-    id: i64,
-    /// Masked: as written, the device id is the token.
-    device_id_masked: String,
-    name: String,
-    #[schema(value_type = String, example = "hardened")]
-    mode: DeviceMode,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    last_seen_at: Timestamp,
-    /// `null` as written: the article's token never expires.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    token_expires_at: Option<Timestamp>,
-    revoked: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceSessionInfo {
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    idle_expires_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceLoginResponse {
-    /// Send it as `X-Device-Token`. As written it equals the device id.
-    device_token: String,
-    device: DeviceView,
-    session: DeviceSessionInfo,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    token_expires_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceMe {
-    user: UserView,
-    device: DeviceView,
-    session: DeviceSessionInfo,
-    /// True when the server session had expired or was gone and was re-attached from the database
-    /// (also signalled by `X-Session-Renewed: 1`).
-    renewed: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceList {
-    devices: Vec<DeviceListEntry>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceListEntry {
-    #[serde(flatten)]
-    device: DeviceView,
-    /// The device making this request.
-    current: bool,
 }
 
 fn view(row: &devices::Model) -> Result<DeviceView, ApiError> {

@@ -7,12 +7,17 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokenlab_core::device::{DeviceMode, check_device};
 use tokenlab_core::display::{hash_prefix, mask_secret};
 use tokenlab_core::session::SessionTimes;
+use tokenlab_core::wire::{
+    IdempotencyKeyState, InspectedDevice, InspectedDeviceState, InspectedFamily,
+    InspectedFormToken, InspectedIdempotencyKey, InspectedOrder, InspectedRefreshToken,
+    InspectedSession, InspectedSessionState, InspectedTimes, InspectedTokenState, InspectedUser,
+    InspectorQuery, ServerState,
+};
 use tokenlab_core::{Clock as _, Reason, Timestamp};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::from_unix_seconds;
 use crate::entities::{
@@ -21,146 +26,6 @@ use crate::entities::{
 };
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct InspectorQuery {
-    /// Whose rows to show. Default: the demo account.
-    username: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ServerState {
-    user: InspectedUser,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    now: Timestamp,
-    /// Server sessions of both cookies: `tl_session` (scheme 2) and `tl_device` (scheme 1).
-    sessions: Vec<InspectedSession>,
-    devices: Vec<InspectedDevice>,
-    /// Refresh-token families, each with its chain of tokens, oldest first.
-    refresh_families: Vec<InspectedFamily>,
-    form_tokens: Vec<InspectedFormToken>,
-    idempotency_keys: Vec<InspectedIdempotencyKey>,
-    orders: Vec<InspectedOrder>,
-    /// Server-wide, not per user: requests refused as cross-site since the last reset. The attack
-    /// lab reads it, because the refusal itself lands in a frame of another origin.
-    cross_site_refusals: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedUser {
-    id: i64,
-    username: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedSession {
-    /// The cookie whose value is this session's id.
-    cookie: &'static str,
-    /// The row's key: SHA-256 of the session id, first characters only.
-    id_hash_prefix: String,
-    /// Device sessions: which device they belong to.
-    device_id: Option<String>,
-    #[serde(flatten)]
-    #[schema(inline)]
-    times: InspectedTimes,
-    /// `live`, `idle_expired` or `absolute_expired`.
-    state: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedTimes {
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    started_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    idle_expires_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    absolute_expires_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedDevice {
-    id: i64,
-    /// Masked for as-written devices, where the device id is the token.
-    device_id: String,
-    mode: String,
-    /// What the database holds to check the token with.
-    stored_token: String,
-    /// Hardened: the secret the last rotation replaced, still honoured for a short grace.
-    previous_hash_prefix: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    rotated_at: Option<Timestamp>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    last_seen_at: Timestamp,
-    /// `None`: as written, the token never expires.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    expires_at: Option<Timestamp>,
-    /// `live`, `expired` or `revoked`.
-    state: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedFamily {
-    id_prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    absolute_expires_at: Timestamp,
-    /// `active`, `expired`, or why it was revoked: `logout`, `revoked`, `reused`.
-    state: String,
-    tokens: Vec<InspectedRefreshToken>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedRefreshToken {
-    hash_prefix: String,
-    parent_hash_prefix: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    issued_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    expires_at: Timestamp,
-    /// `current`, `rotated`, `expired`, or `revoked` (with its family).
-    state: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedFormToken {
-    hash_prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    expires_at: Timestamp,
-    /// The order it was spent on; `None` while unused.
-    spent_on_order: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedIdempotencyKey {
-    /// Chosen by the client; a name for the request, not a secret.
-    key: String,
-    /// `in_flight` or `finished`.
-    state: &'static str,
-    response_status: Option<i32>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    expires_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct InspectedOrder {
-    id: i64,
-    item: String,
-    quantity: i64,
-}
 
 /// The rows that matter for one user, secrets masked (demo profile only).
 #[utoipa::path(get, path = "/demo/inspector", tag = "demo", params(InspectorQuery),
@@ -242,13 +107,15 @@ async fn sessions_of(
                 continue;
             };
             let state = match login.times.check(now) {
-                Ok(()) => "live",
-                Err(tokenlab_core::session::Expired::Idle) => "idle_expired",
-                Err(tokenlab_core::session::Expired::Absolute) => "absolute_expired",
+                Ok(()) => InspectedSessionState::Live,
+                Err(tokenlab_core::session::Expired::Idle) => InspectedSessionState::IdleExpired,
+                Err(tokenlab_core::session::Expired::Absolute) => {
+                    InspectedSessionState::AbsoluteExpired
+                }
             };
             let as_written = login.mode == Some(DeviceMode::AsWritten);
             found.push(InspectedSession {
-                cookie,
+                cookie: cookie.to_owned(),
                 id_hash_prefix: hash_prefix(&row.id_hash),
                 device_id: login.device_id.map(|id| if as_written { mask_secret(&id) } else { id }),
                 times: InspectedTimes {
@@ -280,12 +147,13 @@ async fn devices_of(
             let expires_at = checked.expires_at;
             // The same rule every device request is checked by.
             let device_state = match check_device(checked, now) {
-                Ok(()) => "live",
-                Err(Reason::DeviceRevoked) => "revoked",
-                Err(_) => "expired",
+                Ok(()) => InspectedDeviceState::Live,
+                Err(Reason::DeviceRevoked) => InspectedDeviceState::Revoked,
+                Err(_) => InspectedDeviceState::Expired,
             };
+            let mode = crate::auth::device::mode_of(&d)?;
             // As written, the device id is the token: it is masked like one, whatever is stored.
-            let as_written = d.mode == DeviceMode::AsWritten.as_str();
+            let as_written = mode == DeviceMode::AsWritten;
             let device_id =
                 if as_written { mask_secret(&d.device_id) } else { d.device_id.clone() };
             let stored_token = match (&d.token, &d.token_hash) {
@@ -296,7 +164,7 @@ async fn devices_of(
             Ok(InspectedDevice {
                 id: d.id,
                 device_id,
-                mode: d.mode,
+                mode,
                 stored_token,
                 previous_hash_prefix: d.previous_token_hash.as_deref().map(hash_prefix),
                 rotated_at: d.rotated_at.map(from_unix_seconds).transpose()?,
@@ -341,13 +209,13 @@ async fn families_of(
                 .map(|t| {
                     let expires_at = from_unix_seconds(t.expires_at)?;
                     let token_state = if t.rotated_at.is_some() {
-                        "rotated"
+                        InspectedTokenState::Rotated
                     } else if revoked {
-                        "revoked"
+                        InspectedTokenState::Revoked
                     } else if now >= expires_at {
-                        "expired"
+                        InspectedTokenState::Expired
                     } else {
-                        "current"
+                        InspectedTokenState::Current
                     };
                     Ok(InspectedRefreshToken {
                         hash_prefix: hash_prefix(&t.token_hash),
@@ -402,7 +270,11 @@ async fn idempotency_keys_of(
         .map(|k| {
             Ok(InspectedIdempotencyKey {
                 key: k.key,
-                state: if k.finished { "finished" } else { "in_flight" },
+                state: if k.finished {
+                    IdempotencyKeyState::Finished
+                } else {
+                    IdempotencyKeyState::InFlight
+                },
                 response_status: k.response_status,
                 expires_at: from_unix_seconds(k.expires_at)?,
             })

@@ -12,13 +12,16 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
-use tokenlab_core::{Reason, Timestamp};
+use serde::Deserialize;
+use tokenlab_core::Reason;
+use tokenlab_core::wire::{
+    BearerMe, Family, FamilyToken, FamilyTokenState, OAuthErrorBody, OAuthErrorCode, TokenInfo,
+    TokenResponse, UserView,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::session::UserView;
 use crate::auth::bearer::{self, Issued, bearer_claims, invalid_token};
 use crate::clock::from_unix_seconds;
 use crate::entities::{refresh_families, refresh_tokens};
@@ -48,42 +51,16 @@ pub struct TokenRequest {
     refresh_token: Option<SecretString>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    access_token: String,
-    #[schema(example = "Bearer")]
-    token_type: &'static str,
-    /// Seconds the access token lives.
-    expires_in: i64,
-    /// Replaces the one the client holds: the old one is spent. Absent when the request asked for
-    /// the browser variant (`X-Refresh-Cookie: 1`): the token then travels only in the HttpOnly
-    /// cookie `tl_refresh`, out of the page's JavaScript.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    refresh_expires_in: i64,
-}
-
 impl From<Issued> for TokenResponse {
     fn from(issued: Issued) -> Self {
         Self {
             access_token: issued.access_token,
-            token_type: "Bearer",
+            token_type: "Bearer".to_owned(),
             expires_in: issued.expires_in,
             refresh_token: Some(issued.refresh_token),
             refresh_expires_in: issued.refresh_expires_in,
         }
     }
-}
-
-/// RFC 6749 §5.2, with tokenlab's `reason` beside the standard `error`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OAuthErrorBody {
-    #[schema(example = "invalid_grant")]
-    error: &'static str,
-    error_description: String,
-    #[schema(example = "refresh_reused")]
-    reason: &'static str,
-    message: String,
 }
 
 /// A refusal of the token endpoint: the one mapping from [`ApiError`] to RFC 6749 §5.2's shape.
@@ -94,16 +71,6 @@ struct OAuthError(ApiError);
 impl From<ApiError> for OAuthError {
     fn from(err: ApiError) -> Self {
         Self(err)
-    }
-}
-
-fn oauth_error_code(reason: Reason) -> &'static str {
-    match reason {
-        Reason::UnsupportedGrantType => "unsupported_grant_type",
-        Reason::InvalidRequest | Reason::InvalidJson | Reason::UnsupportedMediaType => {
-            "invalid_request"
-        }
-        _ => "invalid_grant",
     }
 }
 
@@ -119,9 +86,9 @@ impl IntoResponse for OAuthError {
             StatusCode::BAD_REQUEST
         };
         let body = OAuthErrorBody {
-            error: oauth_error_code(reason),
+            error: OAuthErrorCode::for_reason(reason),
             error_description: message.clone(),
-            reason: reason.code(),
+            reason,
             message,
         };
         let mut response = (status, no_store(), axum::Json(body)).into_response();
@@ -271,29 +238,6 @@ async fn revoke(
     Ok(response)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FamilyToken {
-    /// The first characters of the token's SHA-256: enough to tell tokens apart, useless to a thief.
-    hash_prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    issued_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    expires_at: Timestamp,
-    /// `active`, `rotated` or `revoked`.
-    state: &'static str,
-    /// This is the token the request carried.
-    presented: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Family {
-    /// `null`, or why the family was revoked: `revoked` (logout) or `reused`.
-    revoked_reason: Option<String>,
-    tokens: Vec<FamilyToken>,
-}
-
 /// The refresh-token family of the `tl_refresh` cookie, as a chain, oldest first.
 #[utoipa::path(get, path = "/oauth/family", tag = "oauth",
     responses((status = 200, body = Family),
@@ -322,11 +266,11 @@ async fn family(
         .into_iter()
         .map(|r| {
             let state_name = if family.revoked_at.is_some() {
-                "revoked"
+                FamilyTokenState::Revoked
             } else if r.rotated_at.is_some() {
-                "rotated"
+                FamilyTokenState::Rotated
             } else {
-                "active"
+                FamilyTokenState::Active
             };
             Ok(FamilyToken {
                 hash_prefix: r.token_hash.chars().take(8).collect(),
@@ -338,19 +282,6 @@ async fn family(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(axum::Json(Family { revoked_reason: family.revoked_reason, tokens }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenInfo {
-    iat: i64,
-    exp: i64,
-    jti: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BearerMe {
-    user: UserView,
-    token: TokenInfo,
 }
 
 /// Who the bearer of this access token is; no session, one key lookup.

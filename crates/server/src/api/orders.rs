@@ -15,10 +15,9 @@ use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
     Set,
 };
-use serde::{Deserialize, Serialize};
+use tokenlab_core::Reason;
 use tokenlab_core::submit::{parse_idempotency_key, validate_order};
-use tokenlab_core::{Reason, Timestamp};
-use utoipa::ToSchema;
+use tokenlab_core::wire::{CreatedOrder, FormToken, NewOrder, Order, OrderList};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -37,46 +36,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let routes =
         OpenApiRouter::new().routes(routes!(form_token)).routes(routes!(create_order, list_orders));
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FormToken {
-    /// Send it back once, as `form_token`, with the order it protects.
-    form_token: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    expires_at: Timestamp,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrder {
-    #[schema(example = "green tea")]
-    item: String,
-    #[schema(example = 2)]
-    quantity: i64,
-    /// A one-time token from `GET /api/orders/form-token`; or send an `Idempotency-Key` header.
-    form_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Order {
-    id: i64,
-    item: String,
-    quantity: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    created_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedOrder {
-    order: Order,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderList {
-    orders: Vec<Order>,
 }
 
 impl TryFrom<orders::Model> for Order {

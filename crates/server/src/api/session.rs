@@ -7,9 +7,9 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use tokenlab_core::Timestamp;
+use serde::Deserialize;
 use tokenlab_core::display::mask_secret;
+use tokenlab_core::wire::{SessionInfo, SessionView, UserView};
 use tower_sessions::Session;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,37 +35,6 @@ pub struct LoginRequest {
     username: String,
     #[schema(value_type = String, example = "wonderland-demo")]
     password: SecretString,
-}
-
-/// A user as every scheme's responses show it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserView {
-    pub id: i64,
-    pub username: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionInfo {
-    /// The session id as the server sees it, masked: the cookie is HttpOnly, so the page's
-    /// JavaScript cannot read it, and this view must not hand it out either.
-    id_masked: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    started_at: Timestamp,
-    /// Slides forward with every request, up to `absolute_expires_at`.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    idle_expires_at: Timestamp,
-    /// Fixed at login.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    absolute_expires_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionView {
-    user: UserView,
-    session: SessionInfo,
 }
 
 fn view(auth: &SessionAuth, session: &Session) -> SessionView {

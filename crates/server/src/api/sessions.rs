@@ -6,16 +6,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use sea_orm::TransactionTrait as _;
-use serde::{Deserialize, Serialize};
 use tokenlab_core::Reason;
 use tokenlab_core::signout::{ACCESS_REVOCATION_BOUND, SessionRef};
-use utoipa::ToSchema;
+use tokenlab_core::wire::{RevokeAll, RevokedAll, SessionList};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::auth::session::SESSION_COOKIE;
-use crate::auth::signout::{self, ActiveSession, Current, Ended};
+use crate::auth::signout::{self, Current};
 use crate::error::{ApiError, ApiJson, Context as _, ErrorBody};
 use crate::state::AppState;
 
@@ -25,11 +24,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(end_session))
         .routes(routes!(revoke_all));
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionList {
-    sessions: Vec<ActiveSession>,
 }
 
 /// Every live sign-in of the caller's user: session-id logins, devices, refresh-token families.
@@ -75,21 +69,6 @@ async fn end_session(
     }
     state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeAll {
-    /// Spare the sign-in this request is made with.
-    keep_current: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevokedAll {
-    ended: Ended,
-    /// How long another instance may still accept an access token of an ended login (this one
-    /// refuses it at once).
-    access_token_bound_ms: i64,
 }
 
 /// Sign out everywhere: every server session, device and refresh family of the user, and every

@@ -13,11 +13,11 @@ use sea_orm::{
     TransactionTrait as _,
 };
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokenlab_core::bearer::{
     RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims, rotated_refresh,
 };
+use tokenlab_core::wire::AccessClaims;
 use tokenlab_core::{Reason, Timestamp};
 
 use crate::auth::password::{authenticate, still_current};
@@ -33,22 +33,6 @@ use crate::state::AppState;
 
 /// The audience every access token is minted for and checked against.
 pub const AUDIENCE: &str = "tokenlab-api";
-
-/// What an access token says.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    pub iss: String,
-    pub aud: String,
-    pub sub: String,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    pub jti: String,
-    /// The refresh-token family this token was minted from (`revocation::family_handle`): ending
-    /// that login refuses the token.
-    pub sid: String,
-    pub preferred_username: String,
-}
 
 /// Tokens just minted: the access token, and the refresh token that replaces the client's.
 #[derive(Debug)]
@@ -267,7 +251,7 @@ async fn issue(
     now: Timestamp,
 ) -> Result<Issued, ApiError> {
     let expires_at = policy.access_expires_at(now, refresh_expires_at);
-    let claims = Claims {
+    let claims = AccessClaims {
         iss: state.public_origin.to_string(),
         aud: AUDIENCE.to_owned(),
         sub: user.id.to_string(),
@@ -300,7 +284,10 @@ pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {
 /// Verifies an `Authorization: Bearer` access token: [`verify_signed_claims`], and that its login
 /// was not ended (from the revoked-families cache, without a database statement).
 #[tracing::instrument(name = "bearer.check", skip_all)]
-pub async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+pub async fn bearer_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<AccessClaims, ApiError> {
     let claims = verify_signed_claims(state, headers).await?;
     if state.revoked_families.contains(&claims.sid) {
         return Err(invalid_token(
@@ -318,7 +305,7 @@ pub async fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Clai
 pub(crate) async fn verify_signed_claims(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Claims, ApiError> {
+) -> Result<AccessClaims, ApiError> {
     let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() else {
         return Err(ApiError::refused(
             Reason::NotLoggedIn,
@@ -345,9 +332,9 @@ pub(crate) async fn verify_signed_claims(
     validation.set_audience(&[AUDIENCE]);
     validation.set_issuer(&[state.public_origin.as_ref()]);
     validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
-    // `sid` is required by `Claims` itself: a token without one (minted before logins could be
-    // ended) is refused, and the client refreshes.
-    let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+    // `sid` is required by `AccessClaims` itself: a token without one (minted before logins could
+    // be ended) is refused, and the client refreshes.
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
         .map_err(|e| invalid_token(Reason::TokenInvalid, &format!("rejected: {e}")))?;
     let claims = data.claims;
     check_time_claims(claims.iat, claims.nbf, claims.exp, state.clock.now()).map_err(

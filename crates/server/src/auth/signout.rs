@@ -17,12 +17,11 @@ use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DbErr, EntityTrait as _, QueryFilter as _,
     QueryOrder as _,
 };
-use serde::Serialize;
 use tokenlab_core::Timestamp;
 use tokenlab_core::device::DeviceMode;
 use tokenlab_core::session::SessionTimes;
 use tokenlab_core::signout::{Scheme, SessionRef};
-use utoipa::ToSchema;
+use tokenlab_core::wire::{ActiveSession, Ended};
 
 use crate::auth::revocation::family_handle;
 use crate::auth::session::{AUTH_KEY as SESSION_AUTH_KEY, SessionAuth};
@@ -41,45 +40,6 @@ pub struct Current {
     pub device_pk: Option<i64>,
     /// The handle (`sid`) of the refresh family the caller's access token was minted from.
     pub family_handle: Option<String>,
-}
-
-/// One entry of `GET /api/sessions`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActiveSession {
-    /// Opaque: `s_…`, `d_…` or `r_…`. Names the sign-in for `DELETE /api/sessions/{id}`; it is
-    /// not a credential and cannot be turned into one.
-    pub id: String,
-    #[schema(value_type = String, example = "session")]
-    pub scheme: Scheme,
-    /// What it is, in words: "session login", "hardened device", "refresh family", …
-    pub label: String,
-    pub user_agent: String,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_seen_at: Option<Timestamp>,
-    /// Sliding: the session's idle expiry, or the refresh token's (each use issues a new one).
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub idle_expires_at: Option<Timestamp>,
-    /// Fixed at login: the session's absolute timeout, the hardened device token's end, the refresh
-    /// family's end. `null` for a device token as written, which never expires.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub absolute_expires_at: Option<Timestamp>,
-    /// The sign-in this request was made with.
-    pub current: bool,
-}
-
-/// How many sign-ins a sign-out ended, per scheme.
-#[derive(Debug, Default, Clone, Copy, Serialize, ToSchema)]
-pub struct Ended {
-    /// Server sessions deleted, of both cookies.
-    pub sessions: u64,
-    pub devices: u64,
-    pub refresh_families: u64,
 }
 
 /// The user's live sign-ins, newest first within each scheme.
