@@ -1,9 +1,11 @@
 //! The lab's only way to talk to the server: the public HTTP API, exactly as curl would.
 //!
 //! Every call goes through [`ApiClient::call`], which records it in the request timeline, so what
-//! the timeline shows is what was sent and received, not what a panel believes it did.
+//! the timeline shows is what was sent and received, not what a panel believes it did. Panels call
+//! it through [`crate::api`], which decodes every body into the wire types the server sends.
 
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokenlab_core::Reason;
 use tokenlab_core::display::{mask_authorization, mask_secret};
@@ -80,9 +82,11 @@ pub struct TimelineEntry {
     pub network_error: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {
     pub status: u16,
+    /// The body as received: JSON, `Null` when empty, a string when not JSON. Read it through the
+    /// wire types (`crate::api` decodes every body into one); the timeline shows it raw.
     pub body: Value,
     /// Response headers, names in lower case.
     pub headers: Vec<(String, String)>,
@@ -97,33 +101,26 @@ impl ApiResponse {
         (200..300).contains(&self.status)
     }
 
-    pub fn reason(&self) -> Option<Reason> {
-        self.body.get("reason").and_then(Value::as_str).and_then(Reason::from_code)
-    }
-
-    /// What to tell the user about a refusal: the reason, its explanation, and the server's message.
-    pub fn refusal(&self) -> Option<Refusal> {
-        if self.ok() {
-            return None;
-        }
-        let code = self.body.get("reason").and_then(Value::as_str).unwrap_or("unknown").to_owned();
-        let message =
-            self.body.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Some(Refusal {
-            explanation: self.reason().map(Reason::explanation),
-            code,
-            message,
-            status: self.status,
-        })
+    /// The body as the wire type `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.body)
     }
 }
 
+/// A request the server refused: the status, and the reason and message of its error body
+/// (`crate::api::ApiFailure::refusal`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
     pub status: u16,
-    pub code: String,
+    pub reason: Reason,
     pub message: String,
-    pub explanation: Option<&'static str>,
+}
+
+impl Refusal {
+    /// What the reason means, from the one table in `tokenlab_core::reason`.
+    pub fn explanation(&self) -> &'static str {
+        self.reason.explanation()
+    }
 }
 
 /// Whose browser a request comes from.
@@ -135,10 +132,14 @@ pub enum Sender {
     Attacker,
 }
 
+/// The page's handle on the API. Copies share one timeline; [`ApiClient::as_attacker`] and
+/// [`ApiClient::unrecorded`] are copies that send differently.
 #[derive(Clone, Copy)]
 pub struct ApiClient {
     timeline: RwSignal<Vec<TimelineEntry>>,
     next_id: StoredValue<u64>,
+    sender: Sender,
+    recorded: bool,
 }
 
 impl Default for ApiClient {
@@ -149,7 +150,24 @@ impl Default for ApiClient {
 
 impl ApiClient {
     pub fn new() -> Self {
-        Self { timeline: RwSignal::new(Vec::new()), next_id: StoredValue::new(1) }
+        Self {
+            timeline: RwSignal::new(Vec::new()),
+            next_id: StoredValue::new(1),
+            sender: Sender::Page,
+            recorded: true,
+        }
+    }
+
+    /// Another client than this page: its requests leave this browser's cookies behind, as they
+    /// would on an attacker's machine. Recorded in the timeline, marked as the attacker's.
+    pub fn as_attacker(self) -> Self {
+        Self { sender: Sender::Attacker, ..self }
+    }
+
+    /// Reads without recording: for the inspector and the preset picker, whose own polling is not
+    /// part of the lesson and would otherwise fill the timeline it is reacting to.
+    pub fn unrecorded(self) -> Self {
+        Self { recorded: false, ..self }
     }
 
     pub fn timeline(&self) -> ReadSignal<Vec<TimelineEntry>> {
@@ -160,28 +178,10 @@ impl ApiClient {
         self.timeline.set(Vec::new());
     }
 
-    pub async fn get(&self, path: &str) -> Result<ApiResponse, String> {
-        self.call(Method::Get, path, None, &[]).await
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Result<ApiResponse, String> {
-        self.call(Method::Post, path, Some(body), &[]).await
-    }
-
-    /// Sends one request and records it. `Err` means no HTTP response at all.
+    /// Sends one request and records it. `Err` means no HTTP response at all. With a `timeout`,
+    /// gives up after it, as a client on a bad network would; the server may still complete the
+    /// request: that is what makes retries dangerous.
     pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, String)],
-    ) -> Result<ApiResponse, String> {
-        self.call_with_timeout(method, path, body, headers, None).await
-    }
-
-    /// As [`ApiClient::call`], but gives up after `timeout`, as a client on a bad network would.
-    /// The server may still complete the request: that is what makes retries dangerous.
-    pub async fn call_with_timeout(
         &self,
         method: Method,
         path: &str,
@@ -189,32 +189,16 @@ impl ApiClient {
         headers: &[(&str, String)],
         timeout: Option<std::time::Duration>,
     ) -> Result<ApiResponse, String> {
-        self.send(Sender::Page, method, path, body, headers, timeout).await
+        if !self.recorded {
+            let (status, headers, body) =
+                transport::send(self.sender, method, path, body, headers, timeout).await?;
+            return Ok(ApiResponse { status, body, headers });
+        }
+        self.record(method, path, body, headers, timeout).await
     }
 
-    /// A request from another client than this page: this browser's cookies stay behind, as they
-    /// would on an attacker's machine. Recorded in the timeline, marked as the attacker's.
-    pub async fn call_as_attacker(
+    async fn record(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, String)],
-    ) -> Result<ApiResponse, String> {
-        self.send(Sender::Attacker, method, path, body, headers, None).await
-    }
-
-    /// Reads without recording: for the inspector, whose own polling is not part of the lesson and
-    /// would otherwise fill the timeline it is reacting to.
-    pub async fn peek(&self, path: &str) -> Result<ApiResponse, String> {
-        let (status, headers, body) =
-            transport::send(Sender::Page, Method::Get, path, None, &[], None).await?;
-        Ok(ApiResponse { status, body, headers })
-    }
-
-    async fn send(
-        &self,
-        sender: Sender,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -231,6 +215,7 @@ impl ApiClient {
             }
         }
         let started = now_ms();
+        let sender = self.sender;
         let result = transport::send(sender, method, path, body, headers, timeout).await;
         let duration_ms = now_ms() - started;
         let mut entry = TimelineEntry {
@@ -251,11 +236,10 @@ impl ApiClient {
                         entry.headers.push(("←", (*name).to_owned(), masking.apply(value)));
                     }
                 }
-                let response = ApiResponse { status, body, headers: received };
+                // The reason as the server spelled it: the timeline shows what was received.
+                entry.reason = body.get("reason").and_then(Value::as_str).map(str::to_owned);
                 entry.status = Some(status);
-                entry.reason =
-                    response.body.get("reason").and_then(Value::as_str).map(str::to_owned);
-                Ok(response)
+                Ok(ApiResponse { status, body, headers: received })
             }
             Err(err) => {
                 entry.network_error = Some(err.clone());

@@ -2,8 +2,8 @@
 //! came back against what the lesson expects, and say so in one line.
 //!
 //! A step never decides anything the server did not say: it reads statuses, reasons and headers
-//! from real responses (which the timeline also records), and fails loudly when they differ from
-//! the lesson's expectation.
+//! from real responses (which the timeline also records), bodies as the wire types the server
+//! sends, and fails loudly when they differ from the lesson's expectation.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,10 +11,18 @@ use std::pin::Pin;
 use leptos::prelude::*;
 use leptos::reactive::owner::Owner;
 use leptos::task::spawn_local_scoped_with_cancellation;
-use serde_json::{Value, json};
 use tokenlab_core::Reason;
+use tokenlab_core::device::DeviceMode;
+use tokenlab_core::wire::{
+    BearerMe, ChoosePolicy, ClockChange, CreatedOrder, DeviceLoginResponse, DeviceMe, NewOrder,
+    PolicyPreset, SessionView, TokenResponse,
+};
 
-use crate::client::{ApiClient, ApiResponse, Method};
+use crate::api::{
+    self, Answer, ApiFailure, ApiResult, Credential, DeviceCredentials, Network, RefreshFrom,
+    RefreshIn,
+};
+use crate::client::{ApiClient, ApiResponse};
 use crate::components::DelayReport;
 use crate::server_clock::ServerClock;
 
@@ -113,8 +121,7 @@ impl Lab {
 
     /// Wipes the server's demo data and clock, and this lab's memory: a clean start.
     pub async fn reset(&self) -> StepResult {
-        let response = self.client.post("/api/demo/reset", json!({})).await?;
-        expect_status(&response, 200)?;
+        expect_status(&api::reset_demo(&self.client).await, 200)?;
         self.memory.set_value(Memory::default());
         self.comparison.set(Vec::new());
         self.revocation.set(None);
@@ -125,93 +132,79 @@ impl Lab {
     /// A clean start that keeps the token-policy preset the learner chose, so one scenario can be
     /// run under each preset.
     pub async fn reset_keeping_preset(&self) -> StepResult {
-        let (preset, _, _) = self.policy().await?;
+        let preset = self.policy().await?.name;
         self.reset().await?;
-        let restored = self
-            .client
-            .call(Method::Put, "/api/demo/policy", Some(json!({ "name": preset })), &[])
-            .await?;
-        expect_status(&restored, 200)?;
+        let choice = ChoosePolicy { name: preset.clone() };
+        expect_status(&api::choose_policy(&self.client, &choice).await, 200)?;
         Ok(format!("demo data wiped, clock back to real time, preset {preset} kept"))
     }
 
-    pub async fn advance_clock(&self, seconds: i64) -> Result<ApiResponse, String> {
-        let response =
-            self.client.post("/api/demo/clock", json!({ "advance_seconds": seconds })).await?;
-        expect_status(&response, 200)?;
-        self.clock.observe(&response);
-        Ok(response)
+    /// Moves the server's clock forward, and the page's display of it.
+    pub async fn advance_clock(&self, seconds: i64) -> Result<(), String> {
+        let change = ClockChange { advance_seconds: Some(seconds), reset: None };
+        let moved = api::change_clock(&self.client, &change).await;
+        self.clock.observe(expect_status(&moved, 200)?);
+        Ok(())
     }
 
-    pub async fn session_login(&self) -> Result<ApiResponse, String> {
-        self.client
-            .post("/api/session/login", json!({ "username": USERNAME, "password": PASSWORD }))
-            .await
+    pub async fn session_login(&self) -> ApiResult<SessionView> {
+        api::session_login(&self.client, USERNAME, PASSWORD).await
     }
 
-    pub async fn device_login(&self, device_id: &str, mode: &str) -> Result<ApiResponse, String> {
-        let response = self
-            .client
-            .post(
-                "/api/device/login",
-                json!({ "username": USERNAME, "password": PASSWORD, "device_id": device_id, "mode": mode }),
-            )
-            .await?;
-        expect_status(&response, 200)?;
-        let token = string_field(&response.body, "device_token")?;
+    /// A device login that must succeed; remembers the device id and its token.
+    pub async fn device_login(
+        &self,
+        device_id: &str,
+        mode: DeviceMode,
+    ) -> Result<Answer<DeviceLoginResponse>, String> {
+        let result = api::device_login(&self.client, USERNAME, PASSWORD, device_id, mode).await;
+        let login = expect_status(&result, 200)?;
+        let token = login.device_token.clone();
         self.remember(|m| {
             m.device_id = device_id.to_owned();
             m.device_token = token;
         });
-        Ok(response)
+        result.map_err(|failure| failure.to_string())
+    }
+
+    /// The remembered device id and token.
+    pub fn device(&self) -> DeviceCredentials {
+        self.recall(|m| DeviceCredentials {
+            id: m.device_id.clone(),
+            token: m.device_token.clone(),
+        })
     }
 
     /// `GET /api/device/me` with the remembered device id and token.
-    pub async fn device_me(&self) -> Result<ApiResponse, String> {
-        let (id, token) = self.recall(|m| (m.device_id.clone(), m.device_token.clone()));
-        self.client
-            .call(
-                Method::Get,
-                "/api/device/me",
-                None,
-                &[("x-device-id", id), ("x-device-token", token)],
-            )
-            .await
+    pub async fn device_me(&self) -> ApiResult<DeviceMe> {
+        api::device_me(&self.client, &self.device()).await
     }
 
-    /// The password grant (JSON, as the token endpoint also accepts); remembers both tokens.
-    pub async fn password_grant(&self) -> Result<ApiResponse, String> {
-        let response = self
-            .client
-            .post(
-                "/api/oauth/token",
-                json!({ "grant_type": "password", "username": USERNAME, "password": PASSWORD }),
-            )
-            .await?;
-        expect_status(&response, 200)?;
-        self.keep_tokens(&response)?;
-        let lifetime = |key: &str| response.body.get(key).and_then(Value::as_i64).unwrap_or(0);
-        let (access, refresh) = (lifetime("expires_in"), lifetime("refresh_expires_in"));
+    /// The password grant, with the refresh token in the body as a native client gets it; must
+    /// succeed, and remembers both tokens and their lifetimes.
+    pub async fn password_grant(&self) -> Result<Answer<TokenResponse>, String> {
+        let result = api::password_grant(&self.client, USERNAME, PASSWORD, RefreshIn::Body).await;
+        let tokens = expect_status(&result, 200)?;
+        self.keep_tokens(tokens)?;
+        let (access, refresh) = (tokens.expires_in, tokens.refresh_expires_in);
         self.remember(|m| {
             m.access_lifetime_seconds = access;
             m.refresh_lifetime_seconds = refresh;
         });
-        Ok(response)
+        result.map_err(|failure| failure.to_string())
     }
 
-    pub async fn refresh_with(&self, refresh_token: &str) -> Result<ApiResponse, String> {
-        self.client
-            .post(
-                "/api/oauth/token",
-                json!({ "grant_type": "refresh_token", "refresh_token": refresh_token }),
-            )
-            .await
+    pub async fn refresh_with(&self, refresh_token: &str) -> ApiResult<TokenResponse> {
+        api::refresh(&self.client, RefreshFrom::Token(refresh_token)).await
     }
 
     /// The client's duty after a refresh (C9): replace both stored tokens with the new ones.
-    pub fn keep_tokens(&self, response: &ApiResponse) -> Result<(), String> {
-        let access = string_field(&response.body, "access_token")?;
-        let refresh = string_field(&response.body, "refresh_token")?;
+    pub fn keep_tokens(&self, tokens: &TokenResponse) -> Result<(), String> {
+        let access = tokens.access_token.clone();
+        let refresh = tokens
+            .refresh_token
+            .clone()
+            .ok_or_else(|| "the answer has no refresh_token".to_owned())?;
         self.remember(|m| {
             m.spent_refresh_token = std::mem::replace(&mut m.refresh_token, refresh);
             m.access_token = access;
@@ -221,39 +214,21 @@ impl Lab {
 
     /// `GET /api/device/me` from the attacker's client, which knows only a device id and sends it
     /// as the token too: all it takes under the article's scheme.
-    pub async fn device_me_as_attacker(&self, device_id: &str) -> Result<ApiResponse, String> {
-        self.client
-            .call_as_attacker(
-                Method::Get,
-                "/api/device/me",
-                None,
-                &[("x-device-id", device_id.to_owned()), ("x-device-token", device_id.to_owned())],
-            )
-            .await
+    pub async fn device_me_as_attacker(&self, device_id: &str) -> ApiResult<DeviceMe> {
+        let guess = DeviceCredentials { id: device_id.to_owned(), token: device_id.to_owned() };
+        api::device_me(&self.client.as_attacker(), &guess).await
     }
 
     /// A refresh with a copied refresh token, from the attacker's client.
-    pub async fn refresh_as_attacker(&self, stolen: &str) -> Result<ApiResponse, String> {
-        self.client
-            .call_as_attacker(
-                Method::Post,
-                "/api/oauth/token",
-                Some(json!({ "grant_type": "refresh_token", "refresh_token": stolen })),
-                &[],
-            )
-            .await
+    pub async fn refresh_as_attacker(&self, stolen: &str) -> ApiResult<TokenResponse> {
+        api::refresh(&self.client.as_attacker(), RefreshFrom::Token(stolen)).await
     }
 
     /// An order sent over a slow network: the server holds it 1.5 s before processing.
-    async fn order_slowly(&self, item: &str, form_token: String) -> Result<ApiResponse, String> {
-        self.client
-            .call(
-                Method::Post,
-                "/api/orders",
-                Some(json!({ "item": item, "quantity": 1, "form_token": form_token })),
-                &[("x-demo-delay-ms", "1500".to_owned())],
-            )
-            .await
+    async fn order_slowly(&self, item: &str, form_token: String) -> ApiResult<CreatedOrder> {
+        let order = NewOrder { item: item.to_owned(), quantity: 1, form_token: Some(form_token) };
+        let slow = Network { server_delay_ms: Some(1500), client_timeout: None };
+        api::place_order(&self.client, &Credential::Cookies, &order, None, slow).await
     }
 
     /// A double click on a slow network: two submissions with one form token, in flight at once.
@@ -262,16 +237,18 @@ impl Lab {
         &self,
         item: &str,
         form_token: String,
-    ) -> Result<(ApiResponse, ApiResponse), String> {
+    ) -> Result<(Answer<CreatedOrder>, ApiFailure), String> {
         let (first, second) = futures::join!(
             self.order_slowly(item, form_token.clone()),
             self.order_slowly(item, form_token)
         );
-        let (first, second) = (first?, second?);
-        let (created, duplicate) = match (first.status, second.status) {
-            (201, 409) => (first, second),
-            (409, 201) => (second, first),
-            _ => {
+        let (created, duplicate) = match (first, second) {
+            (Ok(created), Err(duplicate)) | (Err(duplicate), Ok(created))
+                if created.status() == 201 && duplicate.status() == Some(409) =>
+            {
+                (created, duplicate)
+            }
+            (first, second) => {
                 return Err(format!(
                     "expected one 201 and one 409, got {} and {}",
                     describe(&first),
@@ -279,42 +256,26 @@ impl Lab {
                 ));
             }
         };
-        expect_reason(&duplicate, Reason::DuplicateSubmit)?;
+        let expected = Reason::DuplicateSubmit;
+        if duplicate.reason() != Some(expected) {
+            return Err(format!("expected 409 {expected}, got {duplicate}"));
+        }
         Ok((created, duplicate))
     }
 
-    pub async fn jwt_me(&self, access_token: &str) -> Result<ApiResponse, String> {
-        self.client
-            .call(
-                Method::Get,
-                "/api/jwt/me",
-                None,
-                &[("authorization", format!("Bearer {access_token}"))],
-            )
-            .await
+    pub async fn jwt_me(&self, access_token: &str) -> ApiResult<BearerMe> {
+        api::jwt_me(&self.client, access_token).await
     }
 
-    /// The token-policy preset in force: `(name, access seconds, refresh absolute seconds)`.
-    pub async fn policy(&self) -> Result<(String, i64, i64), String> {
-        let response = self.client.get("/api/demo/policy").await?;
-        expect_status(&response, 200)?;
-        let current = &response.body["current"];
-        Ok((
-            string_field(current, "name")?,
-            current["access_lifetime_seconds"].as_i64().ok_or("no access lifetime")?,
-            current["refresh_absolute_seconds"].as_i64().ok_or("no refresh lifetime")?,
-        ))
+    /// The token-policy preset in force.
+    pub async fn policy(&self) -> Result<PolicyPreset, String> {
+        let choice = api::policy(&self.client).await;
+        Ok(expect_status(&choice, 200)?.current.clone())
     }
 
     pub async fn order_count(&self) -> Result<usize, String> {
-        let response = self.client.get("/api/orders").await?;
-        expect_status(&response, 200)?;
-        response
-            .body
-            .get("orders")
-            .and_then(Value::as_array)
-            .map(Vec::len)
-            .ok_or_else(|| "no order list in the answer".to_owned())
+        let list = api::orders(&self.client, &Credential::Cookies).await;
+        Ok(expect_status(&list, 200)?.orders.len())
     }
 }
 
@@ -332,33 +293,56 @@ pub fn spawn_owned(owner: StoredValue<Option<Owner>>, task: impl Future<Output =
     }
 }
 
-/// `200` or `401 not_logged_in`: how a response reads in one line.
-pub fn describe(response: &ApiResponse) -> String {
-    match response.body.get("reason").and_then(Value::as_str) {
-        Some(reason) => format!("{} {reason}", response.status),
-        None => response.status.to_string(),
+/// `200` or `401 not_logged_in`: how an answer reads in one line.
+pub fn describe<T>(result: &ApiResult<T>) -> String {
+    match result {
+        Ok(answer) => answer.status().to_string(),
+        Err(failure) => failure.to_string(),
     }
 }
 
-pub fn expect_status(response: &ApiResponse, status: u16) -> Result<(), String> {
-    if response.status == status {
-        Ok(())
-    } else {
-        Err(format!("expected {status}, got {}", describe(response)))
+/// The answer, when the server gave one with `status`; otherwise what it gave instead.
+pub fn expect_status<T>(result: &ApiResult<T>, status: u16) -> Result<&Answer<T>, String> {
+    match result {
+        Ok(answer) if answer.status() == status => Ok(answer),
+        _ => Err(format!("expected {status}, got {}", describe(result))),
     }
 }
 
-pub fn expect_reason(response: &ApiResponse, reason: Reason) -> Result<(), String> {
-    if response.reason() == Some(reason) && response.status == reason.status() {
-        Ok(())
-    } else {
-        Err(format!("expected {} {}, got {}", reason.status(), reason.code(), describe(response)))
+/// The refusal, when the server refused with `reason` (and its status); otherwise what it did.
+pub fn expect_reason<T>(result: &ApiResult<T>, reason: Reason) -> Result<&ApiFailure, String> {
+    match result {
+        Err(failure)
+            if failure.reason() == Some(reason) && failure.status() == Some(reason.status()) =>
+        {
+            Ok(failure)
+        }
+        _ => {
+            Err(format!("expected {} {}, got {}", reason.status(), reason.code(), describe(result)))
+        }
     }
 }
 
-/// The `X-Tokenlab-Db-Queries` count: statements the request ran (C3).
-pub fn queries(response: &ApiResponse) -> String {
-    response.header("x-tokenlab-db-queries").unwrap_or("?").to_owned()
+/// The call must have had an answer, whatever it was: no answer ends the step, as it would any
+/// client.
+pub fn answered<T>(result: ApiResult<T>) -> Result<ApiResult<T>, String> {
+    match result {
+        Err(ApiFailure::NoAnswer(problem)) => Err(problem),
+        answered => Ok(answered),
+    }
+}
+
+/// The refusal's reason, if the call was refused.
+pub fn reason_of<T>(result: &ApiResult<T>) -> Option<Reason> {
+    result.as_ref().err().and_then(ApiFailure::reason)
+}
+
+/// The `X-Tokenlab-Db-Queries` count: statements the request ran (C3), refused or not.
+pub fn queries<T>(result: &ApiResult<T>) -> String {
+    api::raw(result)
+        .and_then(|response| response.header("x-tokenlab-db-queries"))
+        .unwrap_or("?")
+        .to_owned()
 }
 
 /// The same count in words: "1 statement", "3 statements".
@@ -372,13 +356,6 @@ pub fn statements(response: &ApiResponse) -> String {
 /// "1 order", "0 orders", "2 refresh families": a count with its noun in the right number.
 pub fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-pub fn string_field(body: &Value, key: &str) -> Result<String, String> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| format!("the answer has no {key}"))
 }
 
 /// The frame the cross-site attacker's page runs in, and a way to learn that the server answered.
@@ -495,7 +472,7 @@ mod tests {
     fn statement_counts_read_as_words() {
         let answer = |count: Option<&str>| ApiResponse {
             status: 200,
-            body: Value::Null,
+            body: serde_json::Value::Null,
             headers: count
                 .map(|c| vec![("x-tokenlab-db-queries".to_owned(), c.to_owned())])
                 .unwrap_or_default(),

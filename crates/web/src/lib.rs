@@ -1,7 +1,9 @@
 #![recursion_limit = "256"]
 //! The lab page. The same components render on the server (`ssr`) and come alive in the browser
-//! (`hydrate`); the browser side talks to the server only through the public API ([`client`]).
+//! (`hydrate`); the browser side talks to the server only through the public API ([`client`]), one
+//! typed call per endpoint (`api`).
 
+mod api;
 pub mod client;
 mod components;
 mod lab;

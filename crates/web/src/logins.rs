@@ -7,6 +7,7 @@
 
 use leptos::prelude::*;
 
+use crate::api::DeviceCredentials;
 use crate::components::device::{DEVICE_ID_KEY, TOKEN_KEY};
 use crate::storage;
 
@@ -48,8 +49,8 @@ pub fn notify(logins: Option<PageLogins>) {
 
 /// The device panel's credential as it sends it: `X-Device-Id` and `X-Device-Token`, or `None`
 /// while this page holds no device token.
-pub fn device_headers() -> Option<Vec<(&'static str, String)>> {
+pub fn device_credentials() -> Option<DeviceCredentials> {
     let token = storage::get(TOKEN_KEY).filter(|t| !t.is_empty())?;
     let id = storage::get(DEVICE_ID_KEY).unwrap_or_default();
-    Some(vec![("X-Device-Id", id), ("X-Device-Token", token)])
+    Some(DeviceCredentials { id, token })
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::json;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use tokenlab_core::Reason;
+use tokenlab_core::wire::{ClockChange, ClockState};
 
-use crate::client::{ApiClient, ApiResponse, browser_now_ms};
+use crate::api::{self, ApiFailure};
+use crate::client::{ApiClient, browser_now_ms};
 
 #[derive(Clone, Copy, PartialEq)]
 pub struct ServerTime {
@@ -56,11 +57,11 @@ impl ServerClock {
     }
 
     pub fn advance(&self, seconds: i64) {
-        self.change(Some(json!({ "advance_seconds": seconds })));
+        self.change(Some(ClockChange { advance_seconds: Some(seconds), reset: None }));
     }
 
     pub fn reset(&self) {
-        self.change(Some(json!({ "reset": true })));
+        self.change(Some(ClockChange { advance_seconds: None, reset: Some(true) }));
     }
 
     /// Reads the clock again, after something other than these buttons moved it.
@@ -68,21 +69,21 @@ impl ServerClock {
         self.change(None);
     }
 
-    /// Takes the clock from a response of `/api/demo/clock` that someone else asked for.
-    pub fn observe(&self, response: &ApiResponse) {
-        self.status.set(parse(response));
+    /// Takes the clock from an answer of `/api/demo/clock` that someone else asked for.
+    pub fn observe(&self, clock: &ClockState) {
+        self.status.set(known(clock));
     }
 
-    fn change(&self, request: Option<serde_json::Value>) {
+    fn change(&self, request: Option<ClockChange>) {
         let (client, status) = (self.client, self.status);
         spawn_local(async move {
             let result = match request {
-                Some(body) => client.post("/api/demo/clock", body).await,
-                None => client.get("/api/demo/clock").await,
+                Some(change) => api::change_clock(&client, &change).await,
+                None => api::clock(&client).await,
             };
             status.set(match result {
-                Ok(response) => parse(&response),
-                Err(err) => ClockStatus::Failed(err),
+                Ok(clock) => known(&clock),
+                Err(failure) => unknown(&failure),
             });
         });
     }
@@ -104,24 +105,28 @@ impl ServerClock {
     }
 }
 
-fn parse(response: &ApiResponse) -> ClockStatus {
-    if response.status == 404 {
+fn known(clock: &ClockState) -> ClockStatus {
+    ClockStatus::Known(ServerTime {
+        now: clock.now,
+        offset_seconds: clock.offset_seconds,
+        read_at_ms: browser_now_ms(),
+    })
+}
+
+fn unknown(failure: &ApiFailure) -> ClockStatus {
+    if failure.status() == Some(404) {
         return ClockStatus::NoDemoClock;
     }
-    if let Some(refusal) = response.refusal() {
-        return ClockStatus::Failed(format!("{} {}", refusal.code, refusal.message));
-    }
-    let now = response
-        .body
-        .get("now")
-        .and_then(|v| v.as_str())
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
-    let offset_seconds = response.body.get("offset_seconds").and_then(serde_json::Value::as_i64);
-    match (now, offset_seconds) {
-        (Some(now), Some(offset_seconds)) => {
-            ClockStatus::Known(ServerTime { now, offset_seconds, read_at_ms: browser_now_ms() })
+    match failure {
+        ApiFailure::NoAnswer(problem) => ClockStatus::Failed(problem.clone()),
+        ApiFailure::Unexpected { .. } => {
+            ClockStatus::Failed("unexpected clock response".to_owned())
         }
-        _ => ClockStatus::Failed("unexpected clock response".to_owned()),
+        refused => ClockStatus::Failed(format!(
+            "{} {}",
+            refused.reason().map_or("unknown", Reason::code),
+            refused.message()
+        )),
     }
 }
 

@@ -3,7 +3,8 @@
 //! never through storage.
 
 use futures::future::LocalBoxFuture;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Runs `work` while holding the Web Lock `name`, shared by every tab of the origin. Where the
 /// browser has no Web Locks, `work` runs unguarded. `None` only if the lock machinery failed.
@@ -38,7 +39,8 @@ pub async fn with_lock<T: 'static>(_name: &str, work: LocalBoxFuture<'static, T>
     Some(work.await)
 }
 
-/// A BroadcastChannel carrying JSON messages to the other tabs (never to the sender).
+/// A BroadcastChannel carrying JSON messages to the other tabs (never to the sender): values of one
+/// type, written with `post` and read back by every other tab's `on_message`.
 pub struct TabChannel {
     #[cfg(feature = "hydrate")]
     channel: Option<web_sys::BroadcastChannel>,
@@ -46,7 +48,7 @@ pub struct TabChannel {
 
 impl TabChannel {
     #[cfg(feature = "hydrate")]
-    pub fn open(name: &str, on_message: impl Fn(Value) + 'static) -> Self {
+    pub fn open<T: DeserializeOwned>(name: &str, on_message: impl Fn(T) + 'static) -> Self {
         use wasm_bindgen::JsCast as _;
         let channel = web_sys::BroadcastChannel::new(name).ok();
         if let Some(channel) = &channel {
@@ -67,17 +69,17 @@ impl TabChannel {
     }
 
     #[cfg(not(feature = "hydrate"))]
-    pub fn open(_name: &str, _on_message: impl Fn(Value) + 'static) -> Self {
+    pub fn open<T: DeserializeOwned>(_name: &str, _on_message: impl Fn(T) + 'static) -> Self {
         Self {}
     }
 
     #[cfg(feature = "hydrate")]
-    pub fn post(&self, message: &Value) {
-        if let Some(channel) = &self.channel {
-            let _ = channel.post_message(&wasm_bindgen::JsValue::from_str(&message.to_string()));
+    pub fn post(&self, message: &impl Serialize) {
+        if let (Some(channel), Ok(text)) = (&self.channel, serde_json::to_string(message)) {
+            let _ = channel.post_message(&wasm_bindgen::JsValue::from_str(&text));
         }
     }
 
     #[cfg(not(feature = "hydrate"))]
-    pub fn post(&self, _message: &Value) {}
+    pub fn post(&self, _message: &impl Serialize) {}
 }

@@ -160,6 +160,17 @@ pub enum InspectedSessionState {
     AbsoluteExpired,
 }
 
+impl InspectedSessionState {
+    /// The wire form, as in `{"state": "..."}`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InspectedSessionState::Live => "live",
+            InspectedSessionState::IdleExpired => "idle_expired",
+            InspectedSessionState::AbsoluteExpired => "absolute_expired",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InspectedSession {
@@ -198,6 +209,17 @@ pub enum InspectedDeviceState {
     Live,
     Expired,
     Revoked,
+}
+
+impl InspectedDeviceState {
+    /// The wire form, as in `{"state": "..."}`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InspectedDeviceState::Live => "live",
+            InspectedDeviceState::Expired => "expired",
+            InspectedDeviceState::Revoked => "revoked",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +274,18 @@ pub enum InspectedTokenState {
     Revoked,
 }
 
+impl InspectedTokenState {
+    /// The wire form, as in `{"state": "..."}`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InspectedTokenState::Current => "current",
+            InspectedTokenState::Rotated => "rotated",
+            InspectedTokenState::Expired => "expired",
+            InspectedTokenState::Revoked => "revoked",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InspectedRefreshToken {
@@ -287,6 +321,16 @@ pub enum IdempotencyKeyState {
     InFlight,
     /// Its response is stored and replayed to every retry.
     Finished,
+}
+
+impl IdempotencyKeyState {
+    /// The wire form, as in `{"state": "..."}`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IdempotencyKeyState::InFlight => "in_flight",
+            IdempotencyKeyState::Finished => "finished",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

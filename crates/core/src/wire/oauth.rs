@@ -51,6 +51,17 @@ pub enum FamilyTokenState {
     Revoked,
 }
 
+impl FamilyTokenState {
+    /// The wire form, as in `{"state": "..."}`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FamilyTokenState::Active => "active",
+            FamilyTokenState::Rotated => "rotated",
+            FamilyTokenState::Revoked => "revoked",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FamilyToken {

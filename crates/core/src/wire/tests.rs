@@ -144,6 +144,46 @@ fn closed_vocabularies_are_snake_case() {
     round_trip(&IdempotencyKeyState::InFlight, r#""in_flight""#);
 }
 
+/// `as_str` is what the browser shows and puts in `data-state`: it must be the wire form.
+#[test]
+fn state_names_are_their_wire_form() {
+    fn wire<T: Serialize>(value: T) -> String {
+        serde_json::to_string(&value).unwrap().trim_matches('"').to_owned()
+    }
+    for state in [FamilyTokenState::Active, FamilyTokenState::Rotated, FamilyTokenState::Revoked] {
+        assert_eq!(state.as_str(), wire(state));
+    }
+    for state in [
+        InspectedSessionState::Live,
+        InspectedSessionState::IdleExpired,
+        InspectedSessionState::AbsoluteExpired,
+    ] {
+        assert_eq!(state.as_str(), wire(state));
+    }
+    for state in
+        [InspectedDeviceState::Live, InspectedDeviceState::Expired, InspectedDeviceState::Revoked]
+    {
+        assert_eq!(state.as_str(), wire(state));
+    }
+    for state in [
+        InspectedTokenState::Current,
+        InspectedTokenState::Rotated,
+        InspectedTokenState::Expired,
+        InspectedTokenState::Revoked,
+    ] {
+        assert_eq!(state.as_str(), wire(state));
+    }
+    for state in [IdempotencyKeyState::InFlight, IdempotencyKeyState::Finished] {
+        assert_eq!(state.as_str(), wire(state));
+    }
+    for mode in [DeviceMode::AsWritten, DeviceMode::Hardened] {
+        assert_eq!(mode.as_str(), wire(mode));
+    }
+    for scheme in Scheme::ALL {
+        assert_eq!(scheme.as_str(), wire(scheme));
+    }
+}
+
 #[test]
 fn requests_omit_what_they_do_not_set_and_refuse_unknown_fields() {
     round_trip(

@@ -2,20 +2,20 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::json;
 use tokenlab_core::account::{
     PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, validate_password, validate_username,
 };
 
-use crate::client::{ApiClient, Refusal};
-use crate::components::RefusalView;
+use crate::api::{self, ApiFailure};
+use crate::client::ApiClient;
+use crate::components::FailureView;
 
 #[derive(Clone, PartialEq)]
 enum Outcome {
     Idle,
     Pending,
     Created { id: i64, username: String },
-    Refused(Refusal),
+    Refused(ApiFailure),
     NetworkError(String),
 }
 
@@ -47,28 +47,16 @@ pub fn AccountPanel() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         outcome.set(Outcome::Pending);
-        let body =
-            json!({ "username": username.get_untracked(), "password": password.get_untracked() });
+        let (name, pass) = (username.get_untracked(), password.get_untracked());
         spawn_local(async move {
-            let result = client.post("/api/accounts", body).await;
+            let result = api::register(&client, &name, &pass).await;
             outcome.set(match result {
-                Ok(response) => match response.refusal() {
-                    Some(refusal) => Outcome::Refused(refusal),
-                    None => Outcome::Created {
-                        id: response
-                            .body
-                            .get("id")
-                            .and_then(serde_json::Value::as_i64)
-                            .unwrap_or_default(),
-                        username: response
-                            .body
-                            .get("username")
-                            .and_then(serde_json::Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                    },
-                },
-                Err(err) => Outcome::NetworkError(err),
+                Ok(answer) => {
+                    let account = answer.into_body();
+                    Outcome::Created { id: account.id, username: account.username }
+                }
+                Err(ApiFailure::NoAnswer(err)) => Outcome::NetworkError(err),
+                Err(failure) => Outcome::Refused(failure),
             });
             password.set(String::new());
         });
@@ -119,7 +107,7 @@ pub fn AccountPanel() -> impl IntoView {
                     }
                         .into_any()
                 }
-                Outcome::Refused(refusal) => view! { <RefusalView refusal/> }.into_any(),
+                Outcome::Refused(failure) => view! { <FailureView failure/> }.into_any(),
                 Outcome::NetworkError(err) => {
                     view! { <p class="refusal" role="alert">"No response: " {err}</p> }.into_any()
                 }

@@ -7,11 +7,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leptos::prelude::*;
 use serde_json::{Value, json};
 use tokenlab_core::Reason;
+use tokenlab_core::device::DeviceMode;
+use tokenlab_core::wire::{AccessClaims, InspectorQuery};
 
-use crate::client::Method;
+use crate::api::{self, Credential};
 use crate::lab::{
-    Lab, ReasonRule, StepFn, StepFuture, StepState, boxed, describe, expect_reason, expect_status,
-    plural,
+    Lab, ReasonRule, StepFn, StepFuture, StepState, answered, boxed, describe, expect_reason,
+    expect_status, plural,
 };
 
 struct Attack {
@@ -85,18 +87,17 @@ const ATTACKS: &[Attack] = &[
 
 fn device_as_written(lab: Lab) -> StepFuture {
     boxed(async move {
-        lab.device_login("victim-phone-0001", "as_written").await?;
-        let response = lab.device_me_as_attacker("victim-phone-0001").await?;
-        expect_status(&response, 200)?;
-        let who = response.body["user"]["username"].as_str().unwrap_or("?").to_owned();
+        lab.device_login("victim-phone-0001", DeviceMode::AsWritten).await?;
+        let response = lab.device_me_as_attacker("victim-phone-0001").await;
+        let who = &expect_status(&response, 200)?.user.username;
         Ok(format!("attacker got in: 200, signed in as {who} — the article's scheme as written"))
     })
 }
 
 fn device_hardened(lab: Lab) -> StepFuture {
     boxed(async move {
-        lab.device_login("victim-laptop-0002", "hardened").await?;
-        let response = lab.device_me_as_attacker("victim-laptop-0002").await?;
+        lab.device_login("victim-laptop-0002", DeviceMode::Hardened).await?;
+        let response = lab.device_me_as_attacker("victim-laptop-0002").await;
         expect_reason(&response, Reason::DeviceUnknown)?;
         Ok("blocked: 401 device_unknown".to_owned())
     })
@@ -106,15 +107,14 @@ fn refresh_replay(lab: Lab) -> StepFuture {
     boxed(async move {
         lab.password_grant().await?;
         let stolen = lab.recall(|m| m.refresh_token.clone());
-        let victim = lab.refresh_with(&stolen).await?;
-        expect_status(&victim, 200)?;
-        lab.keep_tokens(&victim)?;
+        let victim = lab.refresh_with(&stolen).await;
+        lab.keep_tokens(expect_status(&victim, 200)?)?;
         // Past the 10 s in which a client that lost the response may retry with the same token.
         lab.advance_clock(11).await?;
-        let replay = lab.refresh_as_attacker(&stolen).await?;
+        let replay = lab.refresh_as_attacker(&stolen).await;
         expect_reason(&replay, Reason::RefreshReused)?;
         let current = lab.recall(|m| m.refresh_token.clone());
-        let victim_again = lab.refresh_with(&current).await?;
+        let victim_again = lab.refresh_with(&current).await;
         expect_reason(&victim_again, Reason::RefreshRevoked)?;
         Ok("blocked: attacker 400 refresh_reused, then the victim 400 refresh_revoked — both must log in again".to_owned())
     })
@@ -126,13 +126,13 @@ fn fixation(lab: Lab) -> StepFuture {
     boxed(async move {
         // Script cannot overwrite an HttpOnly cookie, so the attack starts from a logged-out
         // browser, which is where a planted cookie waits for its victim.
-        lab.client.post("/api/session/logout", json!({})).await?;
+        // Whatever it answers, the browser holds no session afterwards.
+        let _ = answered(api::session_logout(&lab.client).await)?;
         set_document_cookie(&format!("tl_session={PLANTED_SESSION_ID}; path=/"))?;
-        let probe = lab.client.get("/api/session/me").await?;
+        let probe = api::session_me(&lab.client).await;
         expect_reason(&probe, Reason::NotLoggedIn)?;
-        let login = lab.session_login().await?;
-        expect_status(&login, 200)?;
-        let issued = login.body["session"]["id_masked"].as_str().unwrap_or_default().to_owned();
+        let login = lab.session_login().await;
+        let issued = &expect_status(&login, 200)?.session.id_masked;
         if issued.starts_with(&PLANTED_SESSION_ID[..4]) {
             return Err(format!("the server kept the planted id: {issued}"));
         }
@@ -159,16 +159,13 @@ fn attacker_page(origin: &str) -> String {
 /// The server's count of cross-site refusals (demo profile). The refusal itself is delivered to
 /// the attacker's frame, which this page may not read: that is the same-origin policy at work.
 async fn cross_site_refusals(lab: Lab) -> Result<i64, String> {
-    let response = lab.client.get("/api/demo/inspector").await?;
-    expect_status(&response, 200)?;
-    response.body["cross_site_refusals"]
-        .as_i64()
-        .ok_or_else(|| "the inspector has no cross_site_refusals".to_owned())
+    let state = api::server_state(&lab.client, &InspectorQuery::default()).await;
+    Ok(expect_status(&state, 200)?.cross_site_refusals)
 }
 
 fn cross_site(lab: Lab) -> StepFuture {
     boxed(async move {
-        expect_status(&lab.session_login().await?, 200)?;
+        expect_status(&lab.session_login().await, 200)?;
         let orders_before = lab.order_count().await?;
         let refusals_before = cross_site_refusals(lab).await?;
         let origin = page_origin()?;
@@ -201,17 +198,10 @@ fn forged_jwt(lab: Lab) -> StepFuture {
         let forgeries = forge(&real)?;
         let mut outcomes = Vec::new();
         for (what, caught_by, token) in forgeries {
-            let response = lab
-                .client
-                .call_as_attacker(
-                    Method::Get,
-                    "/api/jwt/me",
-                    None,
-                    &[("authorization", format!("Bearer {token}"))],
-                )
-                .await?;
-            expect_reason(&response, Reason::TokenInvalid).map_err(|e| format!("{what}: {e}"))?;
-            let message = response.body["message"].as_str().unwrap_or_default().to_owned();
+            let response = api::jwt_me(&lab.client.as_attacker(), &token).await;
+            let refused = expect_reason(&response, Reason::TokenInvalid)
+                .map_err(|e| format!("{what}: {e}"))?;
+            let message = refused.message();
             // Each forgery must be caught by the check it targets, not by a later one.
             if !message.contains(caught_by) {
                 return Err(format!("{what}: refused, but for another reason: {message}"));
@@ -230,23 +220,24 @@ fn forge(token: &str) -> Result<Vec<(&'static str, &'static str, String)>, Strin
     let [header, payload, signature] = parts[..] else {
         return Err("the access token is not a JWT".to_owned());
     };
-    let decode = |part: &str| -> Result<Value, String> {
-        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
-    };
-    let encode = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
-    let mut header_value = decode(header)?;
-    let mut payload_value = decode(payload)?;
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string());
+    // The JOSE header has no wire type: the attacker edits it field by field, as JSON.
+    let mut header_value: Value =
+        serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
+    let mut claims: AccessClaims =
+        serde_json::from_slice(&decode(payload)?).map_err(|e| e.to_string())?;
+    let encode = |json: Vec<u8>| URL_SAFE_NO_PAD.encode(json);
 
-    let none = encode(&json!({ "alg": "none", "typ": "JWT" }));
+    let none = encode(json!({ "alg": "none", "typ": "JWT" }).to_string().into_bytes());
     let alg_none = format!("{none}.{payload}.");
 
-    let exp = payload_value["exp"].as_i64().ok_or("no exp claim")?;
-    payload_value["exp"] = json!(exp + 10 * 365 * 86_400);
-    let tampered = format!("{header}.{}.{signature}", encode(&payload_value));
+    claims.exp += 10 * 365 * 86_400;
+    let tampered_claims = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
+    let tampered = format!("{header}.{}.{signature}", encode(tampered_claims));
 
     header_value["kid"] = json!("attackers-own-key");
-    let unknown_kid = format!("{}.{payload}.{signature}", encode(&header_value));
+    let unknown_kid =
+        format!("{}.{payload}.{signature}", encode(header_value.to_string().into_bytes()));
 
     Ok(vec![
         // The JWT library knows no algorithm called "none": the header does not even parse.
@@ -258,11 +249,10 @@ fn forge(token: &str) -> Result<Vec<(&'static str, &'static str, String)>, Strin
 
 fn double_submit(lab: Lab) -> StepFuture {
     boxed(async move {
-        expect_status(&lab.session_login().await?, 200)?;
+        expect_status(&lab.session_login().await, 200)?;
         let before = lab.order_count().await?;
-        let form = lab.client.get("/api/orders/form-token").await?;
-        expect_status(&form, 200)?;
-        let token = crate::lab::string_field(&form.body, "form_token")?;
+        let form = api::form_token(&lab.client, &Credential::Cookies).await;
+        let token = expect_status(&form, 200)?.form_token.clone();
         let (created, duplicate) = lab.submit_twice_slowly("matcha", token).await?;
         let after = lab.order_count().await?;
         if after != before + 1 {
@@ -271,11 +261,7 @@ fn double_submit(lab: Lab) -> StepFuture {
                 plural(before as i64, "order", "orders")
             ));
         }
-        Ok(format!(
-            "blocked: {} and {}; exactly one new order",
-            describe(&created),
-            describe(&duplicate)
-        ))
+        Ok(format!("blocked: {} and {duplicate}; exactly one new order", created.status()))
     })
 }
 

@@ -11,12 +11,13 @@ use futures::FutureExt as _;
 use futures::future::{LocalBoxFuture, Shared};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
+use tokenlab_core::Reason;
+use tokenlab_core::wire::{AccessClaims, FamilyToken, TokenResponse};
 
-use crate::client::{ApiClient, Method, Refusal, pause, random_key};
-use crate::components::RefusalView;
+use crate::api::{self, ApiFailure, RefreshFrom, RefreshIn};
+use crate::client::{ApiClient, pause, random_key};
+use crate::components::FailureView;
 use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
@@ -28,30 +29,40 @@ const REFRESH_LOCK: &str = "tokenlab-refresh";
 /// refreshed while it waited for the lock.
 const REFRESH_STAMP: &str = "tokenlab.refresh-stamp";
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct FamilyToken {
-    hash_prefix: String,
-    state: String,
-    presented: bool,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum Panel {
     Checking,
-    LoggedOut { refusal: Option<Refusal> },
+    LoggedOut { refusal: Option<ApiFailure> },
     LoggedIn,
 }
 
-type Refresh = Shared<LocalBoxFuture<'static, Result<(), Refusal>>>;
+type Refresh = Shared<LocalBoxFuture<'static, Result<(), ApiFailure>>>;
 
 /// The claims of a JWT, for display: the payload is only base64url, the signature is what matters.
-fn decode_claims(token: &str) -> Option<Value> {
+fn decode_claims(token: &str) -> Option<AccessClaims> {
     let payload = token.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
-fn unix(value: &Value) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(value.as_i64()?).ok()
+/// The claims as the panel prints them: pretty JSON, claims in alphabetical order.
+fn claims_text(claims: &AccessClaims) -> String {
+    // Through a JSON value, whose map is ordered by key, rather than in declaration order.
+    serde_json::to_value(claims)
+        .and_then(|value| serde_json::to_string_pretty(&value))
+        .unwrap_or_default()
+}
+
+/// A refusal of the refresh token itself: only a new login helps.
+fn refresh_refused(failure: &ApiFailure) -> bool {
+    matches!(
+        failure.reason(),
+        Some(
+            Reason::RefreshInvalid
+                | Reason::RefreshExpired
+                | Reason::RefreshRevoked
+                | Reason::RefreshReused
+        )
+    )
 }
 
 #[component]
@@ -64,19 +75,15 @@ pub fn BearerPanel() -> impl IntoView {
     let access = logins.map_or_else(|| RwSignal::new(None::<String>), |l| l.access_token);
     let refresh_expires_at = RwSignal::new(None::<OffsetDateTime>);
     let family = RwSignal::new(Vec::<FamilyToken>::new());
-    let note = RwSignal::new(None::<Result<String, Refusal>>);
+    let note = RwSignal::new(None::<Result<String, ApiFailure>>);
     let username = RwSignal::new("alice".to_owned());
     let password = RwSignal::new(String::new());
     let in_flight: StoredValue<Option<Refresh>, LocalStorage> = StoredValue::new_local(None);
 
     let load_family = move || {
         spawn_local(async move {
-            if let Ok(r) = client.get("/api/oauth/family").await
-                && r.ok()
-                && let Ok(tokens) =
-                    serde_json::from_value::<Vec<FamilyToken>>(r.body["tokens"].clone())
-            {
-                family.set(tokens);
+            if let Ok(answer) = api::family(&client).await {
+                family.set(answer.into_body().tokens);
             }
         });
     };
@@ -88,9 +95,9 @@ pub fn BearerPanel() -> impl IntoView {
     let known_stamp = StoredValue::new(None::<String>);
 
     // Takes a token response: the access token into memory, the refresh expiry for the countdown.
-    let accept = move |body: &Value| {
-        access.set(body["access_token"].as_str().map(str::to_owned));
-        let seconds = body["refresh_expires_in"].as_i64().unwrap_or_default();
+    let accept = move |tokens: &TokenResponse| {
+        access.set(Some(tokens.access_token.clone()));
+        let seconds = tokens.refresh_expires_in;
         refresh_expires_at.set(clock.now().map(|now| now + time::Duration::seconds(seconds)));
         generation.update_value(|g| *g += 1);
         known_stamp.set_value(storage::get(REFRESH_STAMP));
@@ -102,7 +109,7 @@ pub fn BearerPanel() -> impl IntoView {
     let channel: StoredValue<Option<TabChannel>, LocalStorage> = StoredValue::new_local(None);
     Effect::new(move |_| {
         known_stamp.set_value(storage::get(REFRESH_STAMP));
-        channel.set_value(Some(TabChannel::open(CHANNEL, move |message| accept(&message))));
+        channel.set_value(Some(TabChannel::open(CHANNEL, move |tokens| accept(&tokens))));
     });
 
     // One refresh at a time, in this tab (callers share one future) and across tabs (a Web Lock):
@@ -130,46 +137,18 @@ pub fn BearerPanel() -> impl IntoView {
                         pause(std::time::Duration::from_millis(50)).await;
                     }
                 }
-                let result = client
-                    .call(
-                        Method::Post,
-                        "/api/oauth/token",
-                        Some(json!({ "grant_type": "refresh_token" })),
-                        &[("X-Refresh-Cookie", "1".to_owned())],
-                    )
-                    .await;
-                match result {
-                    Ok(r) if r.ok() => {
-                        storage::set(REFRESH_STAMP, &random_key());
-                        channel.with_value(|c| {
-                            if let Some(c) = c {
-                                c.post(&r.body)
-                            }
-                        });
-                        accept(&r.body);
-                        Ok(())
+                let tokens = api::refresh(&client, RefreshFrom::Cookie).await?;
+                storage::set(REFRESH_STAMP, &random_key());
+                channel.with_value(|c| {
+                    if let Some(c) = c {
+                        c.post(&tokens.body)
                     }
-                    Ok(r) => Err(r.refusal().unwrap_or(Refusal {
-                        status: r.status,
-                        code: "unknown".into(),
-                        message: String::new(),
-                        explanation: None,
-                    })),
-                    Err(err) => Err(Refusal {
-                        status: 0,
-                        code: "network".into(),
-                        message: err,
-                        explanation: None,
-                    }),
-                }
+                });
+                accept(&tokens);
+                Ok(())
             };
             let outcome = with_lock(REFRESH_LOCK, work.boxed_local()).await.unwrap_or_else(|| {
-                Err(Refusal {
-                    status: 0,
-                    code: "lock".into(),
-                    message: "could not take the refresh lock".into(),
-                    explanation: None,
-                })
+                Err(ApiFailure::NoAnswer("could not take the refresh lock".to_owned()))
             });
             in_flight.set_value(None);
             outcome
@@ -180,7 +159,7 @@ pub fn BearerPanel() -> impl IntoView {
         run
     };
 
-    let signed_out = move |refusal: Option<Refusal>| {
+    let signed_out = move |refusal: Option<ApiFailure>| {
         access.set(None);
         family.set(Vec::new());
         note.set(None);
@@ -188,9 +167,7 @@ pub fn BearerPanel() -> impl IntoView {
     };
 
     let get_me = move || async move {
-        let headers =
-            [("Authorization", format!("Bearer {}", access.get_untracked().unwrap_or_default()))];
-        client.call(Method::Get, "/api/jwt/me", None, &headers).await
+        api::jwt_me(&client, &access.get_untracked().unwrap_or_default()).await
     };
 
     let call = move |_| {
@@ -203,36 +180,26 @@ pub fn BearerPanel() -> impl IntoView {
             // and the panel asks for a login.
             let expired = match &result {
                 None => true,
-                Some(Ok(r)) => {
-                    r.body["reason"] == "token_expired" || r.body["reason"] == "token_revoked"
+                Some(Err(failure)) => {
+                    matches!(failure.reason(), Some(Reason::TokenExpired | Reason::TokenRevoked))
                 }
-                Some(Err(_)) => false,
+                Some(Ok(_)) => false,
             };
             if expired {
-                if let Err(refusal) = refresh(seen).await {
-                    signed_out(Some(refusal));
+                if let Err(failure) = refresh(seen).await {
+                    signed_out(Some(failure));
                     return;
                 }
                 result = Some(get_me().await);
             }
             note.set(match result {
-                Some(Ok(r)) if r.ok() => Some(Ok(format!(
+                Some(Ok(me)) => Some(Ok(format!(
                     "200 OK — bearer of token {} is {}{}",
-                    r.body["token"]["jti"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .get(..8)
-                        .unwrap_or_default(),
-                    r.body["user"]["username"].as_str().unwrap_or_default(),
+                    me.token.jti.get(..8).unwrap_or_default(),
+                    me.user.username,
                     if expired { " (after a silent refresh)" } else { "" },
                 ))),
-                Some(Ok(r)) => r.refusal().map(Err),
-                Some(Err(err)) => Some(Err(Refusal {
-                    status: 0,
-                    code: "network".into(),
-                    message: err,
-                    explanation: None,
-                })),
+                Some(Err(failure)) => Some(Err(failure)),
                 None => None,
             });
         });
@@ -241,13 +208,9 @@ pub fn BearerPanel() -> impl IntoView {
     Effect::new(move |_| {
         // A reload forgets the access token; the refresh cookie tells whether a login is alive.
         spawn_local(async move {
-            match client.get("/api/oauth/family").await {
-                Ok(r) if r.ok() && r.body["revoked_reason"].is_null() => {
-                    if let Ok(tokens) =
-                        serde_json::from_value::<Vec<FamilyToken>>(r.body["tokens"].clone())
-                    {
-                        family.set(tokens);
-                    }
+            match api::family(&client).await {
+                Ok(answer) if answer.revoked_reason.is_none() => {
+                    family.set(answer.into_body().tokens);
                     panel.set(Panel::LoggedIn);
                 }
                 _ => panel.set(Panel::LoggedOut { refusal: None }),
@@ -257,38 +220,29 @@ pub fn BearerPanel() -> impl IntoView {
 
     let login = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = json!({ "grant_type": "password", "username": username.get_untracked(), "password": password.get_untracked() });
+        let (name, pass) = (username.get_untracked(), password.get_untracked());
         spawn_local(async move {
-            let Ok(r) = client
-                .call(
-                    Method::Post,
-                    "/api/oauth/token",
-                    Some(body),
-                    &[("X-Refresh-Cookie", "1".to_owned())],
-                )
-                .await
-            else {
-                return;
-            };
-            if r.ok() {
-                password.set(String::new());
-                note.set(None);
-                channel.with_value(|c| {
-                    if let Some(c) = c {
-                        c.post(&r.body)
-                    }
-                });
-                accept(&r.body);
-                notify(logins);
-            } else {
-                signed_out(r.refusal());
+            match api::password_grant(&client, &name, &pass, RefreshIn::Cookie).await {
+                Ok(tokens) => {
+                    password.set(String::new());
+                    note.set(None);
+                    channel.with_value(|c| {
+                        if let Some(c) = c {
+                            c.post(&tokens.body)
+                        }
+                    });
+                    accept(&tokens);
+                    notify(logins);
+                }
+                Err(ApiFailure::NoAnswer(_)) => {}
+                Err(failure) => signed_out(Some(failure)),
             }
         });
     };
 
     let logout = move |_| {
         spawn_local(async move {
-            let _ = client.call(Method::Post, "/api/oauth/revoke", Some(json!({})), &[]).await;
+            let _ = api::revoke_refresh_cookie(&client).await;
             signed_out(None);
             notify(logins);
         });
@@ -307,7 +261,7 @@ pub fn BearerPanel() -> impl IntoView {
             {move || match panel.get() {
                 Panel::Checking => view! { <p class="muted">"Checking for a refresh token…"</p> }.into_any(),
                 Panel::LoggedOut { refusal } => view! {
-                    {refusal.clone().filter(|r| r.code.starts_with("refresh_")).map(|_| view! {
+                    {refusal.clone().filter(refresh_refused).map(|_| view! {
                         <div class="notice expired" data-testid="bearer-login-again" role="alert">
                             <strong>"The refresh token can no longer be used — log in again."</strong>
                         </div>
@@ -317,14 +271,14 @@ pub fn BearerPanel() -> impl IntoView {
                         <label>"Password" <input name="password" type="password" prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/></label>
                         <button type="submit">"Log in (password grant)"</button>
                     </form>
-                    {refusal.map(|refusal| view! { <RefusalView refusal/> })}
+                    {refusal.map(|failure| view! { <FailureView failure/> })}
                 }.into_any(),
                 Panel::LoggedIn => view! {
                     <dl class="facts">
                         <dt>"Access token"</dt>
                         <dd data-testid="bearer-access">{move || if access.get().is_some() { "in memory" } else { "none yet (fetched at the next call)" }}</dd>
                         <dt>"Access expiry"</dt>
-                        <dd data-testid="bearer-access-left">{move || match claims().and_then(|c| unix(&c["exp"])) {
+                        <dd data-testid="bearer-access-left">{move || match claims().and_then(|c| OffsetDateTime::from_unix_timestamp(c.exp).ok()) {
                             Some(exp) => format!("{} (at {})", clock.countdown(exp)(), format_time(exp)),
                             None => "—".to_owned(),
                         }}</dd>
@@ -336,7 +290,7 @@ pub fn BearerPanel() -> impl IntoView {
                     </dl>
                     <details open>
                         <summary>"Decoded claims (the signature key never leaves the server)"</summary>
-                        <pre class="claims" data-testid="bearer-claims">{move || claims().map(|c| serde_json::to_string_pretty(&c).unwrap_or_default()).unwrap_or_default()}</pre>
+                        <pre class="claims" data-testid="bearer-claims">{move || claims().as_ref().map(claims_text).unwrap_or_default()}</pre>
                     </details>
                     <div class="actions">
                         <button on:click=call>"Call a protected API"</button>
@@ -344,13 +298,13 @@ pub fn BearerPanel() -> impl IntoView {
                     </div>
                     {move || note.get().map(|n| match n {
                         Ok(text) => view! { <p class="success" data-testid="bearer-call-result">{text}</p> }.into_any(),
-                        Err(refusal) => view! { <RefusalView refusal/> }.into_any(),
+                        Err(failure) => view! { <FailureView failure/> }.into_any(),
                     })}
                     <h3>"Refresh-token family"</h3>
                     <ol class="family" data-testid="bearer-family">
                         {move || family.get().into_iter().map(|t| view! {
-                            <li class=format!("token {}", t.state)>
-                                <code>{t.hash_prefix}</code> " " {t.state.clone()} {t.presented.then_some(" (held by this browser)")}
+                            <li class=format!("token {}", t.state.as_str())>
+                                <code>{t.hash_prefix}</code> " " {t.state.as_str()} {t.presented.then_some(" (held by this browser)")}
                             </li>
                         }).collect_view()}
                     </ol>

@@ -2,13 +2,15 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
+use tokenlab_core::Reason;
+use tokenlab_core::device::DeviceMode;
 use tokenlab_core::display::mask_secret;
+use tokenlab_core::wire::{DeviceListEntry, DeviceView};
 
-use crate::client::{ApiClient, ApiResponse, Method, Refusal, random_key};
-use crate::components::RefusalView;
+use crate::api::{self, ApiFailure, DeviceCredentials};
+use crate::client::{ApiClient, ApiResponse, random_key};
+use crate::components::FailureView;
 use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
@@ -16,39 +18,10 @@ use crate::storage;
 pub(crate) const DEVICE_ID_KEY: &str = "tokenlab.device_id";
 pub(crate) const TOKEN_KEY: &str = "tokenlab.device_token";
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct DeviceView {
-    id: i64,
-    name: String,
-    mode: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    last_seen_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    token_expires_at: Option<OffsetDateTime>,
-    revoked: bool,
-    #[serde(default)]
-    current: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct SessionInfo {
-    #[serde(with = "time::serde::rfc3339")]
-    idle_expires_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Me {
-    device: DeviceView,
-    session: SessionInfo,
-    renewed: bool,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum Panel {
     Checking,
-    LoggedOut { refusal: Option<Refusal> },
+    LoggedOut { refusal: Option<ApiFailure> },
     LoggedIn { device: DeviceView, idle_expires_at: OffsetDateTime, note: Option<Note> },
 }
 
@@ -56,7 +29,7 @@ enum Panel {
 enum Note {
     Ok,
     Renewed { rotated: bool },
-    Refused(Refusal),
+    Refused(ApiFailure),
 }
 
 fn fresh_device_id() -> String {
@@ -71,10 +44,10 @@ pub fn DevicePanel() -> impl IntoView {
     let device_id = RwSignal::new(String::new());
     let token = RwSignal::new(None::<String>);
     let panel = RwSignal::new(Panel::Checking);
-    let mode = RwSignal::new("hardened".to_owned());
+    let mode = RwSignal::new(DeviceMode::Hardened);
     let username = RwSignal::new("alice".to_owned());
     let password = RwSignal::new(String::new());
-    let devices = RwSignal::new(Vec::<DeviceView>::new());
+    let devices = RwSignal::new(Vec::<DeviceListEntry>::new());
     let busy = RwSignal::new(false);
     let logins = use_context::<PageLogins>();
 
@@ -84,55 +57,52 @@ pub fn DevicePanel() -> impl IntoView {
     };
 
     // Every protected call carries the device id and token; a rotated token replaces the stored one.
-    let device_call = move |method: Method, path: String| async move {
-        let headers = vec![
-            ("X-Device-Id", device_id.get_untracked()),
-            ("X-Device-Token", token.get_untracked().unwrap_or_default()),
-        ];
-        let response = client.call(method, &path, None, &headers).await?;
-        if let Some(rotated) = response.header("x-device-token") {
+    let credentials = move || DeviceCredentials {
+        id: device_id.get_untracked(),
+        token: token.get_untracked().unwrap_or_default(),
+    };
+    let keep_rotated = move |response: Option<&ApiResponse>| {
+        if let Some(rotated) = response.and_then(|r| r.header("x-device-token")) {
             storage::set(TOKEN_KEY, rotated);
             token.set(Some(rotated.to_owned()));
         }
-        Ok::<ApiResponse, String>(response)
     };
 
     let load_devices = move || {
         spawn_local(async move {
-            if let Ok(r) = device_call(Method::Get, "/api/device/devices".into()).await
-                && r.ok()
-                && let Ok(list) =
-                    serde_json::from_value::<Vec<DeviceView>>(r.body["devices"].clone())
-            {
-                devices.set(list);
+            let result = api::devices(&client, &credentials()).await;
+            keep_rotated(api::raw(&result));
+            if let Ok(list) = result {
+                devices.set(list.into_body().devices);
             }
         });
     };
 
     // A refusal that means "this device must log in again" drops the panel to logged out.
-    let handle_refusal = move |refusal: Refusal| {
-        if refusal.code == "device_token_mismatch" {
+    let handle_refusal = move |failure: ApiFailure| {
+        if failure.reason() == Some(Reason::DeviceTokenMismatch) {
             panel.update(|p| {
                 if let Panel::LoggedIn { note, .. } = p {
-                    *note = Some(Note::Refused(refusal.clone()));
+                    *note = Some(Note::Refused(failure.clone()));
                 }
             });
         } else {
             forget_token();
             devices.set(Vec::new());
-            panel.set(Panel::LoggedOut { refusal: Some(refusal) });
+            panel.set(Panel::LoggedOut { refusal: Some(failure) });
         }
     };
 
     let call_me = move |explicit: bool| {
         spawn_local(async move {
             busy.set(true);
-            let result = device_call(Method::Get, "/api/device/me".into()).await;
+            let result = api::device_me(&client, &credentials()).await;
+            keep_rotated(api::raw(&result));
             busy.set(false);
-            let Ok(response) = result else { return };
-            match (serde_json::from_value::<Me>(response.body.clone()), response.refusal()) {
-                (Ok(me), None) => {
-                    let rotated = response.header("x-device-token").is_some();
+            match result {
+                Ok(me) => {
+                    let rotated = me.header("x-device-token").is_some();
+                    let me = me.into_body();
                     let note = if me.renewed {
                         Some(Note::Renewed { rotated })
                     } else {
@@ -145,15 +115,15 @@ pub fn DevicePanel() -> impl IntoView {
                     });
                     load_devices();
                 }
-                (_, Some(refusal)) => {
+                Err(ApiFailure::NoAnswer(_)) => {}
+                Err(failure) => {
                     if explicit {
-                        handle_refusal(refusal);
+                        handle_refusal(failure);
                     } else {
                         forget_token();
                         panel.set(Panel::LoggedOut { refusal: None });
                     }
                 }
-                (Err(_), None) => {}
             }
         });
     };
@@ -177,35 +147,28 @@ pub fn DevicePanel() -> impl IntoView {
     let login = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         busy.set(true);
-        let body = json!({
-            "username": username.get_untracked(),
-            "password": password.get_untracked(),
-            "device_id": device_id.get_untracked(),
-            "mode": mode.get_untracked(),
-        });
+        let (name, pass) = (username.get_untracked(), password.get_untracked());
+        let (id, chosen) = (device_id.get_untracked(), mode.get_untracked());
         spawn_local(async move {
-            let result = client.post("/api/device/login", body).await;
+            let result = api::device_login(&client, &name, &pass, &id, chosen).await;
             busy.set(false);
-            let Ok(response) = result else { return };
-            if let Some(refusal) = response.refusal() {
-                panel.set(Panel::LoggedOut { refusal: Some(refusal) });
-                return;
-            }
-            let issued = response.body["device_token"].as_str().unwrap_or_default().to_owned();
-            storage::set(TOKEN_KEY, &issued);
-            token.set(Some(issued));
+            let login = match result {
+                Ok(login) => login.into_body(),
+                Err(ApiFailure::NoAnswer(_)) => return,
+                Err(failure) => {
+                    panel.set(Panel::LoggedOut { refusal: Some(failure) });
+                    return;
+                }
+            };
+            storage::set(TOKEN_KEY, &login.device_token);
+            token.set(Some(login.device_token));
             password.set(String::new());
-            if let (Ok(device), Ok(session)) = (
-                serde_json::from_value::<DeviceView>(response.body["device"].clone()),
-                serde_json::from_value::<SessionInfo>(response.body["session"].clone()),
-            ) {
-                panel.set(Panel::LoggedIn {
-                    device,
-                    idle_expires_at: session.idle_expires_at,
-                    note: None,
-                });
-                load_devices();
-            }
+            panel.set(Panel::LoggedIn {
+                device: login.device,
+                idle_expires_at: login.session.idle_expires_at,
+                note: None,
+            });
+            load_devices();
             notify(logins);
         });
     };
@@ -219,9 +182,14 @@ pub fn DevicePanel() -> impl IntoView {
         panel.set(Panel::LoggedOut { refusal: None });
     };
 
-    let sign_out = move |path: &'static str| {
+    let sign_out = move |everywhere: bool| {
         spawn_local(async move {
-            let _ = device_call(Method::Post, path.into()).await;
+            let result = if everywhere {
+                api::device_logout_all(&client, &credentials()).await
+            } else {
+                api::device_logout(&client, &credentials()).await
+            };
+            keep_rotated(api::raw(&result));
             forget_token();
             devices.set(Vec::new());
             panel.set(Panel::LoggedOut { refusal: None });
@@ -231,18 +199,19 @@ pub fn DevicePanel() -> impl IntoView {
 
     let revoke = move |id: i64| {
         spawn_local(async move {
-            let Ok(response) =
-                device_call(Method::Delete, format!("/api/device/devices/{id}")).await
-            else {
-                return;
-            };
-            if let Some(refusal) = response.refusal() {
-                handle_refusal(refusal);
-                return;
+            let result = api::revoke_device(&client, &credentials(), id).await;
+            keep_rotated(api::raw(&result));
+            match result {
+                Ok(_) => {}
+                Err(ApiFailure::NoAnswer(_)) => return,
+                Err(failure) => {
+                    handle_refusal(failure);
+                    return;
+                }
             }
             notify(logins);
             // Revoking this very device: the next call proves it is gone.
-            let current = devices.get_untracked().iter().any(|d| d.id == id && d.current);
+            let current = devices.get_untracked().iter().any(|d| d.device.id == id && d.current);
             if current {
                 call_me(true);
             } else {
@@ -277,21 +246,21 @@ pub fn DevicePanel() -> impl IntoView {
                         <fieldset>
                             <legend>"Mode"</legend>
                             <label class="inline">
-                                <input type="radio" name="device-mode" prop:checked=move || mode.get() == "as_written" on:change=move |_| mode.set("as_written".into())/>
+                                <input type="radio" name="device-mode" prop:checked=move || mode.get() == DeviceMode::AsWritten on:change=move |_| mode.set(DeviceMode::AsWritten)/>
                                 "as in the article — insecure"
                             </label>
                             <label class="inline">
-                                <input type="radio" name="device-mode" prop:checked=move || mode.get() == "hardened" on:change=move |_| mode.set("hardened".into())/>
+                                <input type="radio" name="device-mode" prop:checked=move || mode.get() == DeviceMode::Hardened on:change=move |_| mode.set(DeviceMode::Hardened)/>
                                 "hardened"
                             </label>
                         </fieldset>
-                        {move || (mode.get() == "as_written").then(|| view! {
+                        {move || (mode.get() == DeviceMode::AsWritten).then(|| view! {
                             <p class="notice warning" data-testid="as-written-warning">
                                 "As written, the token is the device id itself, stored as is and valid forever. A device id is "
                                 "neither secret nor revocable: anyone who learns it is you, on every device, for good."
                             </p>
                         })}
-                        {move || (mode.get() == "hardened").then(|| view! {
+                        {move || (mode.get() == DeviceMode::Hardened).then(|| view! {
                             <p class="muted">
                                 "Hardened: a random 256-bit secret bound to this user and device, stored only as a hash, "
                                 "valid 60 days at most, replaced at every re-attach; an old secret used again revokes the device."
@@ -299,12 +268,12 @@ pub fn DevicePanel() -> impl IntoView {
                         })}
                         <button type="submit" disabled=move || busy.get()>"Log in on this device"</button>
                     </form>
-                    {refusal.map(|refusal| view! { <RefusalView refusal/> })}
+                    {refusal.map(|failure| view! { <FailureView failure/> })}
                 }.into_any(),
                 Panel::LoggedIn { device, idle_expires_at, note } => view! {
                     <dl class="facts">
                         <dt>"Mode"</dt>
-                        <dd data-testid="device-mode">{if device.mode == "as_written" { "as in the article — insecure" } else { "hardened" }}</dd>
+                        <dd data-testid="device-mode">{if device.mode == DeviceMode::AsWritten { "as in the article — insecure" } else { "hardened" }}</dd>
                         <dt>"Server session idle expiry"</dt>
                         <dd><span data-testid="device-idle-left">{clock.countdown(idle_expires_at)}</span>
                             <span class="muted">" at " {format_time(idle_expires_at)}</span></dd>
@@ -316,8 +285,8 @@ pub fn DevicePanel() -> impl IntoView {
                     </dl>
                     <div class="actions">
                         <button on:click=move |_| call_me(true) disabled=move || busy.get()>"Call a protected API"</button>
-                        <button on:click=move |_| sign_out("/api/device/logout")>"Log out"</button>
-                        <button on:click=move |_| sign_out("/api/device/logout-all")>"Log out everywhere"</button>
+                        <button on:click=move |_| sign_out(false)>"Log out"</button>
+                        <button on:click=move |_| sign_out(true)>"Log out everywhere"</button>
                     </div>
                     {note.map(|note| match note {
                         Note::Ok => view! { <p class="success" data-testid="device-call-result">"200 OK — token matched the session's copy"</p> }.into_any(),
@@ -327,18 +296,19 @@ pub fn DevicePanel() -> impl IntoView {
                                 {rotated.then_some(" The secret was rotated; this page stored the new one.")}
                             </p>
                         }.into_any(),
-                        Note::Refused(refusal) => view! { <RefusalView refusal/> }.into_any(),
+                        Note::Refused(failure) => view! { <FailureView failure/> }.into_any(),
                     })}
                     <h3>"Devices"</h3>
                     <table class="devices" data-testid="device-list">
                         <thead><tr><th>"device"</th><th>"mode"</th><th>"created"</th><th>"last seen"</th><th></th></tr></thead>
                         <tbody>
-                            {move || devices.get().into_iter().map(|d| {
+                            {move || devices.get().into_iter().map(|entry| {
+                                let d = entry.device;
                                 let id = d.id;
                                 view! {
                                     <tr class:revoked=d.revoked data-device=d.id>
-                                        <td>{d.name.chars().take(40).collect::<String>()} {d.current.then_some(" (this device)")}</td>
-                                        <td>{d.mode.replace('_', " ")}</td>
+                                        <td>{d.name.chars().take(40).collect::<String>()} {entry.current.then_some(" (this device)")}</td>
+                                        <td>{d.mode.as_str().replace('_', " ")}</td>
                                         <td>{format_time(d.created_at)}</td>
                                         <td>{format_time(d.last_seen_at)}</td>
                                         <td>{if d.revoked {

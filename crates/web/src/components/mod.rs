@@ -21,7 +21,7 @@ pub use device::DevicePanel;
 pub use inspector::Inspector;
 pub use orders::OrdersPanel;
 pub use policy::PolicyPicker;
-pub use refusal::RefusalView;
+pub use refusal::FailureView;
 pub(crate) use revocation::walkthrough_step as revocation_step;
 pub use revocation::{DelayReport, DelayTable, RevocationPanel};
 pub use session::SessionPanel;

@@ -4,18 +4,12 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use tokenlab_core::Reason;
+use tokenlab_core::wire::{CreatedOrder, NewOrder, Order};
 
-use crate::client::{ApiClient, ApiResponse, Method, pause, random_key};
+use crate::api::{self, ApiFailure, ApiResult, Credential, DeviceCredentials, Network};
+use crate::client::{ApiClient, pause, random_key};
 use crate::storage;
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Order {
-    id: i64,
-    item: String,
-    quantity: i64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Protection {
@@ -26,17 +20,17 @@ enum Protection {
 /// One prepared submission: everything a retry must repeat exactly.
 #[derive(Debug, Clone)]
 struct Submission {
-    body: Value,
-    headers: Vec<(&'static str, String)>,
+    order: NewOrder,
+    idempotency_key: Option<String>,
 }
 
-/// What one attempt's response means, in the words the panel shows.
-fn describe(attempt: &str, result: &Result<ApiResponse, String>) -> (bool, String) {
+/// What one attempt's answer means, in the words the panel shows.
+fn describe(attempt: &str, result: &ApiResult<CreatedOrder>) -> (bool, String) {
     match result {
-        Err(err) => (false, format!("{attempt}: no response — {err}")),
-        Ok(r) if r.status == 201 => {
-            let id = r.body["order"]["id"].as_i64().unwrap_or_default();
-            if r.header("idempotent-replayed") == Some("true") {
+        Err(ApiFailure::NoAnswer(err)) => (false, format!("{attempt}: no response — {err}")),
+        Ok(created) if created.status() == 201 => {
+            let id = created.order.id;
+            if created.header("idempotent-replayed") == Some("true") {
                 (
                     true,
                     format!(
@@ -47,9 +41,10 @@ fn describe(attempt: &str, result: &Result<ApiResponse, String>) -> (bool, Strin
                 (true, format!("{attempt}: 201 — order #{id} placed"))
             }
         }
-        Ok(r) => match r.refusal() {
-            Some(refusal) if refusal.code == "duplicate_submit" => {
-                let id = r.body["original_order_id"].as_i64().unwrap_or_default();
+        Ok(other) => (false, format!("{attempt}: {}", other.status())),
+        Err(failure) => match failure.refusal() {
+            Some(refusal) if refusal.reason == Reason::DuplicateSubmit => {
+                let id = failure.details().and_then(|d| d.original_order_id).unwrap_or_default();
                 (
                     true,
                     format!(
@@ -62,12 +57,20 @@ fn describe(attempt: &str, result: &Result<ApiResponse, String>) -> (bool, Strin
                 format!(
                     "{attempt}: {} {} — {}",
                     refusal.status,
-                    refusal.code,
-                    refusal.explanation.unwrap_or(&refusal.message)
+                    refusal.reason,
+                    refusal.explanation()
                 ),
             ),
-            None => (false, format!("{attempt}: {}", r.status)),
+            None => (false, format!("{attempt}: {failure}")),
         },
+    }
+}
+
+/// "not_logged_in — no session": why the orders or a form token could not be had.
+fn refused_because(failure: &ApiFailure) -> String {
+    match failure.refusal() {
+        Some(refusal) => format!("{} — {}", refusal.reason, refusal.message),
+        None => failure.to_string(),
     }
 }
 
@@ -84,75 +87,59 @@ pub fn OrdersPanel() -> impl IntoView {
     let orders = RwSignal::new(None::<Result<Vec<Order>, String>>);
     // Which scheme's credential the order calls carry: the session cookie, or the device headers.
     let as_device = RwSignal::new(false);
-    let credentials = move || -> Vec<(&'static str, String)> {
+    let credential = move || {
         if !as_device.get_untracked() {
-            return Vec::new();
+            return Credential::Cookies;
         }
-        vec![
-            (
-                "X-Device-Id",
-                storage::get(crate::components::device::DEVICE_ID_KEY).unwrap_or_default(),
-            ),
-            (
-                "X-Device-Token",
-                storage::get(crate::components::device::TOKEN_KEY).unwrap_or_default(),
-            ),
-        ]
+        Credential::Device(DeviceCredentials {
+            id: storage::get(crate::components::device::DEVICE_ID_KEY).unwrap_or_default(),
+            token: storage::get(crate::components::device::TOKEN_KEY).unwrap_or_default(),
+        })
     };
 
     let refresh = move || {
         spawn_local(async move {
-            let result = client.call(Method::Get, "/api/orders", None, &credentials()).await;
+            let result = api::orders(&client, &credential()).await;
             orders.set(Some(match result {
-                Ok(r) if r.ok() => serde_json::from_value::<Vec<Order>>(r.body["orders"].clone())
-                    .map_err(|e| e.to_string()),
-                Ok(r) => Err(r.refusal().map_or_else(
-                    || r.status.to_string(),
-                    |f| format!("{} — {}", f.code, f.message),
-                )),
-                Err(err) => Err(err),
+                Ok(list) => Ok(list.into_body().orders),
+                Err(ApiFailure::NoAnswer(err)) => Err(err),
+                Err(failure) => Err(refused_because(&failure)),
             }));
         });
     };
 
     // Prepares a submission: a fresh form token from the server, or a fresh random key.
     let prepare = move || async move {
-        let body = json!({ "item": item.get_untracked(), "quantity": quantity.get_untracked() });
+        let order = NewOrder {
+            item: item.get_untracked(),
+            quantity: quantity.get_untracked(),
+            form_token: None,
+        };
         match protection.get_untracked() {
-            Protection::FormToken => {
-                let response = client
-                    .call(Method::Get, "/api/orders/form-token", None, &credentials())
-                    .await?;
-                let Some(token) = response.body["form_token"].as_str().map(str::to_owned) else {
-                    let refusal = response.refusal().map(|r| format!("{} — {}", r.code, r.message));
-                    return Err(format!("no form token: {}", refusal.unwrap_or_default()));
-                };
-                let mut body = body;
-                body["form_token"] = Value::String(token);
-                Ok(Submission { body, headers: Vec::new() })
-            }
+            Protection::FormToken => match api::form_token(&client, &credential()).await {
+                Ok(token) => Ok(Submission {
+                    order: NewOrder { form_token: Some(token.into_body().form_token), ..order },
+                    idempotency_key: None,
+                }),
+                Err(ApiFailure::NoAnswer(err)) => Err(err),
+                Err(failure) => Err(format!("no form token: {}", refused_because(&failure))),
+            },
             Protection::IdempotencyKey => {
-                Ok(Submission { body, headers: vec![("Idempotency-Key", random_key())] })
+                Ok(Submission { order, idempotency_key: Some(random_key()) })
             }
         }
     };
 
     let send = move |submission: Submission, delay: Option<u64>, timeout: Option<Duration>| async move {
-        let mut headers: Vec<(&str, String)> =
-            submission.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
-        headers.extend(credentials());
-        if let Some(ms) = delay {
-            headers.push(("X-Demo-Delay-Ms", ms.to_string()));
-        }
-        client
-            .call_with_timeout(
-                Method::Post,
-                "/api/orders",
-                Some(submission.body),
-                &headers,
-                timeout,
-            )
-            .await
+        let network = Network { server_delay_ms: delay, client_timeout: timeout };
+        api::place_order(
+            &client,
+            &credential(),
+            &submission.order,
+            submission.idempotency_key.as_deref(),
+            network,
+        )
+        .await
     };
 
     let chosen_delay = move || slow.get_untracked().then(|| delay_ms.get_untracked());
@@ -198,8 +185,10 @@ pub fn OrdersPanel() -> impl IntoView {
                     let mut attempt = 2;
                     loop {
                         let retry = send(submission.clone(), None, None).await;
-                        let in_use =
-                            matches!(&retry, Ok(r) if r.body["reason"] == "idempotency_key_in_use");
+                        let in_use = matches!(
+                            &retry,
+                            Err(failure) if failure.reason() == Some(Reason::IdempotencyKeyInUse)
+                        );
                         log.update(|l| {
                             l.push(describe(&format!("attempt {attempt} (retry)"), &retry))
                         });

@@ -2,61 +2,38 @@
 //! runtime (demo profile), so one scenario can be run under each.
 
 use leptos::prelude::*;
-use serde::Deserialize;
-use serde_json::json;
+use tokenlab_core::wire::{ChoosePolicy, PolicyChoice};
 
-use crate::client::{ApiClient, Method};
+use crate::api::{self, ApiResult};
+use crate::client::ApiClient;
 use crate::lab::{current_owner, spawn_owned};
 use crate::server_clock::format_remaining;
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Preset {
-    name: String,
-    source: String,
-    access_lifetime_seconds: i64,
-    refresh_idle_seconds: i64,
-    refresh_absolute_seconds: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Choice {
-    current: Preset,
-    presets: Vec<Preset>,
-}
 
 #[component]
 pub fn PolicyPicker() -> impl IntoView {
     let client = expect_context::<ApiClient>();
     let owner = current_owner();
-    let choice = RwSignal::new(None::<Choice>);
+    let choice = RwSignal::new(None::<PolicyChoice>);
     let problem = RwSignal::new(None::<String>);
     // Outside the demo profile there are no presets to switch: the picker stays out of the way.
     let available = RwSignal::new(true);
-    let apply = move |result: Result<crate::client::ApiResponse, String>| match result {
-        Ok(response) if response.ok() => match serde_json::from_value::<Choice>(response.body) {
-            Ok(parsed) => {
-                choice.set(Some(parsed));
-                problem.set(None);
-            }
-            Err(err) => problem.set(Some(err.to_string())),
-        },
-        Ok(response) if response.status == 404 => available.set(false),
-        Ok(response) => problem.set(Some(crate::lab::describe(&response))),
-        Err(err) => problem.set(Some(err)),
+    let apply = move |result: ApiResult<PolicyChoice>| match result {
+        Ok(answer) => {
+            choice.set(Some(answer.into_body()));
+            problem.set(None);
+        }
+        Err(failure) if failure.status() == Some(404) => available.set(false),
+        Err(failure) => problem.set(Some(failure.to_string())),
     };
     // Read again after every request the page makes: "reset demo" puts the preset back.
     let timeline = client.timeline();
     Effect::new(move |_| {
         timeline.with(|entries| entries.len());
-        spawn_owned(owner, async move { apply(client.peek("/api/demo/policy").await) });
+        spawn_owned(owner, async move { apply(api::policy(&client.unrecorded()).await) });
     });
     let switch = move |name: String| {
         spawn_owned(owner, async move {
-            apply(
-                client
-                    .call(Method::Put, "/api/demo/policy", Some(json!({ "name": name })), &[])
-                    .await,
-            );
+            apply(api::choose_policy(&client, &ChoosePolicy { name }).await);
         });
     };
     view! {

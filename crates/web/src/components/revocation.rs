@@ -13,15 +13,19 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use leptos::prelude::*;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokenlab_core::Reason;
+use tokenlab_core::device::DeviceMode;
+use tokenlab_core::wire::RevokeAll;
 
-use crate::client::{ApiClient, ApiResponse, Method, Refusal, monotonic_ms, pause, random_key};
-use crate::components::RefusalView;
+use crate::api::{
+    self, Answer, ApiFailure, ApiResult, Credential, DeviceCredentials, RefreshFrom, RefreshIn,
+};
+use crate::client::{ApiClient, monotonic_ms, pause, random_key};
+use crate::components::FailureView;
 use crate::components::sessions::describe_ended;
 use crate::lab::{
-    PASSWORD, ReasonRule, StepResult, StepState, USERNAME, current_owner, describe, spawn_owned,
+    PASSWORD, ReasonRule, StepResult, StepState, USERNAME, current_owner, spawn_owned,
 };
 use crate::logins::{PageLogins, notify};
 use crate::server_clock::{format_lifetime, format_time};
@@ -110,7 +114,7 @@ pub struct ProbeRow {
     pub last_accepted_ms: Option<f64>,
     /// When the first refused call was sent.
     pub first_refused_ms: Option<f64>,
-    pub refusal: Option<Refusal>,
+    pub refusal: Option<ApiFailure>,
 }
 
 impl ProbeRow {
@@ -135,8 +139,8 @@ impl ProbeRow {
         self.last_accepted_ms.unwrap_or(0.0)
     }
 
-    fn reason_code(&self) -> Option<&str> {
-        self.refusal.as_ref().map(|r| r.code.as_str())
+    fn reason(&self) -> Option<Reason> {
+        self.refusal.as_ref().and_then(ApiFailure::reason)
     }
 }
 
@@ -154,7 +158,7 @@ pub struct DelayReport {
     pub username: String,
     pub phase: Phase,
     /// A sign-in or the sign-out refused: why the measurement could not run.
-    pub refusal: Option<Refusal>,
+    pub refusal: Option<ApiFailure>,
     /// What the sign-out said it ended.
     pub ended: Option<String>,
     /// The server's stated bound for access tokens (`access_token_bound_ms`).
@@ -206,7 +210,7 @@ impl DelayReport {
 
 /// What a row says about its scheme's delay, in one line.
 fn delay_text(row: &ProbeRow, report: &DelayReport) -> String {
-    let code = row.reason_code().unwrap_or("refused");
+    let code = row.reason().map_or("refused", Reason::code);
     let bound = report.bound_ms.map_or_else(
         || format!("tokenlab's bound ≤ {ACCESS_BOUND_MS:.0} ms"),
         |ms| format!("tokenlab's bound ≤ {ms} ms"),
@@ -243,14 +247,13 @@ pub fn lesson(report: &DelayReport) -> StepResult {
     }
     let row = |probe: Probe| report.row(probe).ok_or_else(|| format!("no {} row", probe.key()));
     let expect_refusal = |r: &ProbeRow| -> Result<(), String> {
-        let expected = r.probe.expected_reason().map(Reason::code);
-        match (r.reason_code(), expected) {
+        match (r.reason(), r.probe.expected_reason()) {
             (Some(got), Some(want)) if got == want => Ok(()),
             (got, want) => Err(format!(
                 "{}: expected {}, got {}",
                 r.probe.title(),
-                want.unwrap_or("?"),
-                got.unwrap_or("no refusal")
+                want.map_or("?", Reason::code),
+                got.map_or("no refusal", Reason::code)
             )),
         }
     };
@@ -303,23 +306,23 @@ struct Held {
     refresh: String,
 }
 
-fn refused_with(response: &ApiResponse) -> Refusal {
-    response.refusal().unwrap_or(Refusal {
-        status: response.status,
-        code: "unexpected".into(),
-        message: format!("unexpected status {}", response.status),
-        explanation: None,
-    })
-}
-
-fn field(body: &Value, key: &str) -> Result<String, String> {
-    crate::lab::string_field(body, key)
-}
-
 /// A device id no one else uses, so that the measurement's device is its own.
 fn throwaway_device_id() -> String {
     let key: String = random_key().chars().filter(char::is_ascii_alphanumeric).take(16).collect();
     format!("revocation-probe-{key}")
+}
+
+/// What an accepted call hands back that the next call needs: a rotated refresh token, and the
+/// stateless check's `exp`. (A rotated device secret comes in a header.)
+#[derive(Debug, Clone, Default)]
+struct Carried {
+    refresh_token: Option<String>,
+    exp: Option<i64>,
+}
+
+/// An accepted answer that hands nothing back.
+fn nothing<T>(answer: Answer<T>) -> Answer<Carried> {
+    answer.map(|_| Carried::default())
 }
 
 /// One call of one scheme with what is held; `(probe, sent at, answer)`.
@@ -328,52 +331,37 @@ async fn probe_once(
     probe: Probe,
     held: Held,
     t0: f64,
-) -> (Probe, f64, Result<ApiResponse, String>) {
-    let bearer = || vec![("Authorization", format!("Bearer {}", held.access))];
+) -> (Probe, f64, ApiResult<Carried>) {
     let sent = monotonic_ms() - t0;
     let answer = match probe {
-        Probe::Session => client.call(Method::Get, "/api/session/me", None, &[]).await,
+        Probe::Session => api::session_me(&client).await.map(nothing),
         Probe::Device => {
-            client
-                .call(
-                    Method::Get,
-                    "/api/device/me",
-                    None,
-                    &[
-                        ("X-Device-Id", held.device_id.clone()),
-                        ("X-Device-Token", held.device_token.clone()),
-                    ],
-                )
-                .await
+            let device = DeviceCredentials { id: held.device_id, token: held.device_token };
+            api::device_me(&client, &device).await.map(nothing)
         }
         Probe::Refresh => {
-            client
-                .call(
-                    Method::Post,
-                    "/api/oauth/token",
-                    Some(json!({ "grant_type": "refresh_token", "refresh_token": held.refresh })),
-                    &[],
-                )
-                .await
+            api::refresh(&client, RefreshFrom::Token(&held.refresh)).await.map(|answer| {
+                answer.map(|tokens| Carried { refresh_token: tokens.refresh_token, exp: None })
+            })
         }
-        Probe::Access => client.call(Method::Get, "/api/jwt/me", None, &bearer()).await,
-        Probe::Stateless => {
-            client.call(Method::Get, "/api/demo/stateless-jwt", None, &bearer()).await
-        }
+        Probe::Access => api::jwt_me(&client, &held.access).await.map(nothing),
+        Probe::Stateless => api::stateless_jwt(&client, &held.access).await.map(|answer| {
+            answer.map(|verdict| Carried { refresh_token: None, exp: Some(verdict.exp) })
+        }),
     };
     (probe, sent, answer)
 }
 
 /// Keeps what an accepted answer hands back: a rotated refresh token or device secret.
-fn keep_rotated(held: &mut Held, probe: Probe, response: &ApiResponse) {
+fn keep_rotated(held: &mut Held, probe: Probe, answer: &Answer<Carried>) {
     match probe {
         Probe::Refresh => {
-            if let Some(refresh) = response.body["refresh_token"].as_str() {
-                held.refresh = refresh.to_owned();
+            if let Some(refresh) = &answer.refresh_token {
+                held.refresh = refresh.clone();
             }
         }
         Probe::Device => {
-            if let Some(token) = response.header("x-device-token") {
+            if let Some(token) = answer.header("x-device-token") {
                 held.device_token = token.to_owned();
             }
         }
@@ -381,8 +369,8 @@ fn keep_rotated(held: &mut Held, probe: Probe, response: &ApiResponse) {
     }
 }
 
-fn exp_of(response: &ApiResponse) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(response.body["exp"].as_i64()?).ok()
+fn exp_of(answer: &Answer<Carried>) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(answer.exp?).ok()
 }
 
 /// Signs `username` in through every scheme, signs out everywhere, and polls; `report` follows
@@ -414,17 +402,20 @@ fn update(report: RwSignal<Option<DelayReport>>, change: impl FnOnce(&mut DelayR
 }
 
 /// A sign-in or the sign-out must succeed for the measurement to mean anything.
-fn require_ok(
+fn require_ok<T>(
     report: RwSignal<Option<DelayReport>>,
     what: &str,
-    response: &ApiResponse,
-) -> Result<(), String> {
-    if response.ok() {
-        return Ok(());
+    result: ApiResult<T>,
+) -> Result<Answer<T>, String> {
+    match result {
+        Ok(answer) => Ok(answer),
+        Err(ApiFailure::NoAnswer(problem)) => Err(problem),
+        Err(failure) => {
+            let problem = format!("{what}: {failure}");
+            update(report, |r| r.refusal = Some(failure));
+            Err(problem)
+        }
     }
-    let refusal = refused_with(response);
-    update(report, |r| r.refusal = Some(refusal));
-    Err(format!("{what}: {}", describe(response)))
 }
 
 async fn run(
@@ -433,34 +424,27 @@ async fn run(
     password: &str,
     report: RwSignal<Option<DelayReport>>,
 ) -> Result<DelayReport, String> {
-    let credentials = json!({ "username": username, "password": password });
-
     // Sign in through every scheme: a session cookie, a throwaway hardened device, and a password
     // grant without X-Refresh-Cookie, so the refresh token comes in the body and stays in memory.
-    let session = client.post("/api/session/login", credentials.clone()).await?;
-    require_ok(report, "session login", &session)?;
+    let session = api::session_login(&client, username, password).await;
+    require_ok(report, "session login", session)?;
     let device_id = throwaway_device_id();
-    let mut device_login = credentials.clone();
-    device_login["device_id"] = json!(device_id);
-    device_login["mode"] = json!("hardened");
-    let device = client.post("/api/device/login", device_login).await?;
-    require_ok(report, "device login", &device)?;
-    let mut grant = credentials;
-    grant["grant_type"] = json!("password");
-    let tokens = client.post("/api/oauth/token", grant).await?;
-    require_ok(report, "password grant", &tokens)?;
+    let device =
+        api::device_login(&client, username, password, &device_id, DeviceMode::Hardened).await;
+    let device = require_ok(report, "device login", device)?.into_body();
+    let tokens = api::password_grant(&client, username, password, RefreshIn::Body).await;
+    let tokens = require_ok(report, "password grant", tokens)?.into_body();
     let mut held = Held {
         device_id,
-        device_token: field(&device.body, "device_token")?,
-        access: field(&tokens.body, "access_token")?,
-        refresh: field(&tokens.body, "refresh_token")?,
+        device_token: device.device_token,
+        access: tokens.access_token,
+        refresh: tokens
+            .refresh_token
+            .ok_or_else(|| "the answer has no refresh_token".to_owned())?,
     };
-    let lifetime = tokens.body["expires_in"].as_i64();
+    let lifetime = Some(tokens.expires_in);
     // The preset that issued the token, where the server says (the demo profile).
-    let preset = match client.get("/api/demo/policy").await {
-        Ok(r) if r.ok() => r.body["current"]["name"].as_str().map(str::to_owned),
-        _ => None,
-    };
+    let preset = api::policy(&client).await.ok().map(|choice| choice.into_body().current.name);
     update(report, |r| {
         r.access_lifetime_seconds = lifetime;
         r.preset = preset;
@@ -469,16 +453,18 @@ async fn run(
     // Each credential works before the sign-out: otherwise there is no delay to measure.
     for probe in Probe::ALL {
         let (_, _, answer) = probe_once(client, probe, held.clone(), 0.0).await;
-        let answer = answer?;
-        if !answer.ok() {
-            let refusal = refused_with(&answer);
-            update(report, |r| r.refusal = Some(refusal));
-            return Err(format!(
-                "before the sign-out, the {} was already refused: {}",
-                probe.title(),
-                describe(&answer)
-            ));
-        }
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(ApiFailure::NoAnswer(problem)) => return Err(problem),
+            Err(failure) => {
+                let problem = format!(
+                    "before the sign-out, the {} was already refused: {failure}",
+                    probe.title()
+                );
+                update(report, |r| r.refusal = Some(failure));
+                return Err(problem);
+            }
+        };
         keep_rotated(&mut held, probe, &answer);
         let exp = exp_of(&answer);
         update(report, |r| {
@@ -486,25 +472,23 @@ async fn run(
                 r.exp = exp;
             }
             if let Some(row) = r.row_mut(probe) {
-                row.before = describe(&answer);
+                row.before = answer.status().to_string();
             }
         });
     }
 
     // Sign out everywhere, as the access token's bearer, ending the caller's own sign-in too.
     update(report, |r| r.phase = Phase::SigningOut);
-    let signed_out = client
-        .call(
-            Method::Post,
-            "/api/sessions/revoke-all",
-            Some(json!({ "keep_current": false })),
-            &[("Authorization", format!("Bearer {}", held.access))],
-        )
-        .await?;
+    let signed_out = api::revoke_all(
+        &client,
+        &Credential::Bearer(held.access.clone()),
+        &RevokeAll { keep_current: false },
+    )
+    .await;
     let t0 = monotonic_ms();
-    require_ok(report, "sign out everywhere", &signed_out)?;
-    let ended = describe_ended(&signed_out.body);
-    let bound = signed_out.body["access_token_bound_ms"].as_i64();
+    let signed_out = require_ok(report, "sign out everywhere", signed_out)?;
+    let ended = describe_ended(&signed_out.ended);
+    let bound = Some(signed_out.access_token_bound_ms);
     update(report, |r| {
         r.phase = Phase::Polling;
         r.ended = Some(ended);
@@ -535,24 +519,29 @@ async fn run(
                 .await;
         let mut last_sent = 0.0_f64;
         for (probe, sent, answer) in answers {
-            let answer = answer.map_err(|e| format!("{}: no answer: {e}", probe.title()))?;
-            last_sent = last_sent.max(sent);
-            if answer.ok() {
-                keep_rotated(&mut held, probe, &answer);
+            if let Err(ApiFailure::NoAnswer(e)) = &answer {
+                return Err(format!("{}: no answer: {e}", probe.title()));
             }
-            let exp = exp_of(&answer);
+            last_sent = last_sent.max(sent);
+            if let Ok(accepted) = &answer {
+                keep_rotated(&mut held, probe, accepted);
+            }
+            let exp = answer.as_ref().ok().and_then(exp_of);
             update(report, |r| {
                 if probe == Probe::Stateless && exp.is_some() {
                     r.exp = exp;
                 }
                 if let Some(row) = r.row_mut(probe) {
                     row.polls += 1;
-                    if answer.ok() {
-                        row.accepted += 1;
-                        row.last_accepted_ms = Some(sent);
-                    } else {
-                        row.first_refused_ms = Some(sent);
-                        row.refusal = Some(refused_with(&answer));
+                    match answer {
+                        Ok(_) => {
+                            row.accepted += 1;
+                            row.last_accepted_ms = Some(sent);
+                        }
+                        Err(failure) => {
+                            row.first_refused_ms = Some(sent);
+                            row.refusal = Some(failure);
+                        }
                     }
                 }
             });
@@ -584,7 +573,7 @@ pub fn DelayTable(report: RwSignal<Option<DelayReport>>) -> impl IntoView {
             view! {
                 <div class="delay-report" data-testid="delay-report" data-phase=phase>
                     <p class="muted" data-testid="delay-status">{status}</p>
-                    {current.refusal.clone().map(|refusal| view! { <RefusalView refusal/> })}
+                    {current.refusal.clone().map(|failure| view! { <FailureView failure/> })}
                     {current.ended.clone().map(|ended| view! {
                         <p data-testid="delay-ended">
                             "Signed " {current.username.clone()} " out everywhere: ended " {ended} "."
@@ -603,14 +592,14 @@ pub fn DelayTable(report: RwSignal<Option<DelayReport>>) -> impl IntoView {
                                 } else {
                                     "pending"
                                 };
-                                let reason = row.reason_code().and_then(Reason::from_code);
+                                let reason = row.reason();
                                 view! {
                                     <tr data-testid=format!("delay-row-{}", row.probe.key()) data-probe=row.probe.key()
                                         data-outcome=outcome
                                         data-polls=row.polls.to_string()
                                         data-kept-ms=format!("{:.0}", row.kept_ms())
                                         data-refused-ms=row.first_refused_ms.map(|ms| format!("{ms:.0}"))
-                                        data-reason=row.reason_code().map(str::to_owned)>
+                                        data-reason=reason.map(Reason::code)>
                                         <td>
                                             <strong>{row.probe.title()}</strong>
                                             <div class="muted"><code>{row.probe.call()}</code></div>
@@ -620,7 +609,7 @@ pub fn DelayTable(report: RwSignal<Option<DelayReport>>) -> impl IntoView {
                                             {delay_text(row, &current)}
                                             {match (reason, row.refusal.clone()) {
                                                 (Some(reason), _) => view! { <ReasonRule reason/> }.into_any(),
-                                                (None, Some(refusal)) => view! { <RefusalView refusal/> }.into_any(),
+                                                (None, Some(failure)) => view! { <FailureView failure/> }.into_any(),
                                                 (None, None) => ().into_any(),
                                             }}
                                         </td>
@@ -705,7 +694,20 @@ pub async fn walkthrough_step(
 
 #[cfg(test)]
 mod tests {
+    use tokenlab_core::wire::{ErrorBody, ErrorDetails};
+
     use super::*;
+    use crate::client::ApiResponse;
+
+    fn refused(reason: Reason) -> ApiFailure {
+        let error = ErrorBody { reason, message: String::new(), details: ErrorDetails::default() };
+        let response = ApiResponse {
+            status: reason.status(),
+            body: serde_json::to_value(&error).unwrap(),
+            headers: Vec::new(),
+        };
+        ApiFailure::Refused { error, response }
+    }
 
     fn done_report() -> DelayReport {
         let mut report = DelayReport::new("alice");
@@ -715,12 +717,7 @@ mod tests {
             match row.probe.expected_reason() {
                 Some(reason) => {
                     row.first_refused_ms = Some(1.0);
-                    row.refusal = Some(Refusal {
-                        status: reason.status(),
-                        code: reason.code().to_owned(),
-                        message: String::new(),
-                        explanation: None,
-                    });
+                    row.refusal = Some(refused(reason));
                 }
                 None => {
                     row.polls = 31;

@@ -2,36 +2,14 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
-use serde_json::json;
-use time::OffsetDateTime;
 use tokenlab_core::Reason;
+use tokenlab_core::wire::SessionView;
 
-use crate::client::{ApiClient, ApiResponse, Method, Refusal};
-use crate::components::RefusalView;
+use crate::api::{self, ApiFailure, ApiResult};
+use crate::client::{ApiClient, Refusal};
+use crate::components::FailureView;
 use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct UserView {
-    id: i64,
-    username: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct SessionInfo {
-    id_masked: String,
-    #[serde(with = "time::serde::rfc3339")]
-    idle_expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    absolute_expires_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct SessionView {
-    user: UserView,
-    session: SessionInfo,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Panel {
@@ -40,16 +18,12 @@ enum Panel {
     LoggedOut {
         /// Set when the server reported `session_expired`: the lesson of this scheme.
         expired: Option<Refusal>,
-        refusal: Option<Refusal>,
+        refusal: Option<ApiFailure>,
     },
     LoggedIn {
         view: SessionView,
         last_call: Option<String>,
     },
-}
-
-fn session_view(response: &ApiResponse) -> Option<SessionView> {
-    serde_json::from_value(response.body.clone()).ok()
 }
 
 #[component]
@@ -62,31 +36,29 @@ pub fn SessionPanel() -> impl IntoView {
     let busy = RwSignal::new(false);
     let logins = use_context::<PageLogins>();
 
-    // What a response to `/api/session/me` means for the panel.
-    let apply_me = move |response: ApiResponse, called: bool| match (
-        session_view(&response),
-        response.refusal(),
-    ) {
-        (Some(view), _) if response.ok() => {
+    // What an answer of `/api/session/me` means for the panel.
+    let apply_me = move |result: ApiResult<SessionView>, called: bool| match result {
+        Ok(answer) => {
             let last_call = called
-                .then(|| format!("{} OK — signed in as {}", response.status, view.user.username));
-            panel.set(Panel::LoggedIn { view, last_call });
+                .then(|| format!("{} OK — signed in as {}", answer.status(), answer.user.username));
+            panel.set(Panel::LoggedIn { view: answer.into_body(), last_call });
         }
-        (_, Some(refusal)) if refusal.code == Reason::SessionExpired.code() => {
-            panel.set(Panel::LoggedOut { expired: Some(refusal), refusal: None });
+        Err(failure) if failure.reason() == Some(Reason::SessionExpired) => {
+            panel.set(Panel::LoggedOut { expired: failure.refusal(), refusal: None });
         }
-        (_, refusal) => {
+        Err(failure) => {
             // Not logged in is the normal state on first load; only an explicit call shows it.
-            panel.set(Panel::LoggedOut { expired: None, refusal: refusal.filter(|_| called) });
+            panel.set(Panel::LoggedOut { expired: None, refusal: called.then_some(failure) });
         }
     };
 
     Effect::new(move |_| {
         spawn_local(async move {
-            if let Ok(response) = client.get("/api/session/me").await {
-                apply_me(response, false);
-            } else {
-                panel.set(Panel::LoggedOut { expired: None, refusal: None });
+            match api::session_me(&client).await {
+                Err(ApiFailure::NoAnswer(_)) => {
+                    panel.set(Panel::LoggedOut { expired: None, refusal: None });
+                }
+                result => apply_me(result, false),
             }
         });
     });
@@ -94,29 +66,19 @@ pub fn SessionPanel() -> impl IntoView {
     let login = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         busy.set(true);
-        let body =
-            json!({ "username": username.get_untracked(), "password": password.get_untracked() });
+        let (name, pass) = (username.get_untracked(), password.get_untracked());
         spawn_local(async move {
-            let result = client.post("/api/session/login", body).await;
+            let result = api::session_login(&client, &name, &pass).await;
             busy.set(false);
             match result {
-                Ok(response) => match (session_view(&response), response.refusal()) {
-                    (Some(view), None) => {
-                        password.set(String::new());
-                        panel.set(Panel::LoggedIn { view, last_call: None });
-                        notify(logins);
-                    }
-                    (_, refusal) => panel.set(Panel::LoggedOut { expired: None, refusal }),
-                },
-                Err(err) => panel.set(Panel::LoggedOut {
-                    expired: None,
-                    refusal: Some(Refusal {
-                        status: 0,
-                        code: "network".into(),
-                        message: err,
-                        explanation: None,
-                    }),
-                }),
+                Ok(answer) => {
+                    password.set(String::new());
+                    panel.set(Panel::LoggedIn { view: answer.into_body(), last_call: None });
+                    notify(logins);
+                }
+                Err(failure) => {
+                    panel.set(Panel::LoggedOut { expired: None, refusal: Some(failure) })
+                }
             }
         });
     };
@@ -124,17 +86,17 @@ pub fn SessionPanel() -> impl IntoView {
     let call = move |_| {
         busy.set(true);
         spawn_local(async move {
-            let result = client.get("/api/session/me").await;
+            let result = api::session_me(&client).await;
             busy.set(false);
-            if let Ok(response) = result {
-                apply_me(response, true);
+            if !matches!(result, Err(ApiFailure::NoAnswer(_))) {
+                apply_me(result, true);
             }
         });
     };
 
     let logout = move |_| {
         spawn_local(async move {
-            if client.call(Method::Post, "/api/session/logout", None, &[]).await.is_ok() {
+            if !matches!(api::session_logout(&client).await, Err(ApiFailure::NoAnswer(_))) {
                 panel.set(Panel::LoggedOut { expired: None, refusal: None });
                 notify(logins);
             }
@@ -156,7 +118,7 @@ pub fn SessionPanel() -> impl IntoView {
                         <div class="notice expired" data-testid="session-expired" role="alert">
                             <strong>"Session expired — log in again."</strong>
                             <p>{refusal.message.clone()}</p>
-                            <p class="explanation">{refusal.explanation}</p>
+                            <p class="explanation">{refusal.explanation()}</p>
                         </div>
                     })}
                     <form on:submit=login data-testid="session-login">
@@ -172,7 +134,7 @@ pub fn SessionPanel() -> impl IntoView {
                         </label>
                         <button type="submit" disabled=move || busy.get()>"Log in"</button>
                     </form>
-                    {refusal.map(|refusal| view! { <RefusalView refusal/> })}
+                    {refusal.map(|failure| view! { <FailureView failure/> })}
                 }.into_any(),
                 Panel::LoggedIn { view, last_call } => view! {
                     <dl class="facts">

@@ -8,14 +8,14 @@
 //! entry as `current`, and ending it ends the credential the panel is asking with.
 
 use leptos::prelude::*;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
+use tokenlab_core::wire::{ActiveSession, Ended, RevokeAll, RevokedAll};
 
-use crate::client::{ApiClient, ApiResponse, Method, Refusal};
-use crate::components::RefusalView;
+use crate::api::{self, ApiFailure, Credential};
+use crate::client::ApiClient;
+use crate::components::FailureView;
 use crate::lab::{current_owner, plural, spawn_owned};
-use crate::logins::{PageLogins, device_headers, notify};
+use crate::logins::{PageLogins, device_credentials, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
 
@@ -48,15 +48,15 @@ impl AskAs {
 
     /// What a request asking as `self` sends besides the browser's cookies, or why it cannot be
     /// sent: a credential the page does not hold is not replaced by another one.
-    fn headers(self, logins: Option<PageLogins>) -> Result<Vec<(&'static str, String)>, String> {
+    fn credential(self, logins: Option<PageLogins>) -> Result<Credential, String> {
         match self {
-            AskAs::Cookie => Ok(Vec::new()),
-            AskAs::Device => device_headers().ok_or_else(|| {
+            AskAs::Cookie => Ok(Credential::Cookies),
+            AskAs::Device => device_credentials().map(Credential::Device).ok_or_else(|| {
                 "This page holds no device token: log in on the device panel first.".to_owned()
             }),
             AskAs::Bearer => logins
                 .and_then(|l| l.access_token.get_untracked())
-                .map(|token| vec![("Authorization", format!("Bearer {token}"))])
+                .map(Credential::Bearer)
                 .ok_or_else(|| {
                     "This page holds no access token: log in (or call) on the access + refresh panel first."
                         .to_owned()
@@ -77,31 +77,11 @@ fn held_credential(logins: Option<PageLogins>) -> AskAs {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Entry {
-    id: String,
-    scheme: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    last_seen_at: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    idle_expires_at: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    absolute_expires_at: Option<OffsetDateTime>,
-    #[serde(default)]
-    user_agent: String,
-    #[serde(default)]
-    label: String,
-    #[serde(default)]
-    current: bool,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum List {
     NotAsked,
-    Loaded { asked_as: AskAs, entries: Vec<Entry> },
-    Refused { asked_as: AskAs, refusal: Refusal },
+    Loaded { asked_as: AskAs, entries: Vec<ActiveSession> },
+    Refused { asked_as: AskAs, refusal: ApiFailure },
     CannotAsk(String),
 }
 
@@ -109,42 +89,36 @@ enum List {
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Done(String),
-    Refused(Refusal),
+    Refused(ApiFailure),
 }
 
-fn network_refusal(err: String) -> Refusal {
-    Refusal { status: 0, code: "network".into(), message: err, explanation: None }
-}
-
-fn refusal_of(response: &ApiResponse) -> Refusal {
-    response.refusal().unwrap_or(Refusal {
-        status: response.status,
-        code: "unexpected".into(),
-        message: format!("unexpected status {}", response.status),
-        explanation: None,
-    })
+/// What the panel can do to the sign-ins it lists.
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    /// End one entry.
+    End(ActiveSession),
+    /// Sign out everywhere, sparing the asker's own sign-in or not.
+    RevokeAll { keep_current: bool },
 }
 
 /// The `ended` counts of a sign-out everywhere: "2 server sessions, 1 device and 0 refresh families".
-pub(crate) fn describe_ended(body: &Value) -> String {
-    let count = |key: &str| body["ended"][key].as_i64().unwrap_or_default();
+pub(crate) fn describe_ended(ended: &Ended) -> String {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     format!(
         "{}, {} and {}",
-        plural(count("sessions"), "server session", "server sessions"),
-        plural(count("devices"), "device", "devices"),
-        plural(count("refresh_families"), "refresh family", "refresh families"),
+        plural(count(ended.sessions), "server session", "server sessions"),
+        plural(count(ended.devices), "device", "devices"),
+        plural(count(ended.refresh_families), "refresh family", "refresh families"),
     )
 }
 
 /// `{"ended": {...}, "access_token_bound_ms": 1000}` in one sentence.
-fn describe_revoke_all(body: &Value, keep_current: bool) -> String {
-    let bound = body["access_token_bound_ms"]
-        .as_i64()
-        .map_or_else(String::new, |ms| format!("; their access tokens are refused within {ms} ms"));
+fn describe_revoke_all(revoked: &RevokedAll, keep_current: bool) -> String {
     format!(
-        "Signed out everywhere{}: ended {}{bound}.",
+        "Signed out everywhere{}: ended {}; their access tokens are refused within {} ms.",
         if keep_current { " except this one" } else { "" },
-        describe_ended(body),
+        describe_ended(&revoked.ended),
+        revoked.access_token_bound_ms,
     )
 }
 
@@ -178,30 +152,21 @@ pub fn SessionsPanel() -> impl IntoView {
         let asked_as = ask_as.get_untracked();
         latest.update_value(|n| *n += 1);
         let this_load = latest.get_value();
-        let headers = match asked_as.headers(logins) {
-            Ok(headers) => headers,
+        let credential = match asked_as.credential(logins) {
+            Ok(credential) => credential,
             Err(why) => {
                 list.set(List::CannotAsk(why));
                 return;
             }
         };
         spawn_owned(owner, async move {
-            let result = client.call(Method::Get, "/api/sessions", None, &headers).await;
+            let result = api::sessions(&client, &credential).await;
             if latest.get_value() != this_load {
                 return;
             }
             list.set(match result {
-                Ok(r) if r.ok() => {
-                    match serde_json::from_value::<Vec<Entry>>(r.body["sessions"].clone()) {
-                        Ok(entries) => List::Loaded { asked_as, entries },
-                        Err(err) => List::Refused {
-                            asked_as,
-                            refusal: network_refusal(format!("unreadable list: {err}")),
-                        },
-                    }
-                }
-                Ok(r) => List::Refused { asked_as, refusal: refusal_of(&r) },
-                Err(err) => List::Refused { asked_as, refusal: network_refusal(err) },
+                Ok(answer) => List::Loaded { asked_as, entries: answer.into_body().sessions },
+                Err(refusal) => List::Refused { asked_as, refusal },
             });
         });
     };
@@ -223,54 +188,46 @@ pub fn SessionsPanel() -> impl IntoView {
 
     // Sends one action with the chosen credential; afterwards the list is asked for again (with
     // the same credential, which the action may just have ended: the server's answer says so).
-    let act =
-        move |method: Method, path: String, body: Option<Value>, done: fn(&Value) -> String| {
-            let headers = match ask_as.get_untracked().headers(logins) {
-                Ok(headers) => headers,
-                Err(why) => {
-                    list.set(List::CannotAsk(why));
-                    return;
+    let act = move |action: Action| {
+        let credential = match ask_as.get_untracked().credential(logins) {
+            Ok(credential) => credential,
+            Err(why) => {
+                list.set(List::CannotAsk(why));
+                return;
+            }
+        };
+        busy.set(true);
+        spawn_owned(owner, async move {
+            let result = match action {
+                Action::End(entry) => {
+                    api::end_session(&client, &credential, &entry.id).await.map(|_| {
+                        if entry.current {
+                            "Ended the sign-in this list was asked with: its next request will be refused."
+                                .to_owned()
+                        } else {
+                            "Ended. The panel that used it is refused at its next call.".to_owned()
+                        }
+                    })
+                }
+                Action::RevokeAll { keep_current } => {
+                    let request = RevokeAll { keep_current };
+                    api::revoke_all(&client, &credential, &request)
+                        .await
+                        .map(|revoked| describe_revoke_all(&revoked, keep_current))
                 }
             };
-            busy.set(true);
-            spawn_owned(owner, async move {
-                let result = client.call(method, &path, body, &headers).await;
-                busy.set(false);
-                outcome.set(Some(match result {
-                    Ok(r) if r.ok() => Outcome::Done(done(&r.body)),
-                    Ok(r) => Outcome::Refused(refusal_of(&r)),
-                    Err(err) => Outcome::Refused(network_refusal(err)),
-                }));
-                load();
-                notify(logins);
-            });
-        };
+            busy.set(false);
+            outcome.set(Some(match result {
+                Ok(text) => Outcome::Done(text),
+                Err(failure) => Outcome::Refused(failure),
+            }));
+            load();
+            notify(logins);
+        });
+    };
 
-    let end = move |entry: Entry| {
-        let path = format!("/api/sessions/{}", entry.id);
-        let done: fn(&Value) -> String = if entry.current {
-            |_| {
-                "Ended the sign-in this list was asked with: its next request will be refused."
-                    .to_owned()
-            }
-        } else {
-            |_| "Ended. The panel that used it is refused at its next call.".to_owned()
-        };
-        act(Method::Delete, path, None, done);
-    };
-    let revoke_all = move |keep_current: bool| {
-        let done: fn(&Value) -> String = if keep_current {
-            |body| describe_revoke_all(body, true)
-        } else {
-            |body| describe_revoke_all(body, false)
-        };
-        act(
-            Method::Post,
-            "/api/sessions/revoke-all".to_owned(),
-            Some(json!({ "keep_current": keep_current })),
-            done,
-        );
-    };
+    let end = move |entry: ActiveSession| act(Action::End(entry));
+    let revoke_all = move |keep_current: bool| act(Action::RevokeAll { keep_current });
 
     let countdown = move |at: Option<OffsetDateTime>| match at {
         Some(at) => view! {
@@ -309,14 +266,14 @@ pub fn SessionsPanel() -> impl IntoView {
             </div>
             {move || outcome.get().map(|o| match o {
                 Outcome::Done(text) => view! { <p class="success" data-testid="sessions-outcome">{text}</p> }.into_any(),
-                Outcome::Refused(refusal) => view! { <div data-testid="sessions-outcome"><RefusalView refusal/></div> }.into_any(),
+                Outcome::Refused(failure) => view! { <div data-testid="sessions-outcome"><FailureView failure/></div> }.into_any(),
             })}
             {move || match list.get() {
                 List::NotAsked => view! { <p class="muted">"Asking the server…"</p> }.into_any(),
                 List::CannotAsk(why) => view! { <p class="muted" data-testid="sessions-cannot-ask">{why}</p> }.into_any(),
                 List::Refused { asked_as, refusal } => view! {
                     <p class="muted">"Asked as " {asked_as.label()} ":"</p>
-                    <div data-testid="sessions-refused"><RefusalView refusal/></div>
+                    <div data-testid="sessions-refused"><FailureView failure=refusal/></div>
                     <p class="muted">
                         "The server refuses the credential this list asks with (ended, expired, or never signed in): "
                         "sign in on its panel, or ask as another."
@@ -337,10 +294,10 @@ pub fn SessionsPanel() -> impl IntoView {
                             {entries.into_iter().map(|entry| {
                                 let for_end = entry.clone();
                                 view! {
-                                    <tr data-scheme=entry.scheme.clone() data-session-id=entry.id.clone()
+                                    <tr data-scheme=entry.scheme.as_str() data-session-id=entry.id.clone()
                                         data-current=entry.current.then_some("true") class:current=entry.current>
                                         <td class="scheme">
-                                            <code>{entry.scheme.clone()}</code>
+                                            <code>{entry.scheme.as_str()}</code>
                                             {entry.current.then(|| view! { " " <span class="badge this-one">"this one"</span> })}
                                             <div class="muted">{entry.label.clone()}</div>
                                         </td>

@@ -2,14 +2,12 @@
 //! the database; as the article writes it (the device id is the token) anyone who learns the id
 //! is the user, and the hardened mode shows the fix.
 
-use serde_json::json;
 use tokenlab_core::Reason;
+use tokenlab_core::device::DeviceMode;
 
 use super::{Chapter, Step};
-use crate::client::Method;
-use crate::lab::{
-    Lab, StepFuture, boxed, describe, expect_reason, expect_status, plural, statements,
-};
+use crate::api::{self, DeviceCredentials};
+use crate::lab::{Lab, StepFuture, boxed, expect_reason, expect_status, plural, statements};
 
 pub(super) static CHAPTER: Chapter = Chapter {
     key: "device",
@@ -36,22 +34,21 @@ pub(super) static CHAPTER: Chapter = Chapter {
 
 fn login_as_written(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.device_login("my-phone-1234", "as_written").await?;
+        let login = lab.device_login("my-phone-1234", DeviceMode::AsWritten).await?;
         let token = lab.recall(|m| m.device_token.clone());
         if token != "my-phone-1234" {
             return Err(format!("as written, the token should be the device id, got {token}"));
         }
         Ok(format!(
             "200: device token = device id = {token}; it never expires ({})",
-            describe(&response)
+            login.status()
         ))
     })
 }
 
 fn call(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.device_me().await?;
-        expect_status(&response, 200)?;
+        expect_status(&lab.device_me().await, 200)?;
         Ok("200: the token matches the session's copy".to_owned())
     })
 }
@@ -59,15 +56,8 @@ fn call(lab: Lab) -> StepFuture {
 fn mismatch(lab: Lab) -> StepFuture {
     boxed(async move {
         let id = lab.recall(|m| m.device_id.clone());
-        let response = lab
-            .client
-            .call(
-                Method::Get,
-                "/api/device/me",
-                None,
-                &[("x-device-id", id), ("x-device-token", "wrong".to_owned())],
-            )
-            .await?;
+        let wrong = DeviceCredentials { id, token: "wrong".to_owned() };
+        let response = api::device_me(&lab.client, &wrong).await;
         expect_reason(&response, Reason::DeviceTokenMismatch)?;
         Ok("401 device_token_mismatch: a live session is not enough, the token must match"
             .to_owned())
@@ -77,23 +67,23 @@ fn mismatch(lab: Lab) -> StepFuture {
 /// Every server session of every user times out at once (chapter 6 and its comparator use it too).
 pub(super) fn expire_all_sessions(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.client.post("/api/demo/sessions/expire", json!({})).await?;
-        expect_status(&response, 200)?;
-        let expired = response.body["expired"].as_i64().unwrap_or_default();
+        let response = api::expire_sessions(&lab.client).await;
+        let expired = expect_status(&response, 200)?.expired;
+        let expired = i64::try_from(expired).unwrap_or(i64::MAX);
         Ok(format!("{} dropped", plural(expired, "server session", "server sessions")))
     })
 }
 
 fn reattached(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.device_me().await?;
-        expect_status(&response, 200)?;
-        if response.header("x-session-renewed") != Some("1") {
+        let response = lab.device_me().await;
+        let me = expect_status(&response, 200)?;
+        if me.header("x-session-renewed") != Some("1") {
             return Err("200, but no x-session-renewed: 1".to_owned());
         }
         Ok(format!(
             "200 with x-session-renewed: 1 — found in the database, new session attached, no password ({})",
-            statements(&response)
+            statements(&me.response)
         ))
     })
 }
@@ -101,8 +91,7 @@ fn reattached(lab: Lab) -> StepFuture {
 fn stranger_gets_in(lab: Lab) -> StepFuture {
     boxed(async move {
         let id = lab.recall(|m| m.device_id.clone());
-        let response = lab.device_me_as_attacker(&id).await?;
-        expect_status(&response, 200)?;
+        expect_status(&lab.device_me_as_attacker(&id).await, 200)?;
         Ok("200 — the attacker is in: as written, knowing the device id is being the user"
             .to_owned())
     })
@@ -110,7 +99,7 @@ fn stranger_gets_in(lab: Lab) -> StepFuture {
 
 fn login_hardened(lab: Lab) -> StepFuture {
     boxed(async move {
-        lab.device_login("my-laptop-5678", "hardened").await?;
+        lab.device_login("my-laptop-5678", DeviceMode::Hardened).await?;
         let token = lab.recall(|m| m.device_token.clone());
         Ok(format!(
             "200: a random secret of {}, stored only as a hash",
@@ -122,7 +111,7 @@ fn login_hardened(lab: Lab) -> StepFuture {
 fn stranger_refused(lab: Lab) -> StepFuture {
     boxed(async move {
         let id = lab.recall(|m| m.device_id.clone());
-        let response = lab.device_me_as_attacker(&id).await?;
+        let response = lab.device_me_as_attacker(&id).await;
         expect_reason(&response, Reason::DeviceUnknown)?;
         Ok("401 device_unknown: the device id alone gets nothing".to_owned())
     })

@@ -4,6 +4,7 @@
 use tokenlab_core::Reason;
 
 use super::{Chapter, Step};
+use crate::api;
 use crate::lab::{Lab, StepFuture, boxed, expect_reason, expect_status};
 
 pub(super) static CHAPTER: Chapter = Chapter {
@@ -29,17 +30,15 @@ pub(super) static CHAPTER: Chapter = Chapter {
 /// it too).
 pub(super) fn login(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.session_login().await?;
-        expect_status(&response, 200)?;
-        let masked = response.body["session"]["id_masked"].as_str().unwrap_or("?").to_owned();
+        let response = lab.session_login().await;
+        let masked = &expect_status(&response, 200)?.session.id_masked;
         Ok(format!("200: session {masked}, idle for 30 min at most, 12 h in all"))
     })
 }
 
 fn call(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.client.get("/api/session/me").await?;
-        expect_status(&response, 200)?;
+        expect_status(&api::session_me(&lab.client).await, 200)?;
         Ok("200: the cookie alone; the idle expiry moved forward".to_owned())
     })
 }
@@ -53,16 +52,14 @@ fn idle_31_minutes(lab: Lab) -> StepFuture {
 
 fn expired_call(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.client.get("/api/session/me").await?;
-        expect_reason(&response, Reason::SessionExpired)?;
+        expect_reason(&api::session_me(&lab.client).await, Reason::SessionExpired)?;
         Ok("401 session_expired: idle for longer than 30 minutes".to_owned())
     })
 }
 
 fn gone_call(lab: Lab) -> StepFuture {
     boxed(async move {
-        let response = lab.client.get("/api/session/me").await?;
-        expect_reason(&response, Reason::NotLoggedIn)?;
+        expect_reason(&api::session_me(&lab.client).await, Reason::NotLoggedIn)?;
         Ok("401 not_logged_in: the session is gone; only a new login helps (C7)".to_owned())
     })
 }

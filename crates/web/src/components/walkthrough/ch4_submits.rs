@@ -2,11 +2,12 @@
 //! exactly one of two simultaneous submissions through; an Idempotency-Key answers a retry with
 //! the first response.
 
-use serde_json::json;
+use tokenlab_core::wire::{CreatedOrder, NewOrder};
 
 use super::{Chapter, Step, ch3_session};
-use crate::client::{ApiResponse, Method, random_key};
-use crate::lab::{Lab, StepFuture, boxed, expect_status, plural, string_field};
+use crate::api::{self, ApiResult, Credential, Network};
+use crate::client::random_key;
+use crate::lab::{Lab, StepFuture, boxed, expect_status, plural};
 
 pub(super) static CHAPTER: Chapter = Chapter {
     key: "submit",
@@ -35,9 +36,8 @@ fn orders(n: usize) -> String {
 fn form_token(lab: Lab) -> StepFuture {
     boxed(async move {
         let before = lab.order_count().await?;
-        let response = lab.client.get("/api/orders/form-token").await?;
-        expect_status(&response, 200)?;
-        let token = string_field(&response.body, "form_token")?;
+        let response = api::form_token(&lab.client, &Credential::Cookies).await;
+        let token = expect_status(&response, 200)?.form_token.clone();
         lab.remember(|m| {
             m.form_token = token;
             m.orders_before = before;
@@ -57,33 +57,27 @@ fn submit_twice(lab: Lab) -> StepFuture {
         }
         Ok(format!(
             "one 201 and one 409 duplicate_submit ({}); exactly one new order",
-            duplicate.body["message"].as_str().unwrap_or_default()
+            duplicate.message()
         ))
     })
 }
 
-async fn order_with_key(lab: Lab, key: String) -> Result<ApiResponse, String> {
-    lab.client
-        .call(
-            Method::Post,
-            "/api/orders",
-            Some(json!({ "item": "oolong", "quantity": 1 })),
-            &[("idempotency-key", key)],
-        )
-        .await
+async fn order_with_key(lab: Lab, key: &str) -> ApiResult<CreatedOrder> {
+    let order = NewOrder { item: "oolong".to_owned(), quantity: 1, form_token: None };
+    api::place_order(&lab.client, &Credential::Cookies, &order, Some(key), Network::default()).await
 }
 
 fn idempotent(lab: Lab) -> StepFuture {
     boxed(async move {
         let key = random_key();
-        let first = order_with_key(lab, key.clone()).await?;
-        expect_status(&first, 201)?;
-        let retry = order_with_key(lab, key).await?;
-        expect_status(&retry, 201)?;
+        let first = order_with_key(lab, &key).await;
+        let first = expect_status(&first, 201)?;
+        let retry = order_with_key(lab, &key).await;
+        let retry = expect_status(&retry, 201)?;
         if retry.header("idempotent-replayed") != Some("true") || retry.body != first.body {
             return Err("the retry was not answered with the first response".to_owned());
         }
-        Ok(format!("201, then the same 201 replayed (order #{})", first.body["order"]["id"]))
+        Ok(format!("201, then the same 201 replayed (order #{})", first.order.id))
     })
 }
 

@@ -34,7 +34,7 @@ pub(super) static CHAPTER: Chapter = Chapter {
 
 fn login(lab: Lab) -> StepFuture {
     boxed(async move {
-        let (name, _, _) = lab.policy().await?;
+        let name = lab.policy().await?.name;
         lab.password_grant().await?;
         let (access, refresh) =
             lab.recall(|m| (m.access_lifetime_seconds, m.refresh_lifetime_seconds));
@@ -50,8 +50,7 @@ fn login(lab: Lab) -> StepFuture {
 fn use_access(lab: Lab) -> StepFuture {
     boxed(async move {
         let access = lab.recall(|m| m.access_token.clone());
-        let response = lab.jwt_me(&access).await?;
-        expect_status(&response, 200)?;
+        expect_status(&lab.jwt_me(&access).await, 200)?;
         Ok("200: the signature and the expiry are all the server checks".to_owned())
     })
 }
@@ -75,8 +74,7 @@ fn pass_access_life(lab: Lab) -> StepFuture {
 fn access_expired(lab: Lab) -> StepFuture {
     boxed(async move {
         let access = lab.recall(|m| m.access_token.clone());
-        let response = lab.jwt_me(&access).await?;
-        expect_reason(&response, Reason::TokenExpired)?;
+        expect_reason(&lab.jwt_me(&access).await, Reason::TokenExpired)?;
         Ok("401 token_expired".to_owned())
     })
 }
@@ -84,10 +82,10 @@ fn access_expired(lab: Lab) -> StepFuture {
 fn rotate(lab: Lab) -> StepFuture {
     boxed(async move {
         let refresh = lab.recall(|m| m.refresh_token.clone());
-        let response = lab.refresh_with(&refresh).await?;
-        expect_status(&response, 200)?;
-        lab.keep_tokens(&response)?;
-        let expires_in = response.body["expires_in"].as_i64().unwrap_or_default();
+        let response = lab.refresh_with(&refresh).await;
+        let tokens = expect_status(&response, 200)?;
+        lab.keep_tokens(tokens)?;
+        let expires_in = tokens.expires_in;
         Ok(format!(
             "200: new access token, new refresh token, expires_in {} — both stored ones replaced",
             format_lifetime(expires_in)
@@ -100,8 +98,7 @@ fn replay(lab: Lab) -> StepFuture {
         // Past the 10 s in which a lost response may be retried with the same token.
         lab.advance_clock(11).await?;
         let stolen = lab.recall(|m| m.spent_refresh_token.clone());
-        let response = lab.refresh_as_attacker(&stolen).await?;
-        expect_reason(&response, Reason::RefreshReused)?;
+        expect_reason(&lab.refresh_as_attacker(&stolen).await, Reason::RefreshReused)?;
         Ok("400 refresh_reused: a spent token came back, so the whole family is revoked".to_owned())
     })
 }
@@ -109,8 +106,7 @@ fn replay(lab: Lab) -> StepFuture {
 fn family_revoked(lab: Lab) -> StepFuture {
     boxed(async move {
         let current = lab.recall(|m| m.refresh_token.clone());
-        let response = lab.refresh_with(&current).await?;
-        expect_reason(&response, Reason::RefreshRevoked)?;
+        expect_reason(&lab.refresh_with(&current).await, Reason::RefreshRevoked)?;
         Ok("400 refresh_revoked: victim and thief alike must log in again".to_owned())
     })
 }
@@ -121,8 +117,7 @@ fn outlived(lab: Lab) -> StepFuture {
         let refresh_seconds = lab.recall(|m| m.refresh_lifetime_seconds);
         lab.advance_clock(refresh_seconds + 60).await?;
         let current = lab.recall(|m| m.refresh_token.clone());
-        let response = lab.refresh_with(&current).await?;
-        expect_reason(&response, Reason::RefreshExpired)?;
+        expect_reason(&lab.refresh_with(&current).await, Reason::RefreshExpired)?;
         Ok(format!(
             "400 refresh_expired after {} away: log in again",
             format_remaining(refresh_seconds + 60)

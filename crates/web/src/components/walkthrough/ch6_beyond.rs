@@ -3,13 +3,14 @@
 
 use leptos::prelude::*;
 use tokenlab_core::Reason;
+use tokenlab_core::device::DeviceMode;
 
 use super::{Chapter, Extra, Step, ch2_device::expire_all_sessions};
-use crate::client::ApiResponse;
+use crate::api::{self, ApiResult};
 use crate::components::revocation_step;
 use crate::lab::{
-    ComparisonRow, Lab, ReasonRule, StepFuture, StepState, boxed, describe, expect_reason,
-    expect_status, queries,
+    ComparisonRow, Lab, ReasonRule, StepFuture, StepState, answered, boxed, describe,
+    expect_reason, expect_status, queries, reason_of,
 };
 
 pub(super) static CHAPTER: Chapter = Chapter {
@@ -42,8 +43,8 @@ fn revocation_delay(lab: Lab) -> StepFuture {
 
 fn compare_sign_in(lab: Lab) -> StepFuture {
     boxed(async move {
-        expect_status(&lab.session_login().await?, 200)?;
-        lab.device_login("my-phone-1234", "as_written").await?;
+        expect_status(&lab.session_login().await, 200)?;
+        lab.device_login("my-phone-1234", DeviceMode::AsWritten).await?;
         lab.password_grant().await?;
         lab.comparison.set(Vec::new());
         Ok("a session cookie, a device token and an access token".to_owned())
@@ -52,14 +53,12 @@ fn compare_sign_in(lab: Lab) -> StepFuture {
 
 fn compare_call(lab: Lab) -> StepFuture {
     boxed(async move {
-        let session = lab.client.get("/api/session/me").await?;
-        let device = lab.device_me().await?;
+        let session = answered(api::session_me(&lab.client).await)?;
+        let device = answered(lab.device_me().await)?;
         let access = lab.recall(|m| m.access_token.clone());
-        let bearer = lab.jwt_me(&access).await?;
-        let outcome = |response: &ApiResponse, ok: &str| {
-            if response.ok() { ok.to_owned() } else { describe(response) }
-        };
-        let reattached = device.header("x-session-renewed") == Some("1");
+        let bearer = answered(lab.jwt_me(&access).await)?;
+        let reattached =
+            device.as_ref().is_ok_and(|me| me.header("x-session-renewed") == Some("1"));
         let run = lab.comparison.with_untracked(|rows| rows.first().map_or(0, |r| r.run)) + 1;
         lab.comparison.set(vec![
             ComparisonRow {
@@ -68,7 +67,7 @@ fn compare_call(lab: Lab) -> StepFuture {
                 sent: "cookie tl_session".to_owned(),
                 queries: queries(&session),
                 outcome: outcome(&session, "200"),
-                reason: session.reason(),
+                reason: reason_of(&session),
             },
             ComparisonRow {
                 run,
@@ -79,7 +78,7 @@ fn compare_call(lab: Lab) -> StepFuture {
                     &device,
                     if reattached { "200, re-attached from the database" } else { "200" },
                 ),
-                reason: device.reason(),
+                reason: reason_of(&device),
             },
             ComparisonRow {
                 run,
@@ -87,7 +86,7 @@ fn compare_call(lab: Lab) -> StepFuture {
                 sent: "Authorization: Bearer …".to_owned(),
                 queries: queries(&bearer),
                 outcome: outcome(&bearer, "200, until its own expiry"),
-                reason: bearer.reason(),
+                reason: reason_of(&bearer),
             },
         ]);
         expect_reason(&session, Reason::NotLoggedIn)?;
@@ -98,6 +97,11 @@ fn compare_call(lab: Lab) -> StepFuture {
         expect_status(&bearer, 200)?;
         Ok("session: log in again; device: re-attached; access token: unaffected".to_owned())
     })
+}
+
+/// `ok` for an accepted call; otherwise its status and reason.
+fn outcome<T>(result: &ApiResult<T>, ok: &str) -> String {
+    if result.is_ok() { ok.to_owned() } else { describe(result) }
 }
 
 /// The comparator's table: one moment, three schemes.
