@@ -14,6 +14,7 @@ mod m20261127_000005_bearer_tokens;
 mod m20261127_000006_demo_settings;
 mod m20261127_000007_demo_counters;
 mod m20261201_000008_session_owners;
+mod m20261201_000009_login_throttle_pending;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_demo_settings::Migration),
             Box::new(m20261127_000007_demo_counters::Migration),
             Box::new(m20261201_000008_session_owners::Migration),
+            Box::new(m20261201_000009_login_throttle_pending::Migration),
         ]
     }
 }

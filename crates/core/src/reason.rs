@@ -67,7 +67,7 @@ reasons! {
         "The username or the password is wrong. Which one is not said, so that names cannot be probed.",
         "OWASP ASVS V2.2 / Authentication Cheat Sheet (generic error messages)";
     RateLimited = "rate_limited", 429,
-        "Too many failed logins for this account or from this address; wait for Retry-After seconds.",
+        "Too many failed logins from this address, for this account from this address, or for this account from everywhere (or too many registrations from this address); wait for Retry-After seconds.",
         "OWASP ASVS V2.2.1 (anti-automation); RFC 6585 §4";
     NotLoggedIn = "not_logged_in", 401,
         "This request carries no valid session. Log in first.",
@@ -162,6 +162,9 @@ reasons! {
     PayloadTooLarge = "payload_too_large", 413,
         "The request body is larger than the server accepts.",
         "RFC 9110 §15.5.14";
+    ServerBusy = "server_busy", 503,
+        "Every password check the server can run at once is taken, and none came free in time. Nothing was checked; retry after Retry-After seconds. Requests with a token never wait for this.",
+        "RFC 9110 §15.6.4 (503 Service Unavailable, Retry-After)";
     Internal = "internal", 500,
         "The server failed; the cause is in its log under this request's id.",
         "OWASP ASVS V7.4 (errors reveal nothing internal)";

@@ -2,6 +2,18 @@
 //!
 //! The counter itself lives in the database (several server instances must share it); this module
 //! decides, from a counter row, whether another attempt may be made and when to come back.
+//!
+//! Logins are counted in three buckets, checked in this order so that no single client can turn
+//! the limits against anyone else:
+//! - per client address (`client`): one address guessing across many accounts;
+//! - per account *and* client (`pair`): one address guessing one account — a client over this
+//!   limit is refused without touching the account's own count;
+//! - per account, all clients together (`account`): a higher ceiling that stops a guesser spread
+//!   over many addresses.
+//!
+//! Only failures count, and only once they have failed: a correct password is never refused
+//! because other correct logins are in flight. A check in progress holds a reservation in its
+//! buckets (`pending`), so concurrent guesses cannot all slip under a limit either.
 
 use time::Duration;
 
@@ -45,6 +57,25 @@ impl FailureLimit {
     }
 }
 
+/// Whether a login may be checked, given the failures counted in the current window and the checks
+/// in progress (`pending`) — the attempt after `max_failures` failures is refused.
+/// `Err(retry_after)` when the bucket is full. The server reserves its place with the same
+/// condition in one SQL statement; this is the rule it mirrors.
+pub fn admit_check(
+    limit: &FailureLimit,
+    failures: u32,
+    pending: u32,
+    window_started_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), Duration> {
+    if limit.window_over(window_started_at, now)
+        || failures.saturating_add(pending) < limit.max_failures
+    {
+        return Ok(());
+    }
+    Err(window_started_at + limit.window - now)
+}
+
 /// `Retry-After` is whole seconds; round up so a client that waits exactly that long succeeds.
 pub fn retry_after_seconds(wait: Duration) -> i64 {
     let whole = wait.whole_seconds();
@@ -74,6 +105,26 @@ mod tests {
                 limit.admit(failures, T0, T0 + elapsed),
                 expected,
                 "{failures} after {elapsed}"
+            );
+        }
+    }
+
+    #[test]
+    fn checks_are_admitted_below_the_limit_counting_those_in_progress() {
+        let limit = FailureLimit::PER_ACCOUNT;
+        let cases = [
+            (0, 0, Duration::ZERO, Ok(())),
+            (9, 0, Duration::minutes(1), Ok(())),
+            (10, 0, Duration::minutes(1), Err(Duration::minutes(14))),
+            (8, 2, Duration::minutes(5), Err(Duration::minutes(10))),
+            (8, 1, Duration::minutes(5), Ok(())),
+            (10, 3, Duration::minutes(15), Ok(())),
+        ];
+        for (failures, pending, elapsed, expected) in cases {
+            assert_eq!(
+                admit_check(&limit, failures, pending, T0, T0 + elapsed),
+                expected,
+                "{failures} failed + {pending} in progress after {elapsed}"
             );
         }
     }

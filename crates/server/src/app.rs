@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, HeaderValue, Request, header};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes as _, file_and_error_handler, generate_route_list};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection};
@@ -13,6 +13,7 @@ use tokenlab_core::password::OWASP_MINIMUM;
 use tokenlab_core::random::SecretSource;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
@@ -24,6 +25,7 @@ use crate::sessions::{CookiePolicy, DbSessionStore};
 use crate::state::{AppState, DemoClock};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::observe::CLIENT_REQUEST_ID;
 
 /// The demo account every fresh lab has, so a learner can start without registering.
 pub const DEMO_USERNAME: &str = "alice";
@@ -42,6 +44,15 @@ pub enum StartError {
     Hasher(ApiError),
     #[error("preparing the signing keys: {0}")]
     Keys(ApiError),
+    #[error(
+        "this database holds the demo account `{DEMO_USERNAME}` with the published demo password; \
+         production refuses to serve it. Change its password (POST /api/accounts/password, from a \
+         demo-profile start) or delete the account (DELETE FROM users WHERE username = \
+         '{DEMO_USERNAME}'), then start again"
+    )]
+    DemoAccountInProduction,
+    #[error("checking for the demo account: {0}")]
+    DemoCheck(ApiError),
 }
 
 /// A configured server bound to its port, not yet serving. Tests build one on port 0, read the port,
@@ -76,7 +87,12 @@ impl Application {
             db,
             clock,
             demo_clock,
-            hasher: PasswordHasher::new(OWASP_MINIMUM).map_err(StartError::Hasher)?,
+            hasher: PasswordHasher::new(
+                OWASP_MINIMUM,
+                settings.hash_concurrency,
+                std::time::Duration::from_secs(settings.hash_queue_timeout.into()),
+            )
+            .map_err(StartError::Hasher)?,
             public_origin: settings.public_origin(bound).into(),
             allowed_origins: settings.allowed_origins(bound).into(),
             secrets,
@@ -97,6 +113,8 @@ impl Application {
             .map_err(StartError::Keys)?;
         if state.settings.profile == Profile::Demo {
             seed_demo_account(&state).await?;
+        } else if demo_account_present(&state).await.map_err(StartError::DemoCheck)? {
+            return Err(StartError::DemoAccountInProduction);
         }
         // Loaded before the first request, so a new instance never honours a revoked login.
         state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
@@ -137,8 +155,11 @@ impl Application {
 }
 
 /// Deletes rows that can no longer matter, now and then, so no table grows without bound:
-/// dead sessions, expired idempotency keys, and form tokens past their lifetime (a spent token is
-/// kept that long too, to name the order a late duplicate duplicates).
+/// dead sessions, expired idempotency keys, form tokens past their lifetime (a spent token is
+/// kept that long too, to name the order a late duplicate duplicates), throttle counters whose
+/// window is over, refresh families past their absolute end (no token of theirs can be valid; the
+/// revoked-families cache forgets them at the same moment), and devices revoked or expired more
+/// than `DEVICE_MEMORY` ago (until then, a stale token hears `device_revoked`, not "unknown").
 async fn collect_garbage(state: AppState) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -149,24 +170,84 @@ async fn collect_garbage(state: AppState) {
     }
 }
 
-async fn collect_once(state: &AppState) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+const DEVICE_MEMORY: time::Duration = time::Duration::days(30);
 
-    use crate::entities::{form_tokens, idempotency_keys};
+pub async fn collect_once(state: &AppState) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _};
+
+    use crate::entities::{
+        devices, form_tokens, idempotency_keys, refresh_families, refresh_tokens,
+    };
     let sessions = state.session_store.delete_expired().await?;
-    let now = state.clock.now().unix_timestamp();
+    let now = state.clock.now();
+    let now_s = now.unix_timestamp();
     let keys = idempotency_keys::Entity::delete_many()
-        .filter(idempotency_keys::Column::ExpiresAt.lt(now))
+        .filter(idempotency_keys::Column::ExpiresAt.lt(now_s))
         .exec(&state.db)
         .await?
         .rows_affected;
     let tokens = form_tokens::Entity::delete_many()
-        .filter(form_tokens::Column::ExpiresAt.lt(now))
+        .filter(form_tokens::Column::ExpiresAt.lt(now_s))
         .exec(&state.db)
         .await?
         .rows_affected;
-    if sessions + keys + tokens > 0 {
-        tracing::info!(sessions, keys, tokens, "expired rows removed");
+    let limits = state.login_limits;
+    let longest_window = [
+        limits.per_client.window,
+        limits.per_account_and_client.window,
+        limits.per_account.window,
+        limits.registrations_per_client.window,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(time::Duration::ZERO);
+    let throttle = state
+        .db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            "DELETE FROM login_throttle WHERE window_started_at < $1",
+            [(now - longest_window).unix_timestamp().into()],
+        ))
+        .await?
+        .rows_affected();
+    // A minute past the end, as the revoked-families cache keeps them (access-token leeway).
+    let dead_families = Query::select()
+        .column(refresh_families::Column::Id)
+        .from(refresh_families::Entity)
+        .and_where(refresh_families::Column::AbsoluteExpiresAt.lt(now_s - 60))
+        .to_owned();
+    let refresh = refresh_tokens::Entity::delete_many()
+        .filter(refresh_tokens::Column::FamilyId.in_subquery(dead_families))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    let families = refresh_families::Entity::delete_many()
+        .filter(refresh_families::Column::AbsoluteExpiresAt.lt(now_s - 60))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    let forgotten = (now - DEVICE_MEMORY).unix_timestamp();
+    let devices = devices::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(devices::Column::RevokedAt.lt(forgotten))
+                .add(devices::Column::ExpiresAt.lt(forgotten)),
+        )
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    if sessions + keys + tokens + throttle + refresh + families + devices > 0 {
+        tracing::info!(
+            sessions,
+            keys,
+            tokens,
+            throttle,
+            refresh,
+            families,
+            devices,
+            "expired rows removed"
+        );
     }
     Ok(())
 }
@@ -178,6 +259,25 @@ async fn seed_demo_account(state: &AppState) -> Result<(), StartError> {
         Err(err) if err.reason() == tokenlab_core::Reason::UsernameTaken => Ok(()),
         Err(err) => Err(StartError::Seed(err)),
     }
+}
+
+/// Whether the demo account exists with the published demo password (a database that once served
+/// the lab): anyone could log in as it.
+async fn demo_account_present(state: &AppState) -> Result<bool, ApiError> {
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+    let Some(user) = crate::entities::users::Entity::find()
+        .filter(crate::entities::users::Column::Username.eq(DEMO_USERNAME))
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let slot = state.hasher.slot().await?;
+    let verdict = state
+        .hasher
+        .verify_in(slot, state.settings.demo_password.clone(), Some(user.password_hash))
+        .await?;
+    Ok(matches!(verdict, crate::hasher::Verification::Match { .. }))
 }
 
 fn router(state: AppState, bound: SocketAddr) -> Router {
@@ -202,18 +302,50 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
         .fallback(file_and_error_handler(tokenlab_web::shell))
         .with_state(leptos_options);
 
-    Router::new()
+    // Pages may be framed by the lab's own pages only (the attack lab's attacker frame is ours).
+    let site = site.layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'self'"),
+    ));
+    // API answers are per caller and often carry a token, a session or a secret: never cached.
+    let api = api.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    let demo = state.settings.profile == Profile::Demo;
+    let mut app = Router::new()
         .nest("/api", api.with_state(state.clone()))
         .merge(api::docs::router(openapi))
         .merge(health.with_state(state))
-        .merge(site)
-        .layer(axum::middleware::from_fn(crate::observe::report_cookie_names))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-        }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .merge(site);
+    if demo {
+        // A lab instrument: which cookies travelled, by name. Production does not advertise it.
+        app = app.layer(axum::middleware::from_fn(crate::observe::report_cookie_names));
+    }
+    app.layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    ))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+    .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let request_id =
+            request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let client_request_id =
+            request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            request_id,
+            client_request_id
+        )
+    }))
+    .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+    .layer(axum::middleware::from_fn(crate::observe::set_aside_client_request_id))
 }
 
 /// The public keys that verify access tokens (RFC 7517), each named by its `kid`.

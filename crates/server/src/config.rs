@@ -56,15 +56,14 @@ pub struct Settings {
     /// How long without a request before a server session expires (`30m`, `1800`: a bare number is
     /// seconds; every duration flag takes the same forms).
     #[arg(long, env = "TOKENLAB_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub session_idle_timeout: u32,
 
     /// How long after login a server session expires, however active.
     #[arg(long, env = "TOKENLAB_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub session_absolute_timeout: u32,
 
-    /// Failed logins per account within `--login-window` before further attempts get 429.
+    /// Failed logins for one account from one client address within `--login-window` before
+    /// that client's further attempts on it get 429 (other clients are not affected).
     #[arg(long, env = "TOKENLAB_LOGIN_MAX_FAILURES", default_value_t = 10)]
     pub login_max_failures: u32,
 
@@ -72,34 +71,53 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 100)]
     pub login_max_failures_per_client: u32,
 
-    /// The window failed logins are counted in.
+    /// The window failed logins are counted in, per client and per account and client.
     #[arg(long, env = "TOKENLAB_LOGIN_WINDOW", default_value = "15m", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub login_window: u32,
+
+    /// Failed logins for one account from all clients together within
+    /// `--login-account-window`: the ceiling that stops a guesser spread over many addresses.
+    #[arg(long, env = "TOKENLAB_LOGIN_ACCOUNT_CEILING", default_value_t = 100)]
+    pub login_account_ceiling: u32,
+
+    #[arg(long, env = "TOKENLAB_LOGIN_ACCOUNT_WINDOW", default_value = "1h", value_parser = parse_seconds)]
+    pub login_account_window: u32,
+
+    /// Registrations from one client address within `--registration-window` before further
+    /// ones get 429.
+    #[arg(long, env = "TOKENLAB_REGISTRATIONS_PER_CLIENT", default_value_t = 20)]
+    pub registrations_per_client: u32,
+
+    #[arg(long, env = "TOKENLAB_REGISTRATION_WINDOW", default_value = "1h", value_parser = parse_seconds)]
+    pub registration_window: u32,
+
+    /// Password hashes (argon2id, 19 MiB each) computed at once; default: the number of cores.
+    #[arg(long, env = "TOKENLAB_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+
+    /// How long a login, registration or password change waits for a free hashing slot before
+    /// it is answered 503 `server_busy`.
+    #[arg(long, env = "TOKENLAB_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = parse_seconds)]
+    pub hash_queue_timeout: u32,
 
     /// How long a one-time form token stays usable.
     #[arg(long, env = "TOKENLAB_FORM_TOKEN_LIFETIME", default_value = "1h", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub form_token_lifetime: u32,
 
     /// How long an Idempotency-Key's response is kept for replay.
     #[arg(long, env = "TOKENLAB_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub idempotency_retention: u32,
 
     /// After how long a request stuck "in flight" (a crash) releases its Idempotency-Key.
     #[arg(long, env = "TOKENLAB_IDEMPOTENCY_LEASE", default_value = "60s", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub idempotency_lease: u32,
 
     /// How long a hardened device token lives, from login; re-attaching never extends it.
     #[arg(long, env = "TOKENLAB_DEVICE_TOKEN_LIFETIME", default_value = "60days", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub device_token_lifetime: u32,
 
     /// How long a replaced hardened device secret is still accepted (requests in flight).
     #[arg(long, env = "TOKENLAB_DEVICE_ROTATION_GRACE", default_value = "30s", value_parser = parse_seconds)]
-    /// In whole seconds.
     pub device_rotation_grace: u32,
 
     /// Lifetimes of access and refresh tokens: `article` (30 d / 60 d), `recommended`
@@ -109,9 +127,17 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_TOKEN_POLICY")]
     pub token_policy: Option<String>,
 
-    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (comma-separated).
-    #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Addresses of the reverse proxies whose `X-Forwarded-For` is believed (comma-separated),
+    /// or `none`. Required in production: behind a proxy nobody named, every user would share the
+    /// proxy's address, and so one bucket of every throttle.
+    #[arg(long, env = "TOKENLAB_TRUSTED_PROXIES", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<TrustedProxies>,
+
+    /// In the production profile, accept `--token-policy article`: month-long access tokens that a
+    /// resource server without tokenlab's revocation check could not recall. For teaching
+    /// deployments only.
+    #[arg(long, env = "TOKENLAB_ALLOW_ARTICLE_LIFETIMES")]
+    pub allow_article_lifetimes: bool,
 
     /// In the production profile, accept device logins in the article's mode "as written" (the
     /// device id is a permanent token). For teaching deployments only; the demo profile always
@@ -124,12 +150,37 @@ pub struct Settings {
     pub demo_password: SecretString,
 }
 
+/// The reverse proxies whose `X-Forwarded-For` is believed; empty for `none`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<std::net::IpAddr>);
+
+fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
+    if text.trim() == "none" {
+        return Ok(TrustedProxies::default());
+    }
+    text.split(',')
+        .map(|address| address.trim().parse().map_err(|e| format!("{address}: {e}")))
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error(
         "the production profile needs --public-url (TOKENLAB_PUBLIC_URL) starting with https://"
     )]
     ProductionWithoutHttps,
+    #[error(
+        "the production profile needs --trusted-proxies (TOKENLAB_TRUSTED_PROXIES): the addresses \
+         of the reverse proxies in front of it, comma-separated, or `none` when clients connect \
+         directly"
+    )]
+    ProductionWithoutTrustedProxies,
+    #[error(
+        "--token-policy article (30-day access tokens) is refused in production; choose another \
+         preset, or start with --allow-article-lifetimes for a teaching deployment"
+    )]
+    ArticleLifetimesInProduction,
     #[error(
         "--token-policy must be one of article, recommended, keycloak, auth0, cognito — not {0}"
     )]
@@ -183,6 +234,15 @@ impl Settings {
         {
             return Err(ConfigError::ProductionWithoutHttps);
         }
+        if self.profile == Profile::Production && self.trusted_proxies.is_none() {
+            return Err(ConfigError::ProductionWithoutTrustedProxies);
+        }
+        if self.profile == Profile::Production
+            && self.token_policy.as_deref() == Some("article")
+            && !self.allow_article_lifetimes
+        {
+            return Err(ConfigError::ArticleLifetimesInProduction);
+        }
         Ok(())
     }
 
@@ -235,17 +295,25 @@ impl Settings {
     }
 
     pub fn login_limits(&self) -> crate::auth::password::LoginLimits {
+        use tokenlab_core::throttle::FailureLimit;
         let window = exact(self.login_window);
         crate::auth::password::LoginLimits {
-            per_account: tokenlab_core::throttle::FailureLimit {
-                max_failures: self.login_max_failures,
-                window,
+            per_client: FailureLimit { max_failures: self.login_max_failures_per_client, window },
+            per_account_and_client: FailureLimit { max_failures: self.login_max_failures, window },
+            per_account: FailureLimit {
+                max_failures: self.login_account_ceiling,
+                window: exact(self.login_account_window),
             },
-            per_client: tokenlab_core::throttle::FailureLimit {
-                max_failures: self.login_max_failures_per_client,
-                window,
+            registrations_per_client: FailureLimit {
+                max_failures: self.registrations_per_client,
+                window: exact(self.registration_window),
             },
         }
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed (none unless configured).
+    pub fn trusted_proxies(&self) -> &[std::net::IpAddr] {
+        self.trusted_proxies.as_ref().map_or(&[], |t| t.0.as_slice())
     }
 }
 
@@ -289,6 +357,21 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_a_list_or_none() {
+        let cases: [(&str, Option<Vec<&str>>); 4] = [
+            ("none", Some(vec![])),
+            ("10.0.0.1", Some(vec!["10.0.0.1"])),
+            ("10.0.0.1, ::1", Some(vec!["10.0.0.1", "::1"])),
+            ("10.0.0.1,proxy", None),
+        ];
+        for (text, expected) in cases {
+            let expected = expected
+                .map(|list| TrustedProxies(list.iter().filter_map(|a| a.parse().ok()).collect()));
+            assert_eq!(parse_trusted_proxies(text).ok(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
     fn test_settings_are_the_flags_defaults() {
         let settings = Settings::for_tests("sqlite::memory:");
         assert_eq!(settings.bind.port(), 0);
@@ -324,8 +407,32 @@ mod tests {
             (Profile::Production, Some("https://lab.example"), Ok(())),
         ];
         for (profile, url, expected) in cases {
-            let settings = Settings { profile, public_url: url.map(str::to_owned), ..demo.clone() };
+            let settings = Settings {
+                profile,
+                public_url: url.map(str::to_owned),
+                trusted_proxies: Some(TrustedProxies::default()),
+                ..demo.clone()
+            };
             assert_eq!(settings.validate(), expected, "{profile:?} {url:?}");
+        }
+        let without_proxies = Settings {
+            profile: Profile::Production,
+            public_url: Some("https://lab.example".into()),
+            ..demo.clone()
+        };
+        assert_eq!(without_proxies.validate(), Err(ConfigError::ProductionWithoutTrustedProxies));
+        for (allowed, expected) in
+            [(false, Err(ConfigError::ArticleLifetimesInProduction)), (true, Ok(()))]
+        {
+            let article = Settings {
+                profile: Profile::Production,
+                public_url: Some("https://lab.example".into()),
+                trusted_proxies: Some(TrustedProxies::default()),
+                token_policy: Some("article".into()),
+                allow_article_lifetimes: allowed,
+                ..demo.clone()
+            };
+            assert_eq!(article.validate(), expected, "allowed: {allowed}");
         }
     }
 }

@@ -21,10 +21,14 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
         .sqlx_logging(false)
         // WAL lets readers proceed during a write; the busy timeout makes concurrent writers queue
         // instead of failing with "database is locked", which one-time tokens rely on.
+        // `synchronous=FULL`: a commit is on disk before it is acknowledged. With `NORMAL` a power
+        // loss could undo the last commits — an acknowledged logout, revocation or spent one-time
+        // token coming back is exactly what tokenlab promises cannot happen. The price is one
+        // fsync per commit.
         .map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });

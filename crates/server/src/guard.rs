@@ -55,6 +55,6 @@ impl FromRequestParts<AppState> for ClientIp {
             .map(|ConnectInfo(addr)| addr.ip())
             .ok_or_else(|| ApiError::internal("the server was started without connection info"))?;
         let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        Ok(ClientIp(client_ip(peer, forwarded, &state.settings.trusted_proxies)))
+        Ok(ClientIp(client_ip(peer, forwarded, state.settings.trusted_proxies())))
     }
 }

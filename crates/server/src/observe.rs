@@ -14,6 +14,19 @@ use axum_extra::extract::cookie::Cookie;
 /// Names are not secrets; values never appear.
 pub static COOKIE_NAMES_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-cookies");
 
+/// Where a client's own `X-Request-Id` goes: it is logged beside ours, never as ours, so a client
+/// cannot choose (or forge, or collide) the id under which the server logs its request.
+pub static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
+
+/// Moves an incoming `X-Request-Id` to `X-Client-Request-Id`, so the server always generates its
+/// own id.
+pub async fn set_aside_client_request_id(mut request: Request, next: Next) -> Response {
+    if let Some(theirs) = request.headers_mut().remove("x-request-id") {
+        request.headers_mut().insert(CLIENT_REQUEST_ID.clone(), theirs);
+    }
+    next.run(request).await
+}
+
 pub async fn report_cookie_names(request: Request, next: Next) -> Response {
     let sent = cookie_names(
         request

@@ -51,12 +51,16 @@ pub struct NewAccount {
         (status = 409, description = "`username_taken`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`invalid_username`, `weak_password`, `invalid_body`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many registrations from this address, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`server_busy`: no password-hashing slot came free in time, with `Retry-After`", body = ErrorBody),
     )
 )]
 async fn create_account(
     State(state): State<AppState>,
+    crate::guard::ClientIp(client): crate::guard::ClientIp,
     ApiJson(body): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, ApiJson<Account>), ApiError> {
+    crate::auth::password::count_registration(&state, client).await?;
     let account = register(&state, &body.username, body.password).await?;
     Ok((StatusCode::CREATED, ApiJson(account)))
 }
@@ -114,6 +118,7 @@ pub struct PasswordChange {
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 422, description = "`weak_password`, `invalid_body`", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
+        (status = 503, description = "`server_busy`, with `Retry-After`", body = ErrorBody),
     )
 )]
 async fn change_password(

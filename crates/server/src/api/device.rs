@@ -79,6 +79,7 @@ fn view(row: &devices::Model) -> Result<DeviceView, ApiError> {
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 422, description = "`invalid_device_id`, `invalid_body`", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
+        (status = 503, description = "`server_busy`, with `Retry-After`", body = ErrorBody),
     ))]
 async fn login(
     State(state): State<AppState>,

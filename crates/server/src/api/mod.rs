@@ -61,9 +61,15 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     let paths = std::mem::take(&mut openapi.paths.paths);
     openapi.paths.paths =
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
+    let mut router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::guard::reject_cross_site,
+    ));
+    if state.demo_clock.is_some() {
+        // A lab instrument (the article's C3, counted); production does not advertise it.
+        router = router.layer(axum::middleware::from_fn(crate::queries::report_statement_count));
+    }
     let router = router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::reject_cross_site))
-        .layer(axum::middleware::from_fn(crate::queries::report_statement_count))
         .fallback(|| async { ApiError::refused(Reason::NotFound, "no such API endpoint") })
         .method_not_allowed_fallback(|method: Method| async move {
             ApiError::refused(Reason::MethodNotAllowed, format!("{method} is not allowed here"))

@@ -79,11 +79,12 @@ impl IntoResponse for OAuthError {
         let ApiError::Refused { reason, message, headers, .. } = self.0 else {
             return self.0.into_response();
         };
-        // 429 keeps its own status; every other grant error is a 400 (RFC 6749 §5.2).
-        let status = if reason == Reason::RateLimited {
-            StatusCode::TOO_MANY_REQUESTS
-        } else {
-            StatusCode::BAD_REQUEST
+        // 429 and 503 keep their own status; every other grant error is a 400 (RFC 6749 §5.2).
+        let status = match reason {
+            Reason::RateLimited | Reason::ServerBusy => {
+                StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            _ => StatusCode::BAD_REQUEST,
         };
         let body = OAuthErrorBody {
             error: OAuthErrorCode::for_reason(reason),
@@ -114,6 +115,7 @@ fn no_store() -> [(HeaderName, HeaderValue); 2] {
         (status = 200, description = "Tokens, with `Cache-Control: no-store`", body = TokenResponse),
         (status = 400, description = "`invalid_grant` (reasons `invalid_credentials`, `refresh_invalid`, `refresh_expired`, `refresh_revoked`, `refresh_reused`), `invalid_request`, `unsupported_grant_type`", body = OAuthErrorBody),
         (status = 429, description = "`rate_limited`", body = OAuthErrorBody),
+        (status = 503, description = "`server_busy`, with `Retry-After`", body = OAuthErrorBody),
     ))]
 async fn token(
     State(state): State<AppState>,
@@ -134,7 +136,8 @@ async fn token(
             bearer::password_login(&state, &username, password, client, &headers).await?
         }
         Some("refresh_token") => {
-            let Some(refresh) = request.refresh_token.or_else(|| refresh_cookie(&headers)) else {
+            let Some(refresh) = request.refresh_token.or_else(|| refresh_cookie(&state, &headers))
+            else {
                 return Err(ApiError::refused(
                     Reason::InvalidRequest,
                     "the refresh_token grant needs refresh_token",
@@ -170,10 +173,12 @@ fn refresh_cookie_name(state: &AppState) -> String {
 const REFRESH_COOKIE: &str = "tl_refresh";
 
 /// The refresh token the browser's cookie carries, if any.
-fn refresh_cookie(headers: &HeaderMap) -> Option<SecretString> {
+/// Only the name this server sets counts: over https that is `__Secure-tl_refresh`, which only a
+/// secure origin can set, so a plain `tl_refresh` tossed in from a sibling subdomain or over
+/// http is ignored rather than preferred.
+fn refresh_cookie(state: &AppState, headers: &HeaderMap) -> Option<SecretString> {
     let jar = CookieJar::from_headers(headers);
-    let cookie =
-        jar.get(&format!("__Secure-{REFRESH_COOKIE}")).or_else(|| jar.get(REFRESH_COOKIE))?;
+    let cookie = jar.get(&refresh_cookie_name(state))?;
     Some(SecretString::from(cookie.value()))
 }
 
@@ -226,11 +231,11 @@ async fn revoke(
 ) -> Result<Response, ApiError> {
     // A body that does not parse names no token: RFC 7009 §2.2 answers 200 all the same.
     let sent = request.ok().and_then(|JsonOrForm(r)| r.token);
-    if let Some(token) = sent.or_else(|| refresh_cookie(&headers)) {
+    if let Some(token) = sent.or_else(|| refresh_cookie(&state, &headers)) {
         bearer::revoke_by_refresh_token(&state, token.expose_secret()).await?;
     }
     let mut response = StatusCode::OK.into_response();
-    if refresh_cookie(&headers).is_some()
+    if refresh_cookie(&state, &headers).is_some()
         && let Some(expired) = refresh_cookie_header(&state, "", 0)
     {
         response.headers_mut().insert(header::SET_COOKIE, expired);
@@ -248,7 +253,7 @@ async fn family(
 ) -> Result<axum::Json<Family>, ApiError> {
     let not_found = || ApiError::refused(Reason::NotFound, "no refresh token to show");
     let presented_hash =
-        storage_hash(refresh_cookie(&headers).ok_or_else(not_found)?.expose_secret());
+        storage_hash(refresh_cookie(&state, &headers).ok_or_else(not_found)?.expose_secret());
     let row = refresh_tokens::Entity::find_by_id(presented_hash.clone())
         .one(&state.db)
         .await?

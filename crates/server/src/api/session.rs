@@ -58,6 +58,7 @@ fn view(auth: &SessionAuth, session: &Session) -> SessionView {
         (status = 200, description = "Logged in; `Set-Cookie: tl_session=…`", body = SessionView),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`server_busy`, with `Retry-After`", body = ErrorBody),
         (status = 403, description = "`cross_site_request`", body = ErrorBody),
     ))]
 async fn login(

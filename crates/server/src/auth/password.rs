@@ -1,18 +1,25 @@
 //! Checking a username and password: shared by every scheme that logs in with them.
 //!
-//! Order matters: the attempt is counted (atomically, in the database) *before* the password is
-//! checked, so a burst of parallel guesses cannot all slip under the limit; the password is checked
-//! the same way whether or not the user exists; and only then is the outcome revealed, with one
-//! reason for both failures.
+//! Order matters:
+//! 1. a cheap look at the throttle buckets (`core::throttle`: per client, per account and client,
+//!    per account) refuses a client that is already over a limit before it takes anything else;
+//! 2. a slot on the hashing pool (503 `server_busy` if none comes free in time);
+//! 3. a reservation in each bucket, one atomic statement each, so concurrent guesses on any number
+//!    of instances cannot all pass a limit — checks in progress count against it;
+//! 4. the password, checked the same way whether or not the user exists;
+//! 5. the outcome settles the reservations: a failure is counted in every bucket, a success in
+//!    none (and clears the account-and-client bucket), so a correct password is never refused
+//!    because of other correct logins, and a client's failures never lock out another client
+//!    until the account-wide ceiling is reached.
 
 use std::net::IpAddr;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Statement};
-use tokenlab_core::throttle::{FailureLimit, retry_after_seconds};
+use secrecy::{ExposeSecret as _, SecretString};
+use tokenlab_core::account::PASSWORD_MAX_CHARS;
+use tokenlab_core::throttle::{FailureLimit, admit_check, retry_after_seconds};
 use tokenlab_core::{Reason, Timestamp};
-
-use secrecy::SecretString;
 
 use crate::clock::from_unix_seconds;
 use crate::entities::users;
@@ -22,12 +29,49 @@ use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    pub per_account: FailureLimit,
+    /// Failures from one client address, whatever the account.
     pub per_client: FailureLimit,
+    /// Failures for one account from one client address.
+    pub per_account_and_client: FailureLimit,
+    /// Failures for one account from all clients together: the ceiling for a distributed guesser.
+    pub per_account: FailureLimit,
+    /// Registrations from one client address (every attempt counts).
+    pub registrations_per_client: FailureLimit,
 }
 
-/// Returns the user whose password this is, or refuses with `invalid_credentials` /
-/// `rate_limited`.
+/// One throttle bucket a login is counted in.
+struct Bucket {
+    key: String,
+    limit: FailureLimit,
+    /// What the refusal says.
+    refusal: &'static str,
+}
+
+fn buckets(limits: &LoginLimits, username: &str, client: IpAddr) -> [Bucket; 3] {
+    // Usernames are at most 32 characters; anything longer cannot exist, but is still counted
+    // under a bounded key so that the table cannot be flooded with huge keys.
+    let account: String = username.chars().take(64).collect();
+    [
+        Bucket {
+            key: format!("client:{client}"),
+            limit: limits.per_client,
+            refusal: "too many failed logins from this address",
+        },
+        Bucket {
+            key: format!("pair:{client}|{account}"),
+            limit: limits.per_account_and_client,
+            refusal: "too many failed logins for this account from this address",
+        },
+        Bucket {
+            key: format!("account:{account}"),
+            limit: limits.per_account,
+            refusal: "too many failed logins for this account",
+        },
+    ]
+}
+
+/// Returns the user whose password this is, or refuses with `invalid_credentials`,
+/// `rate_limited` or `server_busy`.
 #[tracing::instrument(name = "password.authenticate", skip_all)]
 pub async fn authenticate(
     state: &AppState,
@@ -35,48 +79,184 @@ pub async fn authenticate(
     password: SecretString,
     client: IpAddr,
 ) -> Result<users::Model, ApiError> {
+    // No account can have a longer password (registration refuses one), so it is refused before
+    // any hashing: a megabyte of "password" must not cost a megabyte of argon2 input.
+    if password.expose_secret().chars().count() > PASSWORD_MAX_CHARS {
+        return Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password"));
+    }
     let now = state.clock.now();
-    // Usernames are at most 32 characters; anything longer cannot exist, but is still counted
-    // under a bounded key so that the table cannot be flooded with huge keys.
-    let account_key = format!("account:{}", username.chars().take(64).collect::<String>());
-    let client_key = format!("client:{client}");
-    let limits = state.login_limits;
-    count_attempt(state, &account_key, limits.per_account, now)
-        .await
-        .context("counting a login attempt for the account")?;
-    count_attempt(state, &client_key, limits.per_client, now)
-        .await
-        .context("counting a login attempt for the client")?;
-
-    let user =
-        users::Entity::find().filter(users::Column::Username.eq(username)).one(&state.db).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verification =
-        state.hasher.verify(password.clone(), stored).await.context("verifying a password")?;
-    match (user, verification) {
-        (Some(user), Verification::Match { needs_rehash }) => {
-            forgive(state, &account_key, &client_key).await?;
-            if needs_rehash {
-                return rehash(state, user, password).await;
-            }
-            Ok(user)
+    let buckets = buckets(&state.login_limits, username, client);
+    already_full(state, &buckets, now).await.context("looking at the login throttle")?;
+    let slot = state.hasher.slot().await?;
+    let mut reserved: Vec<&Bucket> = Vec::new();
+    for bucket in &buckets {
+        if let Err(refused) = reserve(state, bucket, now).await {
+            settle(state, &reserved, Settle::Release).await.context("releasing reservations")?;
+            return Err(refused);
         }
-        _ => Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password")),
+        reserved.push(bucket);
+    }
+
+    let checked = check(state, slot, username, password.clone()).await;
+    let outcome = match &checked {
+        Ok(Some(_)) => Settle::Success,
+        Ok(None) => Settle::Failure,
+        Err(_) => Settle::Release,
+    };
+    settle(state, &reserved, outcome).await.context("settling the login throttle")?;
+    match checked? {
+        Some((user, needs_rehash)) if needs_rehash => rehash(state, user, password).await,
+        Some((user, _)) => Ok(user),
+        None => Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password")),
     }
 }
 
-/// Counts one attempt under `key` and refuses it when over the limit.
-async fn count_attempt(
+/// The user and whether their hash needs upgrading, if the password is theirs.
+async fn check(
     state: &AppState,
-    key: &str,
-    limit: FailureLimit,
+    slot: crate::hasher::HashSlot,
+    username: &str,
+    password: SecretString,
+) -> Result<Option<(users::Model, bool)>, ApiError> {
+    let user = users::Entity::find()
+        .filter(users::Column::Username.eq(username))
+        .one(&state.db)
+        .await
+        .context("loading the user")?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verification =
+        state.hasher.verify_in(slot, password, stored).await.context("verifying a password")?;
+    Ok(match (user, verification) {
+        (Some(user), Verification::Match { needs_rehash }) => Some((user, needs_rehash)),
+        _ => None,
+    })
+}
+
+fn rate_limited(message: &str, wait: time::Duration) -> ApiError {
+    let seconds = retry_after_seconds(wait);
+    ApiError::refused(Reason::RateLimited, format!("{message}; try again in {seconds} s"))
+        .with_retry_after(seconds)
+}
+
+/// Refuses at once when a bucket is already full of failures: such a request never waits for a
+/// hashing slot, so a throttled guesser cannot crowd out anyone's login.
+async fn already_full(
+    state: &AppState,
+    buckets: &[Bucket],
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    let backend = state.db.get_database_backend();
+    for bucket in buckets {
+        let row = state
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT attempts, window_started_at FROM login_throttle WHERE key = $1",
+                [bucket.key.as_str().into()],
+            ))
+            .await?;
+        let Some(row) = row else { continue };
+        let failures: i64 = row.try_get("", "attempts")?;
+        let started = from_unix_seconds(row.try_get("", "window_started_at")?)?;
+        let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+        admit_check(&bucket.limit, failures, 0, started, now)
+            .map_err(|wait| rate_limited(bucket.refusal, wait))?;
+    }
+    Ok(())
+}
+
+/// Reserves a place for one check in `bucket`: one statement, so that of any number of concurrent
+/// attempts on any number of instances only as many pass as the limit has room for. The condition
+/// mirrors `core::throttle::admit_check`; a window that is over restarts.
+async fn reserve(state: &AppState, bucket: &Bucket, now: Timestamp) -> Result<(), ApiError> {
     let now_s = now.unix_timestamp();
-    let window_s = limit.window.whole_seconds();
-    // One statement, so concurrent attempts on any number of instances are each counted exactly
-    // once. The window test mirrors `FailureLimit::window_over`: a window that is over restarts.
-    let sql = "INSERT INTO login_throttle (key, attempts, window_started_at) VALUES ($1, 1, $2) \
+    let window_s = bucket.limit.window.whole_seconds();
+    let sql = "INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
+               VALUES ($1, 0, 1, $2) \
+               ON CONFLICT (key) DO UPDATE SET \
+                 attempts = CASE WHEN login_throttle.window_started_at + $3 <= $2 \
+                            THEN 0 ELSE login_throttle.attempts END, \
+                 pending = CASE WHEN login_throttle.window_started_at + $3 <= $2 \
+                            THEN 1 ELSE login_throttle.pending + 1 END, \
+                 window_started_at = CASE WHEN login_throttle.window_started_at + $3 <= $2 \
+                            THEN $2 ELSE login_throttle.window_started_at END \
+               WHERE login_throttle.window_started_at + $3 <= $2 \
+                  OR login_throttle.attempts + login_throttle.pending < $4 \
+               RETURNING pending";
+    let backend = state.db.get_database_backend();
+    let max = i64::from(bucket.limit.max_failures);
+    let admitted = state
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [bucket.key.as_str().into(), now_s.into(), window_s.into(), max.into()],
+        ))
+        .await
+        .context("reserving a login check")?;
+    if admitted.is_some() {
+        return Ok(());
+    }
+    let started = state
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT window_started_at FROM login_throttle WHERE key = $1",
+            [bucket.key.as_str().into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "window_started_at"))
+        .transpose()?
+        .map(from_unix_seconds)
+        .transpose()?
+        .unwrap_or(now);
+    Err(rate_limited(
+        bucket.refusal,
+        (started + bucket.limit.window - now).max(time::Duration::ZERO),
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// The password was wrong: counted as a failure everywhere.
+    Failure,
+    /// The password was right: no failure, and this client's failures on this account forgiven.
+    Success,
+    /// Nothing was decided (a fault, or a later bucket refused): the reservation is given back.
+    Release,
+}
+
+async fn settle(state: &AppState, reserved: &[&Bucket], outcome: Settle) -> Result<(), ApiError> {
+    let backend = state.db.get_database_backend();
+    for bucket in reserved {
+        let sql = match outcome {
+            Settle::Failure => {
+                "UPDATE login_throttle SET attempts = attempts + 1, \
+                 pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE key = $1"
+            }
+            Settle::Success if bucket.key.starts_with("pair:") => {
+                "DELETE FROM login_throttle WHERE key = $1"
+            }
+            Settle::Success | Settle::Release => {
+                "UPDATE login_throttle SET pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END \
+                 WHERE key = $1"
+            }
+        };
+        state
+            .db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, [bucket.key.as_str().into()]))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Counts a registration from `client` (every attempt, before any hashing) and refuses it over the
+/// limit: creating accounts costs a hash each, and is how a guesser would make names to probe.
+pub async fn count_registration(state: &AppState, client: IpAddr) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let limit = state.login_limits.registrations_per_client;
+    let sql = "INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
+               VALUES ($1, 1, 0, $2) \
                ON CONFLICT (key) DO UPDATE SET \
                  attempts = CASE WHEN login_throttle.window_started_at + $3 <= $2 \
                             THEN 1 ELSE login_throttle.attempts + 1 END, \
@@ -84,50 +264,22 @@ async fn count_attempt(
                             THEN $2 ELSE login_throttle.window_started_at END \
                RETURNING attempts, window_started_at";
     let backend = state.db.get_database_backend();
+    let key = format!("register:{client}");
     let row = state
         .db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [key.into(), now_s.into(), window_s.into()],
+            [key.into(), now.unix_timestamp().into(), limit.window.whole_seconds().into()],
         ))
-        .await?
+        .await
+        .context("counting a registration")?
         .ok_or_else(|| ApiError::internal("login_throttle upsert returned no row"))?;
     let attempts: i64 = row.try_get("", "attempts")?;
-    let window_started_at: i64 = row.try_get("", "window_started_at")?;
-    let window_start = from_unix_seconds(window_started_at)?;
-    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-    limit.admit(attempts, window_start, now).map_err(|wait| {
-        let seconds = retry_after_seconds(wait);
-        ApiError::refused(
-            Reason::RateLimited,
-            format!("too many failed logins; try again in {seconds} s"),
-        )
-        .with_retry_after(seconds)
-    })
-}
-
-/// A successful login clears the account's failures and takes back its own attempt from the
-/// client's count (an office behind one address should not be limited by its successful logins).
-async fn forgive(state: &AppState, account_key: &str, client_key: &str) -> Result<(), ApiError> {
-    let backend = state.db.get_database_backend();
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "DELETE FROM login_throttle WHERE key = $1",
-            [account_key.into()],
-        ))
-        .await?;
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0",
-            [client_key.into()],
-        ))
-        .await?;
-    Ok(())
+    let started = from_unix_seconds(row.try_get("", "window_started_at")?)?;
+    limit
+        .admit(u32::try_from(attempts).unwrap_or(u32::MAX), started, now)
+        .map_err(|wait| rate_limited("too many registrations from this address", wait))
 }
 
 /// Upgrades a weak hash, unless the password changed since it was read: a login with the old

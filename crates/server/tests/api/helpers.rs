@@ -31,7 +31,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use time::macros::datetime;
 use tokenlab_core::{ManualClock, Timestamp};
-use tokenlab_server::config::Profile;
+use tokenlab_server::config::{Profile, TrustedProxies};
 use tokenlab_server::{Application, Settings};
 
 /// Where every test's clock starts. In the past of any machine that runs the tests: the session
@@ -189,6 +189,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub fn production(settings: &mut Settings) {
     settings.profile = Profile::Production;
     settings.public_url = Some("https://lab.example".into());
+    // Clients connect directly: production requires this to be said, not assumed.
+    settings.trusted_proxies = Some(TrustedProxies::default());
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {

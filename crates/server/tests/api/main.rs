@@ -17,4 +17,5 @@ mod orders;
 mod platform;
 mod session;
 mod signout;
+mod throttle;
 mod walkthrough;

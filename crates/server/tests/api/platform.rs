@@ -8,7 +8,9 @@ use tokenlab_server::app::StartError;
 use tokenlab_server::config::{ConfigError, Profile};
 use tokenlab_server::{Application, Settings};
 
-use crate::helpers::{Backend, assert_refused, production, spawn_app, spawn_app_with, test_clock};
+use crate::helpers::{
+    Backend, TestUser, assert_refused, production, spawn_app, spawn_app_with, test_clock,
+};
 
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
@@ -131,10 +133,12 @@ async fn health_request_ids_and_cookie_names(backend: Backend) {
     assert_eq!(id.len(), 36, "a UUID: {id}");
     assert_eq!(response.text().await.unwrap(), "ok");
 
-    // A client's own request id is kept, so logs on both sides can be joined.
+    // A client's own request id is not taken as the server's (a client must not choose, forge or
+    // collide the id its request is logged under); it is logged beside the server's own.
     let mine =
         app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
-    assert_eq!(mine.headers()["x-request-id"], "abc-123");
+    let ours = mine.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(ours.len(), 36, "a UUID of the server's: {ours}");
 
     // Cookie names (never values) are reported for the lab's timeline.
     let with_cookie = app
@@ -177,4 +181,55 @@ async fn production_refuses_to_start_without_https() {
             "{public_url:?}"
         );
     }
+}
+
+backend_test!(security_headers_and_no_lab_instruments_in_production);
+async fn security_headers_and_no_lab_instruments_in_production(backend: Backend) {
+    let app = spawn_app_with(backend, production).await;
+    let page = app.get("/").await;
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
+    assert_eq!(page.headers()["content-security-policy"], "frame-ancestors 'self'");
+    let api = app.get("/api/session/me").await;
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+    for instrument in ["x-tokenlab-db-queries", "x-tokenlab-cookies"] {
+        let sent = app
+            .client
+            .get(app.url("/api/session/me"))
+            .header("cookie", "tl_session=whatever")
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.headers().get(instrument).is_none(), "{instrument} in production");
+    }
+    app.stop().await;
+}
+
+backend_test!(garbage_collection_forgets_what_can_no_longer_matter);
+async fn garbage_collection_forgets_what_can_no_longer_matter(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let guess = TestUser::alice().with_password("wrong guess");
+    assert_eq!(app.try_session_login(&guess).await.status(), StatusCode::UNAUTHORIZED);
+    app.password_grant(&TestUser::alice()).await;
+    let phone = app.device_login(&TestUser::alice(), "phone-to-forget", "hardened").await;
+    let id = phone.body["device"]["id"].as_i64().unwrap();
+    let revoked =
+        phone.credential.apply(app.client.delete(app.url(&format!("/api/device/devices/{id}"))));
+    assert_eq!(revoked.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let tables = ["login_throttle", "refresh_families", "refresh_tokens", "devices"];
+    for table in tables {
+        let n = app.count(&format!("SELECT COUNT(*) AS n FROM {table}")).await;
+        assert!(n > 0, "{table} has rows to collect");
+    }
+    // Past the refresh family's two months and the revoked device's thirty days of memory.
+    app.clock.advance(time::Duration::days(91));
+    let collector =
+        Application::build(Settings::for_tests(app.database_url()), app.clock.clone()).await;
+    tokenlab_server::app::collect_once(collector.unwrap().state()).await.unwrap();
+    for table in tables {
+        let n = app.count(&format!("SELECT COUNT(*) AS n FROM {table}")).await;
+        assert_eq!(n, 0, "{backend:?}: {table} still has {n} rows");
+    }
+    app.stop().await;
 }

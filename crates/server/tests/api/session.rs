@@ -4,6 +4,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokenlab_server::config::TrustedProxies;
 
 use crate::helpers::{
     Backend, Credential, TestApp, TestUser, assert_refused, production, set_cookie,
@@ -222,7 +223,7 @@ async fn the_client_bound_counts_by_address_and_forwarded_for_only_from_a_truste
     for (trusted, expect_limited) in [(vec![], true), (vec!["127.0.0.1".parse().unwrap()], false)] {
         let app = spawn_app_with(Backend::Sqlite, |s| {
             s.login_max_failures_per_client = 3;
-            s.trusted_proxies = trusted.clone();
+            s.trusted_proxies = Some(TrustedProxies(trusted.clone()));
         })
         .await;
         let mut last = StatusCode::OK;
