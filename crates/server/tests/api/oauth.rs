@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use tokenlab_core::Clock as _;
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_refused, spawn_app};
+use crate::helpers::{
+    Backend, TestApp, TestUser, assert_refused, production, set_cookie, spawn_app, spawn_app_with,
+};
 
 /// `{error, reason}` of an RFC 6749 §5.2 error response.
 async fn grant_refused(response: Response, reason: &str) {
@@ -442,5 +444,39 @@ async fn a_password_change_revokes_every_refresh_family_of_the_user(backend: Bac
     grant_refused(app.try_password_grant(&alice).await, "invalid_credentials").await;
     let new = app.try_password_grant(&alice.with_password("a brand new password")).await;
     assert_eq!(new.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+backend_test!(over_https_only_the_secure_prefixed_refresh_cookie_counts);
+async fn over_https_only_the_secure_prefixed_refresh_cookie_counts(backend: Backend) {
+    let app = spawn_app_with(backend, production).await;
+    let user = app.register_user().await;
+    let login = Client::new()
+        .post(app.url("/api/oauth/token"))
+        .header("x-refresh-cookie", "1")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", user.username.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let refresh = set_cookie(&login, "__Secure-tl_refresh").expect("the __Secure- cookie is set");
+    let with_cookie = |cookie: String| {
+        Client::new()
+            .post(app.url("/api/oauth/token"))
+            .header("x-refresh-cookie", "1")
+            .header("cookie", cookie)
+            .form(&[("grant_type", "refresh_token")])
+            .send()
+    };
+    // The same value under the unprefixed name — what a sibling subdomain or a plain-http page
+    // could plant — is not read at all.
+    let planted = with_cookie(format!("tl_refresh={refresh}")).await.unwrap();
+    grant_refused(planted, "invalid_request").await;
+    let genuine = with_cookie(format!("__Secure-tl_refresh={refresh}")).await.unwrap();
+    assert_eq!(genuine.status(), StatusCode::OK, "{backend:?}");
     app.stop().await;
 }

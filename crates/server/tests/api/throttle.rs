@@ -8,7 +8,9 @@ use tokenlab_server::app::StartError;
 use tokenlab_server::config::{ConfigError, Profile, TrustedProxies};
 use tokenlab_server::{Application, Settings};
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_refused, spawn_app_with, test_clock};
+use crate::helpers::{
+    Backend, TestApp, TestUser, assert_refused, spawn_app, spawn_app_with, test_clock,
+};
 
 /// A login for `user` from `address`, as the trusted proxy in front of the server reports it.
 async fn login_from(app: &TestApp, address: &str, user: &TestUser) -> Response {
@@ -169,4 +171,41 @@ async fn production_refuses_to_start_without_naming_its_proxies() {
     );
     settings.trusted_proxies = Some(TrustedProxies::default());
     assert!(Application::build(settings, test_clock()).await.is_ok(), "`none` is an answer");
+}
+
+backend_test!(production_refuses_a_database_that_still_holds_the_demo_account);
+async fn production_refuses_a_database_that_still_holds_the_demo_account(backend: Backend) {
+    // A database that served the lab: `alice` with the published password.
+    let lab = spawn_app(backend).await;
+    let production = |url: &str| {
+        let mut settings = Settings::for_tests(url);
+        crate::helpers::production(&mut settings);
+        settings
+    };
+    let refused = Application::build(production(lab.database_url()), lab.clock.clone()).await;
+    assert!(matches!(refused, Err(StartError::DemoAccountInProduction)), "{backend:?}");
+    // Once her password is no longer the published one, the database may serve.
+    let changed = Client::new()
+        .post(lab.url("/api/accounts/password"))
+        .json(&json!({"username": "alice", "current_password": "wonderland-demo", "new_password": "not published anywhere"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let started = Application::build(production(lab.database_url()), lab.clock.clone()).await;
+    assert!(started.is_ok(), "{backend:?}: {:?}", started.err());
+    lab.stop().await;
+}
+
+backend_test!(a_password_longer_than_any_account_can_have_is_refused_without_hashing);
+async fn a_password_longer_than_any_account_can_have_is_refused_without_hashing(backend: Backend) {
+    // One hashing slot and no queue: had the megabyte been hashed, a held slot would show.
+    let app = spawn_app_with(backend, |s| s.hash_concurrency = Some(1)).await;
+    let huge = TestUser::alice().with_password(&"x".repeat(1_000_000));
+    let refused = app.try_session_login(&huge).await;
+    assert_refused(refused, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let counted =
+        app.count("SELECT COUNT(*) AS n FROM login_throttle WHERE key LIKE 'pair:%'").await;
+    assert_eq!(counted, 0, "refused before the throttle and the hash");
+    app.stop().await;
 }
