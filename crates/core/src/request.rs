@@ -15,6 +15,23 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted_proxies: &[I
         .unwrap_or(peer)
 }
 
+/// The client as throttles count it: an IPv4 address, or the /64 network of an IPv6 one. One
+/// subscriber routinely holds a whole /64 (2^64 addresses), so counting IPv6 addresses one by one
+/// would give a single guesser unlimited buckets. An IPv4-mapped IPv6 address counts as the IPv4
+/// address it carries.
+pub fn throttle_client(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Whether a state-changing request was sent by a page of another site (cross-site request
 /// forgery). Browsers send `Origin` on every cross-origin POST and `Sec-Fetch-Site` on every
 /// request; a request with neither (curl, a server) is not a browser being tricked.
@@ -36,6 +53,22 @@ pub fn is_cross_site(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttles_count_ipv6_clients_by_their_64_network() {
+        let cases = [
+            ("203.0.113.7", "203.0.113.7"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("::1", "0:0:0:0::/64"),
+        ];
+        for (ip, expected) in cases {
+            let ip: IpAddr = ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            assert_eq!(throttle_client(ip), expected, "{ip}");
+        }
+    }
 
     #[test]
     fn client_ip_trusts_only_configured_proxies() {

@@ -101,7 +101,7 @@ tokio::task_local! {
 /// save found no row), the response tells the browser to drop `cookie_name` — whatever the session
 /// layer itself set — so the dead id is not kept.
 pub async fn forget_ended_session(
-    State(cookie_name): State<String>,
+    State((cookie_name, secure)): State<(String, bool)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -123,10 +123,14 @@ pub async fn forget_ended_session(
         for value in others {
             headers.append(header::SET_COOKIE, value);
         }
+        // With the attributes the cookie was set with: a browser ignores a `__Host-` cookie
+        // without `Secure`, removal included.
         let removal = Cookie::build((cookie_name, ""))
             .path("/")
             .max_age(time::Duration::ZERO)
-            .http_only(true);
+            .http_only(true)
+            .secure(secure)
+            .same_site(SameSite::Lax);
         if let Ok(removal) = HeaderValue::from_str(&removal.to_string()) {
             headers.append(header::SET_COOKIE, removal);
         }
@@ -280,7 +284,7 @@ impl CookiePolicy {
         base_name: &str,
     ) -> utoipa_axum::router::OpenApiRouter<S> {
         router.layer(self.layer(store, base_name)).layer(axum::middleware::from_fn_with_state(
-            self.cookie_name(base_name),
+            (self.cookie_name(base_name), self.secure),
             forget_ended_session,
         ))
     }

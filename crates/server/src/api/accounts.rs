@@ -154,7 +154,7 @@ async fn change_password(
         .await
         .context("ending every other sign-in at a password change")?;
     txn.commit().await.context("committing a password change")?;
-    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
+    state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     tracing::info!(user_id = user.id, ?ended, "password changed; other sign-ins ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -37,6 +37,7 @@ async fn docs_page() -> impl IntoResponse {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>tokenlab API</title>
+  <link rel="icon" href="/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/api-docs/swagger-ui.css">
 </head>
 <body>

@@ -67,7 +67,7 @@ async fn end_session(
     if !ended {
         return Err(not_found());
     }
-    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
+    state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,7 +91,7 @@ async fn revoke_all(
         .await
         .context("signing out everywhere")?;
     txn.commit().await.context("committing a sign-out everywhere")?;
-    state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
+    state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     tracing::info!(
         user_id = caller.user_id,
         ?ended,

@@ -232,11 +232,7 @@ pub async fn revoke_family(state: &AppState, family_id: &str, why: &str) -> Resu
     let now = state.clock.now();
     signout::revoke_families(&state.db, refresh_families::Column::Id.eq(family_id), why, now)
         .await?;
-    state
-        .revoked_families
-        .reload(&state.db, state.clock.as_ref())
-        .await
-        .context("reloading the revoked families after a revocation")?;
+    state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     Ok(())
 }
 

@@ -153,6 +153,11 @@ pub async fn authenticate_device(
             session.flush().await?;
             return Err(refusal(reason));
         }
+        if auth.mode == DeviceMode::AsWritten && !state.settings.as_written_devices_allowed() {
+            // A session from when this database served the lab: not honoured here.
+            session.flush().await?;
+            return Err(refusal(Reason::DeviceUnknown));
+        }
         if device.login_epoch != auth.epoch {
             session.flush().await?;
             return Err(ApiError::refused(

@@ -18,8 +18,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Statement};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokenlab_core::account::PASSWORD_MAX_CHARS;
+use tokenlab_core::request::throttle_client;
 use tokenlab_core::throttle::{FailureLimit, admit_check, retry_after_seconds};
 use tokenlab_core::{Reason, Timestamp};
+use tracing::Instrument as _;
 
 use crate::clock::from_unix_seconds;
 use crate::entities::users;
@@ -45,27 +47,33 @@ struct Bucket {
     limit: FailureLimit,
     /// What the refusal says.
     refusal: &'static str,
+    /// What a refusal for checks in progress says.
+    in_progress: &'static str,
 }
 
 fn buckets(limits: &LoginLimits, username: &str, client: IpAddr) -> [Bucket; 3] {
     // Usernames are at most 32 characters; anything longer cannot exist, but is still counted
     // under a bounded key so that the table cannot be flooded with huge keys.
     let account: String = username.chars().take(64).collect();
+    let client = throttle_client(client);
     [
         Bucket {
             key: format!("client:{client}"),
             limit: limits.per_client,
             refusal: "too many failed logins from this address",
+            in_progress: "other logins from this address",
         },
         Bucket {
             key: format!("pair:{client}|{account}"),
             limit: limits.per_account_and_client,
             refusal: "too many failed logins for this account from this address",
+            in_progress: "other logins for this account from this address",
         },
         Bucket {
             key: format!("account:{account}"),
             limit: limits.per_account,
             refusal: "too many failed logins for this account",
+            in_progress: "other logins for this account",
         },
     ]
 }
@@ -74,6 +82,21 @@ fn buckets(limits: &LoginLimits, username: &str, client: IpAddr) -> [Bucket; 3] 
 /// `rate_limited` or `server_busy`.
 #[tracing::instrument(name = "password.authenticate", skip_all)]
 pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+    client: IpAddr,
+) -> Result<users::Model, ApiError> {
+    // On a task of its own: a client that hangs up must not leave its reservations behind (they
+    // would count like failures until the window ends), so the check runs to its settlement.
+    let (state, username) = (state.clone(), username.to_owned());
+    let checking = async move { check_and_settle(&state, &username, password, client).await };
+    tokio::spawn(crate::queries::counted(checking.in_current_span()))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+async fn check_and_settle(
     state: &AppState,
     username: &str,
     password: SecretString,
@@ -197,19 +220,31 @@ async fn reserve(state: &AppState, bucket: &Bucket, now: Timestamp) -> Result<()
     if admitted.is_some() {
         return Ok(());
     }
-    let started = state
+    let row = state
         .db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            "SELECT window_started_at FROM login_throttle WHERE key = $1",
+            "SELECT attempts, window_started_at FROM login_throttle WHERE key = $1",
             [bucket.key.as_str().into()],
         ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "window_started_at"))
-        .transpose()?
-        .map(from_unix_seconds)
-        .transpose()?
-        .unwrap_or(now);
+        .await?;
+    let (failures, started) = match row {
+        Some(row) => (
+            row.try_get::<i64>("", "attempts")?,
+            from_unix_seconds(row.try_get("", "window_started_at")?)?,
+        ),
+        None => (0, now),
+    };
+    if failures < max {
+        // Full only because of checks still in progress: their outcome decides whether there is
+        // room, in a moment. Still 429, but the wait is a second, not the rest of the window,
+        // and the message does not claim failures that have not happened.
+        return Err(ApiError::refused(
+            Reason::RateLimited,
+            format!("{} are being checked; retry in a moment", bucket.in_progress),
+        )
+        .with_retry_after(1));
+    }
     Err(rate_limited(
         bucket.refusal,
         (started + bucket.limit.window - now).max(time::Duration::ZERO),
@@ -264,7 +299,7 @@ pub async fn count_registration(state: &AppState, client: IpAddr) -> Result<(), 
                             THEN $2 ELSE login_throttle.window_started_at END \
                RETURNING attempts, window_started_at";
     let backend = state.db.get_database_backend();
-    let key = format!("register:{client}");
+    let key = format!("register:{}", throttle_client(client));
     let row = state
         .db
         .query_one_raw(Statement::from_sql_and_values(

@@ -75,6 +75,15 @@ impl RevokedFamilies {
         Ok(())
     }
 
+    /// Reloads right after this instance ended something, so it refuses the ended login's tokens
+    /// at once. The ending is already committed: a failed reload is logged, not answered as a
+    /// failure, and the background reload covers it within [`RELOAD_EVERY`].
+    pub async fn reload_after_change(&self, db: &DatabaseConnection, clock: &dyn Clock) {
+        if let Err(err) = self.reload(db, clock).await {
+            tracing::warn!(error = %err, "reloading revoked families after an ending failed");
+        }
+    }
+
     /// Reloads every [`RELOAD_EVERY`] until the task is aborted.
     pub async fn keep_loading(self: Arc<Self>, db: DatabaseConnection, clock: Arc<dyn Clock>) {
         let mut every = tokio::time::interval(RELOAD_EVERY);

@@ -27,6 +27,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum_extra::extract::cookie::Cookie;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -408,9 +409,7 @@ impl TestApp {
 
 /// The value a response's `Set-Cookie` gives the named cookie, if it sets it.
 pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
-    set_cookie_line(response, name)
-        .and_then(|line| line.split(';').next().map(str::to_owned))
-        .and_then(|pair| pair.split_once('=').map(|(_, value)| value.to_owned()))
+    set_cookies(response).find(|c| c.name() == name).map(|c| c.value().to_owned())
 }
 
 /// The whole `Set-Cookie` line for the named cookie, attributes included.
@@ -420,8 +419,18 @@ pub fn set_cookie_line(response: &Response, name: &str) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|line| line.starts_with(&format!("{name}=")))
+        .find(|line| Cookie::parse(*line).is_ok_and(|c| c.name() == name))
         .map(str::to_owned)
+}
+
+/// Every cookie a response sets, parsed by the `cookie` crate (as the server builds them).
+fn set_cookies(response: &Response) -> impl Iterator<Item = Cookie<'static>> + '_ {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|line| Cookie::parse(line.to_owned()).ok())
 }
 
 /// Asserts the status and that the body is `{reason, message}` with the given reason.

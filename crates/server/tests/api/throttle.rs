@@ -209,3 +209,21 @@ async fn a_password_longer_than_any_account_can_have_is_refused_without_hashing(
     assert_eq!(counted, 0, "refused before the throttle and the hash");
     app.stop().await;
 }
+
+backend_test!(ipv6_clients_are_counted_by_their_64_network);
+async fn ipv6_clients_are_counted_by_their_64_network(backend: Backend) {
+    let app = behind_a_proxy(backend, |s| s.login_max_failures_per_client = 3).await;
+    // One subscriber's /64 holds 2^64 addresses; each new one must not be a fresh bucket.
+    for i in 0..3 {
+        let user = TestUser::new(&format!("target{i}"), "some guess");
+        let status = login_from(&app, &format!("2001:db8:1:2::{i:x}"), &user).await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let next = login_from(&app, "2001:db8:1:2:ffff::99", &TestUser::new("target9", "guess")).await;
+    let body = assert_refused(next, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["message"].as_str().unwrap().contains("from this address"), "{body}");
+    // The neighbouring /64 is someone else.
+    let neighbour = login_from(&app, "2001:db8:1:3::1", &TestUser::new("target9", "guess")).await;
+    assert_eq!(neighbour.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
