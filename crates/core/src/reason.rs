@@ -45,6 +45,9 @@ reasons! {
     InvalidJson = "invalid_json", 400,
         "The request body is not valid JSON.",
         "RFC 9110 §15.5.1 (400 Bad Request)";
+    BadRequest = "bad_request", 400,
+        "The request could not be read: a path parameter, a header or the body is malformed.",
+        "RFC 9110 §15.5.1 (400 Bad Request)";
     InvalidQuery = "invalid_query", 400,
         "The query string is malformed: a parameter has the wrong type or appears twice.",
         "RFC 9110 §15.5.1 (400 Bad Request)";
@@ -159,6 +162,9 @@ reasons! {
     MethodNotAllowed = "method_not_allowed", 405,
         "This address does not accept this HTTP method.",
         "RFC 9110 §15.5.6";
+    RequestTimeout = "request_timeout", 408,
+        "The request was not completed in time.",
+        "RFC 9110 §15.5.9 (408 Request Timeout)";
     PayloadTooLarge = "payload_too_large", 413,
         "The request body is larger than the server accepts.",
         "RFC 9110 §15.5.14";

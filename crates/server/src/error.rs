@@ -121,6 +121,11 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonSyntaxError(_) => Reason::InvalidJson,
             JsonRejection::MissingJsonContentType(_) => Reason::UnsupportedMediaType,
             JsonRejection::JsonDataError(_) => Reason::InvalidBody,
+            JsonRejection::BytesRejection(bytes)
+                if bytes.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Reason::PayloadTooLarge
+            }
             _ => Reason::InvalidJson,
         };
         // serde's message names the offending field and position, which is what a client needs;
@@ -149,6 +154,53 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The one error shape, enforced where nothing else did: an error response under `/api` that is
+/// not already `{reason, message}` JSON — axum's own rejections (a path parameter that does not
+/// parse, a body over the limit), or any layer's — is rewritten into it, with the reason its
+/// status implies and the original text as the message. Handlers never rely on this.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let reason = match status {
+        StatusCode::NOT_FOUND => Reason::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => Reason::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => Reason::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => Reason::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Reason::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => Reason::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => Reason::ServerBusy,
+        s if s.is_client_error() => Reason::BadRequest,
+        _ => Reason::Internal,
+    };
+    let (parts, body) = response.into_parts();
+    // Rejection texts are short and say what could not be read; a server fault says nothing.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = match reason {
+        Reason::Internal => reason.explanation().to_owned(),
+        _ => String::from_utf8_lossy(&text).trim().to_owned(),
+    };
+    let message = if message.is_empty() { reason.explanation().to_owned() } else { message };
+    let mut rewritten = ApiError::refused(reason, message).into_response();
+    *rewritten.status_mut() = status;
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
 }
 
 /// `axum::Json`, but a malformed body answers with [`ApiError`] like every other refusal.
@@ -183,5 +235,46 @@ mod tests {
             panic!("a refusal stays a refusal")
         };
         assert_eq!((reason, message.as_str()), (Reason::NotFound, "nothing here"));
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::Service as _;
+
+    use super::*;
+
+    /// What axum and tower layers answer on their own, and what `json_errors` makes of it.
+    #[tokio::test]
+    async fn plain_error_responses_get_the_one_shape() {
+        let cases = [
+            (StatusCode::BAD_REQUEST, "Invalid URL: cannot parse", Reason::BadRequest, true),
+            (StatusCode::REQUEST_TIMEOUT, "", Reason::RequestTimeout, false),
+            (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded", Reason::PayloadTooLarge, true),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "nope", Reason::UnsupportedMediaType, true),
+            (StatusCode::INTERNAL_SERVER_ERROR, "stack trace here", Reason::Internal, false),
+        ];
+        for (status, text, reason, keeps_text) in cases {
+            let mut app = Router::new()
+                .route("/x", get(move || async move { (status, text) }))
+                .layer(axum::middleware::from_fn(json_errors))
+                .into_service::<Body>();
+            let request = Request::get("/x").body(Body::empty()).unwrap_or_default();
+            let Ok(response) = app.call(request).await;
+            assert_eq!(response.status(), status);
+            let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            assert_eq!(body["reason"], reason.code(), "{status}: {body}");
+            let message = body["message"].as_str().unwrap_or_default();
+            if keeps_text {
+                assert_eq!(message, text);
+            } else {
+                assert_eq!(message, reason.explanation(), "{status}: nothing internal leaks");
+            }
+        }
     }
 }

@@ -159,6 +159,7 @@ async fn list_devices(
 #[utoipa::path(delete, path = "/device/devices/{id}", tag = "device",
     params(("id" = i64, Path, description = "The device's `id` from the device list")),
     responses((status = 204, description = "Revoked"),
+              (status = 400, description = "`bad_request`: the id is not a device id (a 64-bit integer)", body = ErrorBody),
               (status = 401, description = "as `/device/me`", body = ErrorBody),
               (status = 404, description = "`not_found`: no such device of yours", body = ErrorBody)))]
 async fn revoke_device(

@@ -61,10 +61,9 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     let paths = std::mem::take(&mut openapi.paths.paths);
     openapi.paths.paths =
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
-    let mut router = router.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::guard::reject_cross_site,
-    ));
+    let mut router = router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::reject_cross_site))
+        .layer(axum::middleware::from_fn(crate::error::json_errors));
     if state.demo_clock.is_some() {
         // A lab instrument (the article's C3, counted); production does not advertise it.
         router = router.layer(axum::middleware::from_fn(crate::queries::report_statement_count));

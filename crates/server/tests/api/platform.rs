@@ -233,3 +233,14 @@ async fn garbage_collection_forgets_what_can_no_longer_matter(backend: Backend) 
     }
     app.stop().await;
 }
+
+backend_test!(a_path_parameter_that_does_not_parse_answers_the_one_error_shape);
+async fn a_path_parameter_that_does_not_parse_answers_the_one_error_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let phone = app.device_login(&TestUser::alice(), "phone-path-shape", "hardened").await;
+    let too_big = "/api/device/devices/9223372036854775808";
+    let response =
+        phone.credential.apply(app.client.delete(app.url(too_big))).send().await.unwrap();
+    assert_refused(response, StatusCode::BAD_REQUEST, "bad_request").await;
+    app.stop().await;
+}
