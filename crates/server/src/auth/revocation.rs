@@ -13,6 +13,7 @@
 //! end has passed, after which no access token of it can be valid anyway.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -35,16 +36,26 @@ pub fn family_handle(family_id: &str) -> String {
 
 #[derive(Debug, Default)]
 pub struct RevokedFamilies {
-    handles: RwLock<Arc<HashSet<String>>>,
+    /// The newest snapshot installed, and the ticket of the reload that read it.
+    snapshot: RwLock<Snapshot>,
+    /// Tickets are handed out before a reload reads the database: a reload that started later
+    /// read a later state, so its snapshot may replace an earlier one and never the other way.
+    tickets: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    ticket: u64,
+    handles: Arc<HashSet<String>>,
 }
 
 impl RevokedFamilies {
     /// Whether the family an access token names was ended. Never touches the database.
     pub fn contains(&self, handle: &str) -> bool {
-        match self.handles.read() {
-            Ok(set) => set.contains(handle),
-            // A writer panicked mid-swap; the set it guarded is still a whole `Arc`.
-            Err(poisoned) => poisoned.into_inner().contains(handle),
+        match self.snapshot.read() {
+            Ok(snapshot) => snapshot.handles.contains(handle),
+            // A writer panicked mid-swap; the snapshot it guarded is still whole.
+            Err(poisoned) => poisoned.into_inner().handles.contains(handle),
         }
     }
 
@@ -56,6 +67,7 @@ impl RevokedFamilies {
         db: &DatabaseConnection,
         clock: &dyn Clock,
     ) -> Result<(), sea_orm::DbErr> {
+        let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
         let now = clock.now().unix_timestamp();
         let ids: Vec<String> = refresh_families::Entity::find()
             .select_only()
@@ -67,10 +79,15 @@ impl RevokedFamilies {
             .all(db)
             .await?;
         let set: HashSet<String> = ids.iter().map(|id| family_handle(id)).collect();
-        let set = Arc::new(set);
-        match self.handles.write() {
-            Ok(mut guard) => *guard = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
+        let fresh = Snapshot { ticket, handles: Arc::new(set) };
+        let mut installed = match self.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // A background reload that began before a revocation committed may finish after the
+        // reload that followed it; its older picture must not undo the newer one.
+        if fresh.ticket > installed.ticket {
+            *installed = fresh;
         }
         Ok(())
     }
