@@ -168,24 +168,27 @@ async fn already_full(
     buckets: &[Bucket],
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let backend = state.db.get_database_backend();
     for bucket in buckets {
-        let row = state
-            .db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT attempts, window_started_at FROM login_throttle WHERE key = $1",
-                [bucket.key.as_str().into()],
-            ))
-            .await?;
-        let Some(row) = row else { continue };
-        let failures: i64 = row.try_get("", "attempts")?;
-        let started = from_unix_seconds(row.try_get("", "window_started_at")?)?;
-        let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+        let Some((failures, started)) = counted(state, &bucket.key).await? else { continue };
         admit_check(&bucket.limit, failures, 0, started, now)
             .map_err(|wait| rate_limited(bucket.refusal, wait))?;
     }
     Ok(())
+}
+
+/// The failures counted under `key` in its current window, and when that window began.
+async fn counted(state: &AppState, key: &str) -> Result<Option<(u32, Timestamp)>, ApiError> {
+    let row = state
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            "SELECT attempts, window_started_at FROM login_throttle WHERE key = $1",
+            [key.into()],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let failures = u32::try_from(row.try_get::<i64>("", "attempts")?).unwrap_or(u32::MAX);
+    Ok(Some((failures, from_unix_seconds(row.try_get("", "window_started_at")?)?)))
 }
 
 /// Reserves a place for one check in `bucket`: one statement, so that of any number of concurrent
@@ -220,22 +223,8 @@ async fn reserve(state: &AppState, bucket: &Bucket, now: Timestamp) -> Result<()
     if admitted.is_some() {
         return Ok(());
     }
-    let row = state
-        .db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT attempts, window_started_at FROM login_throttle WHERE key = $1",
-            [bucket.key.as_str().into()],
-        ))
-        .await?;
-    let (failures, started) = match row {
-        Some(row) => (
-            row.try_get::<i64>("", "attempts")?,
-            from_unix_seconds(row.try_get("", "window_started_at")?)?,
-        ),
-        None => (0, now),
-    };
-    if failures < max {
+    let (failures, started) = counted(state, &bucket.key).await?.unwrap_or((0, now));
+    if i64::from(failures) < max {
         // Full only because of checks still in progress: their outcome decides whether there is
         // room, in a moment. Still 429, but the wait is a second, not the rest of the window,
         // and the message does not claim failures that have not happened.
