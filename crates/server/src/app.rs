@@ -289,6 +289,8 @@ async fn demo_account_present(state: &AppState) -> Result<bool, ApiError> {
 fn router(state: AppState, bound: SocketAddr) -> Router {
     let (api, mut openapi) = api::router(&state);
     let (health, health_doc) = utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(livez))
+        .routes(utoipa_axum::routes!(readyz))
         .routes(utoipa_axum::routes!(healthz))
         .routes(utoipa_axum::routes!(jwks))
         .split_for_parts();
@@ -363,15 +365,31 @@ async fn jwks(
     Ok(axum::Json(crate::keys::jwks(&state.db).await?))
 }
 
-/// Liveness and database reachability.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+/// Liveness: the process answers. No database, no authentication: the cheapest request the server
+/// serves, and the 1.0 every load-test ratio is measured against.
+#[utoipa::path(get, path = "/livez", tag = "operations",
+    responses((status = 200, description = "The process serves requests", body = String, example = "ok")))]
+async fn livez() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the process answers and its dependencies (the database) answer too.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Serving, and the database answers", body = String, example = "ok"),
               (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
-async fn healthz(
+async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<&'static str, ApiError> {
     ping(&state.db).await?;
     Ok("ok")
+}
+
+/// The older name of `/readyz`, kept so that existing probes keep working.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Serving, and the database answers", body = String, example = "ok"),
+              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
+async fn healthz(state: axum::extract::State<AppState>) -> Result<&'static str, ApiError> {
+    readyz(state).await
 }
 
 async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {

@@ -29,6 +29,8 @@ fn ops(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 /// Every route of every profile. A new endpoint must be added here, and to the document (which
 /// `utoipa_axum::routes!` does by construction).
 const EVERY_ROUTE: &[(&str, &str)] = &[
+    ("GET", "/livez"),
+    ("GET", "/readyz"),
     ("GET", "/healthz"),
     ("POST", "/api/accounts"),
     ("POST", "/api/accounts/password"),
@@ -127,6 +129,11 @@ async fn unknown_api_routes_and_methods_answer_with_a_reason(backend: Backend) {
 backend_test!(health_request_ids_and_cookie_names);
 async fn health_request_ids_and_cookie_names(backend: Backend) {
     let app = spawn_app(backend).await;
+    for probe in ["/livez", "/readyz"] {
+        let response = app.get(probe).await;
+        assert_eq!(response.status(), StatusCode::OK, "{probe}");
+        assert_eq!(response.text().await.unwrap(), "ok", "{probe}");
+    }
     let response = app.get("/healthz").await;
     assert_eq!(response.status(), StatusCode::OK);
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
