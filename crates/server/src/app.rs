@@ -2,9 +2,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes as _, file_and_error_handler, generate_route_list};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection};
@@ -14,6 +15,7 @@ use tokenlab_core::random::SecretSource;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
@@ -24,8 +26,11 @@ use crate::secrets::OsSecrets;
 use crate::sessions::{CookiePolicy, DbSessionStore};
 use crate::state::{AppState, DemoClock};
 
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::keys::KeyStore;
+use crate::keys::files::KeyDirectory;
 use crate::observe::CLIENT_REQUEST_ID;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The demo account every fresh lab has, so a learner can start without registering.
 pub const DEMO_USERNAME: &str = "alice";
@@ -46,6 +51,8 @@ pub enum StartError {
     Hasher(ApiError),
     #[error("preparing the signing keys: {0}")]
     Keys(ApiError),
+    #[error("reading --keys-dir: {0}")]
+    KeyFiles(#[from] crate::keys::files::KeyFileError),
     #[error(
         "this database holds the demo account `{DEMO_USERNAME}` with the published demo password; \
          production refuses to serve it. Change its password (POST /api/accounts/password, from a \
@@ -83,6 +90,10 @@ impl Application {
             None => base_clock.clone(),
         };
         let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
+        let keys = match &settings.keys_dir {
+            Some(dir) => KeyStore::Files(Arc::new(KeyDirectory::load(dir)?)),
+            None => KeyStore::Database,
+        };
         let session_policy = settings.session_policy();
         let state = AppState {
             session_store: DbSessionStore::new(db.clone(), secrets.clone(), base_clock),
@@ -95,6 +106,7 @@ impl Application {
                 std::time::Duration::from_secs(settings.hash_queue_timeout.into()),
             )
             .map_err(StartError::Hasher)?,
+            keys,
             public_origin: settings.public_origin(bound).into(),
             allowed_origins: settings.allowed_origins(bound).into(),
             secrets,
@@ -110,9 +122,22 @@ impl Application {
             revoked_families: Arc::default(),
             settings: Arc::new(settings),
         };
-        crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())
-            .await
-            .map_err(StartError::Keys)?;
+        match &state.keys {
+            KeyStore::Database => {
+                crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())
+                    .await
+                    .map_err(StartError::Keys)?;
+            }
+            KeyStore::Files(dir) => {
+                let newest = dir.newest();
+                tracing::info!(
+                    kid = newest.kid,
+                    file = %newest.file.display(),
+                    verifying = dir.newest_first().count(),
+                    "signing access tokens with the newest key of --keys-dir"
+                );
+            }
+        }
         if state.settings.profile == Profile::Demo {
             seed_demo_account(&state).await?;
         } else if demo_account_present(&state).await.map_err(StartError::DemoCheck)? {
@@ -144,12 +169,12 @@ impl Application {
                 .clone()
                 .keep_loading(self.state.db.clone(), self.state.clock.clone()),
         );
-        let served = axum::serve(
-            self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = crate::serve::ConnectionLimits {
+            header_timeout: Duration::from_secs(self.state.settings.header_timeout.into()),
+            max_connections: usize::try_from(self.state.settings.max_connections)
+                .unwrap_or(usize::MAX),
+        };
+        let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
         collector.abort();
         revocations.abort();
         served
@@ -320,6 +345,19 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ));
+    // The handler's clock starts once its body is here, so a slow body is a 408, never a 503.
+    let settings = &state.settings;
+    let body_limits = crate::serve::BodyLimits {
+        timeout: Duration::from_secs(settings.body_timeout.into()),
+        max_bytes: crate::serve::MAX_BODY_BYTES,
+    };
+    let api = api
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(settings.handler_timeout.into()),
+        ))
+        .layer(axum::middleware::from_fn_with_state(body_limits, crate::serve::read_body_within))
+        .layer(axum::middleware::from_fn(crate::error::json_errors));
     let demo = state.settings.profile == Profile::Demo;
     let mut app = Router::new()
         .nest("/api", api.with_state(state.clone()))
@@ -362,7 +400,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
 async fn jwks(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<tokenlab_core::wire::JwkSet>, ApiError> {
-    Ok(axum::Json(crate::keys::jwks(&state.db).await?))
+    Ok(axum::Json(state.keys.jwks(&state.db).await?))
 }
 
 /// Liveness: the process answers. No database, no authentication: the cheapest request the server

@@ -22,6 +22,21 @@ pub struct Cli {
 pub enum Command {
     /// Run migrations, then serve the API and the lab page.
     Serve(Settings),
+    /// Manage the production profile's key directory (`--keys-dir`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new Ed25519 signing key (PKCS#8 PEM) into DIR, and the refresh-derivation key if DIR
+    /// has none. After a restart the new key signs; the older ones keep verifying until their files
+    /// are removed.
+    Generate {
+        /// The directory `serve --keys-dir` reads; created (owner-only) if missing.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -145,6 +160,29 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_ALLOW_AS_WRITTEN_DEVICES")]
     pub allow_as_written_devices: bool,
 
+    /// Where the production profile's keys are: Ed25519 signing keys (`*.pem`; the file name that
+    /// sorts last signs, all verify) and `refresh-derivation.key`, written by `tokenlab keys
+    /// generate`. Required in production; the demo profile keeps its keys in its database instead.
+    #[arg(long, env = "TOKENLAB_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+
+    /// A connection whose request headers are not complete within this long is closed.
+    #[arg(long, env = "TOKENLAB_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_seconds)]
+    pub header_timeout: u32,
+
+    /// A request body not received completely within this long answers 408.
+    #[arg(long, env = "TOKENLAB_BODY_TIMEOUT", default_value = "30s", value_parser = parse_seconds)]
+    pub body_timeout: u32,
+
+    /// A request whose answer is not ready within this long answers 503.
+    #[arg(long, env = "TOKENLAB_HANDLER_TIMEOUT", default_value = "30s", value_parser = parse_seconds)]
+    pub handler_timeout: u32,
+
+    /// Connections served at once; further ones wait in the kernel's accept queue until one ends.
+    #[arg(long, env = "TOKENLAB_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
     pub demo_password: SecretString,
@@ -185,6 +223,18 @@ pub enum ConfigError {
         "--token-policy must be one of article, recommended, keycloak, auth0, cognito — not {0}"
     )]
     UnknownTokenPolicy(String),
+    #[error(
+        "the production profile needs --keys-dir (TOKENLAB_KEYS_DIR): a directory of signing keys \
+         that `tokenlab keys generate --dir DIR` creates"
+    )]
+    ProductionWithoutKeysDir,
+    #[error(
+        "--keys-dir is for the production profile; the demo profile keeps its keys in its database, \
+         where the lab rotates and retires them"
+    )]
+    KeysDirInDemo,
+    #[error("--header-timeout, --body-timeout and --handler-timeout must be at least one second")]
+    ZeroTimeout,
     #[error("session timeouts must be at least one second, and idle no longer than absolute")]
     BadSessionTimeouts,
     #[error("--public-url must look like http://host[:port] or https://host[:port]: {0}")]
@@ -234,8 +284,16 @@ impl Settings {
         {
             return Err(ConfigError::ProductionWithoutHttps);
         }
+        if [self.header_timeout, self.body_timeout, self.handler_timeout].contains(&0) {
+            return Err(ConfigError::ZeroTimeout);
+        }
         if self.profile == Profile::Production && self.trusted_proxies.is_none() {
             return Err(ConfigError::ProductionWithoutTrustedProxies);
+        }
+        match (self.profile, &self.keys_dir) {
+            (Profile::Production, None) => return Err(ConfigError::ProductionWithoutKeysDir),
+            (Profile::Demo, Some(_)) => return Err(ConfigError::KeysDirInDemo),
+            _ => {}
         }
         if self.profile == Profile::Production
             && self.token_policy.as_deref() == Some("article")

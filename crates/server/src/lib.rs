@@ -22,6 +22,7 @@ pub mod observe;
 pub mod policy;
 pub mod queries;
 pub mod secrets;
+pub mod serve;
 pub mod sessions;
 pub mod slow_network;
 pub mod state;

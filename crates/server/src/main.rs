@@ -3,7 +3,10 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use secrecy::ExposeSecret as _;
-use tokenlab_server::config::{Cli, Command, Profile};
+use tokenlab_core::Clock as _;
+use tokenlab_server::config::{Cli, Command, KeysCommand, Profile, Settings};
+use tokenlab_server::keys::files;
+use tokenlab_server::secrets::OsSecrets;
 use tokenlab_server::{Application, app::DEMO_USERNAME, clock::SystemClock};
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +18,13 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
         )
         .init();
-    let Cli { command: Command::Serve(settings) } = Cli::parse();
+    match Cli::parse().command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::Keys(KeysCommand::Generate { dir }) => generate_keys(&dir),
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
     // The demo password is published (it is the lab's); announcing it is the point.
     let demo_password = (settings.profile == Profile::Demo)
         .then(|| settings.demo_password.expose_secret().to_owned());
@@ -41,6 +50,28 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn generate_keys(dir: &std::path::Path) -> ExitCode {
+    match files::generate(dir, SystemClock.now(), &OsSecrets) {
+        Ok(generated) => {
+            report_generated(&generated);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("cannot generate keys: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn report_generated(generated: &files::Generated) {
+    println!("signing key {} written to {}", generated.kid, generated.signing_file.display());
+    if let Some(file) = &generated.refresh_key_file {
+        println!("refresh-derivation key written to {}", file.display());
+    }
+    println!("restart every instance to sign with it; older keys keep verifying until removed");
 }
 
 /// The first stdout line is a contract: scripts and tests wait for `listening on http://HOST:PORT`.

@@ -15,6 +15,7 @@ use crate::auth::password::LoginLimits;
 use crate::auth::revocation::RevokedFamilies;
 use crate::config::Settings;
 use crate::hasher::PasswordHasher;
+use crate::keys::KeyStore;
 use crate::sessions::{CookiePolicy, DbSessionStore};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Present only in the demo profile; the demo endpoints exist only when it is.
     pub demo_clock: Option<Arc<DemoClock>>,
     pub hasher: PasswordHasher,
+    /// The signing and refresh-derivation keys: in the database (demo) or from `--keys-dir`.
+    pub keys: KeyStore,
     pub settings: Arc<Settings>,
     pub public_origin: Arc<str>,
     /// Origins allowed to send state-changing requests (see `guard::reject_cross_site`).

@@ -26,7 +26,6 @@ use crate::auth::signout;
 use crate::clock::from_unix_seconds;
 use crate::entities::{refresh_families, refresh_tokens, users};
 use crate::error::{ApiError, Context as _};
-use crate::keys;
 use crate::secrets::{new_token, storage_hash};
 use crate::sessions::user_agent;
 use crate::state::AppState;
@@ -92,7 +91,7 @@ pub async fn password_login(
 /// lost the response to its refresh can be given *the same* child again without the server ever
 /// storing a token in clear — and nobody without the key can compute it.
 async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
-    let key = keys::hmac_key(&state.db).await.context("loading the refresh-derivation key")?;
+    let key = state.keys.hmac_key(&state.db).await.context("loading the refresh-derivation key")?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(ApiError::internal)?;
     mac.update(parent.as_bytes());
     Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
@@ -258,7 +257,7 @@ async fn issue(
         sid: family_handle(family_id),
         preferred_username: user.username.clone(),
     };
-    let (kid, key) = keys::signing_key(&state.db).await.context("loading the signing key")?;
+    let (kid, key) = state.keys.signing_key(&state.db).await.context("loading the signing key")?;
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid);
     let access_token = jsonwebtoken::encode(&header, &claims, &key).map_err(ApiError::internal)?;
@@ -316,7 +315,9 @@ pub(crate) async fn verify_signed_claims(
         return Err(invalid_token(Reason::TokenInvalid, "algorithm not accepted"));
     }
     let kid = header.kid.ok_or_else(|| invalid_token(Reason::TokenInvalid, "no kid"))?;
-    let key = keys::verifying_key(&state.db, &kid)
+    let key = state
+        .keys
+        .verifying_key(&state.db, &kid)
         .await
         .context("loading the key an access token names")?
         .ok_or_else(|| invalid_token(Reason::TokenInvalid, "unknown or retired kid"))?;

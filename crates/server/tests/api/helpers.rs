@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use time::macros::datetime;
 use tokenlab_core::{ManualClock, Timestamp};
 use tokenlab_server::config::{Profile, TrustedProxies};
+use tokenlab_server::secrets::OsSecrets;
 use tokenlab_server::{Application, Settings};
 
 /// Where every test's clock starts. In the past of any machine that runs the tests: the session
@@ -170,6 +171,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// Owned by the first instance on a database; a second instance only borrows its URL.
     _db: Option<TestDb>,
+    /// The production profile's `--keys-dir`, when the test did not name one.
+    _keys: Option<tempfile::TempDir>,
     database_url: String,
     /// Numbers the users [`TestApp::register_user`] creates, across instances on this database.
     users: Arc<AtomicUsize>,
@@ -186,7 +189,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// A fresh production key directory, as `tokenlab keys generate` writes it; deleted when dropped.
+pub fn test_keys() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    tokenlab_server::keys::files::generate(dir.path(), START, &OsSecrets).unwrap();
+    dir
+}
+
 /// The production profile, served (as far as cookies are concerned) at `https://lab.example`.
+/// A server started through [`spawn_app_with`] also gets a fresh `--keys-dir` unless the test
+/// names one.
 pub fn production(settings: &mut Settings) {
     settings.profile = Profile::Production;
     settings.public_url = Some("https://lab.example".into());
@@ -209,6 +221,12 @@ async fn serve(
 ) -> TestApp {
     let mut settings = Settings::for_tests(database_url.clone());
     configure(&mut settings);
+    let keys =
+        (settings.profile == Profile::Production && settings.keys_dir.is_none()).then(|| {
+            let dir = test_keys();
+            settings.keys_dir = Some(dir.path().to_owned());
+            dir
+        });
     let app = Application::build(settings, clock.clone()).await.expect("server starts");
     let addr = app.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -224,6 +242,7 @@ async fn serve(
         client: Client::builder().cookie_store(true).build().unwrap(),
         clock,
         _db: db,
+        _keys: keys,
         database_url,
         users,
         shutdown: Some(tx),
@@ -242,11 +261,14 @@ impl TestApp {
     pub async fn second_instance(&self) -> TestApp {
         // Behind one load balancer both answer at one public address (the tokens' issuer).
         let public_url = self.base.clone();
+        self.second_instance_with(|settings| settings.public_url = Some(public_url)).await
+    }
+
+    /// Another instance on this database, configured by the test (which then also chooses its
+    /// public address): an instance restarted with other settings.
+    pub async fn second_instance_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let (clock, users) = (self.clock.clone(), self.users.clone());
-        serve(self.database_url.clone(), None, clock, users, |settings| {
-            settings.public_url = Some(public_url)
-        })
-        .await
+        serve(self.database_url.clone(), None, clock, users, configure).await
     }
 
     /// The single number a `SELECT COUNT(*) AS n …` answers, read straight from the database.

@@ -10,7 +10,9 @@ mod helpers;
 
 mod accounts;
 mod clock;
+mod connections;
 mod device;
+mod keys;
 mod lab;
 mod oauth;
 mod orders;

@@ -170,6 +170,8 @@ async fn production_refuses_to_start_without_naming_its_proxies() {
         "started without --trusted-proxies"
     );
     settings.trusted_proxies = Some(TrustedProxies::default());
+    let keys = crate::helpers::test_keys();
+    settings.keys_dir = Some(keys.path().to_owned());
     assert!(Application::build(settings, test_clock()).await.is_ok(), "`none` is an answer");
 }
 
@@ -177,9 +179,11 @@ backend_test!(production_refuses_a_database_that_still_holds_the_demo_account);
 async fn production_refuses_a_database_that_still_holds_the_demo_account(backend: Backend) {
     // A database that served the lab: `alice` with the published password.
     let lab = spawn_app(backend).await;
+    let keys = crate::helpers::test_keys();
     let production = |url: &str| {
         let mut settings = Settings::for_tests(url);
         crate::helpers::production(&mut settings);
+        settings.keys_dir = Some(keys.path().to_owned());
         settings
     };
     let refused = Application::build(production(lab.database_url()), lab.clock.clone()).await;

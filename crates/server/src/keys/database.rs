@@ -1,7 +1,6 @@
-//! Server-held keys: Ed25519 keys that sign access tokens, and the HMAC key that derives a refresh
-//! token's child. Generated on first start from the injected `SecretSource`, kept in the database
-//! (never in the repository), read from it at every use so that rotation and retirement on one
-//! instance hold on all of them at once.
+//! The demo profile's keys: generated on first start from the injected `SecretSource`, kept in the
+//! database (never in the repository), read from it at every use so that the lab's rotation and
+//! retirement on one instance hold on all of them at once.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -15,7 +14,7 @@ use sea_orm::{
 };
 use tokenlab_core::Timestamp;
 use tokenlab_core::random::SecretSource;
-use tokenlab_core::wire::{Jwk, JwkSet};
+use tokenlab_core::wire::JwkSet;
 
 use crate::entities::server_keys;
 use crate::error::ApiError;
@@ -127,19 +126,8 @@ pub async fn jwks(db: &DatabaseConnection) -> Result<JwkSet, ApiError> {
         .order_by_desc(server_keys::Column::CreatedAt)
         .all(db)
         .await?;
-    let keys = rows
-        .into_iter()
-        .filter_map(|row| {
-            Some(Jwk {
-                kty: "OKP".to_owned(),
-                crv: "Ed25519".to_owned(),
-                x: row.public?,
-                kid: row.kid,
-                alg: "EdDSA".to_owned(),
-                usage: "sig".to_owned(),
-            })
-        })
-        .collect();
+    let keys =
+        rows.into_iter().filter_map(|row| Some(super::ed25519_jwk(row.kid, row.public?))).collect();
     Ok(JwkSet { keys })
 }
 
