@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run migrations, then serve the API and the lab page.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Manage the production profile's key directory (`--keys-dir`).
     #[command(subcommand)]
     Keys(KeysCommand),

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve(settings) => serve(settings).await,
+        Command::Serve(settings) => serve(*settings).await,
         Command::Keys(KeysCommand::Generate { dir }) => generate_keys(&dir),
     }
 }
