@@ -54,10 +54,13 @@ impl DevicePolicy {
         DevicePolicy { token_lifetime: Duration::days(60), rotation_grace: Duration::seconds(30) };
 }
 
+pub const DEVICE_ID_MIN_CHARS: usize = 8;
+pub const DEVICE_ID_MAX_CHARS: usize = 128;
+
 /// Device ids come from the client (in the lab: a random id in localStorage). They only need to
 /// be distinguishable and safe to store and show.
 pub fn validate_device_id(raw: &str) -> Result<(), RuleViolation> {
-    let ok = (8..=128).contains(&raw.len())
+    let ok = (DEVICE_ID_MIN_CHARS..=DEVICE_ID_MAX_CHARS).contains(&raw.len())
         && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())

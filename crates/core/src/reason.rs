@@ -168,6 +168,9 @@ reasons! {
     PayloadTooLarge = "payload_too_large", 413,
         "The request body is larger than the server accepts.",
         "RFC 9110 §15.5.14";
+    DeadlineExceeded = "deadline_exceeded", 503,
+        "The server did not finish this request within its deadline (--handler-timeout) and stopped waiting for it. Work already started may still complete: repeat a state-changing request with the same Idempotency-Key or form token to learn its outcome without doing it twice.",
+        "RFC 9110 §15.6.4 (503 Service Unavailable)";
     ServerBusy = "server_busy", 503,
         "Every password check the server can run at once is taken, and none came free in time. Nothing was checked; retry after Retry-After seconds. Requests with a token never wait for this.",
         "RFC 9110 §15.6.4 (503 Service Unavailable, Retry-After)";

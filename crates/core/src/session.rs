@@ -22,6 +22,15 @@ impl SessionPolicy {
         absolute_timeout: Duration::hours(12),
     };
 
+    /// How far activity must move the idle expiry before the session is written back. The sliding
+    /// expiry is then exact to within this step, and an active session costs one write per step
+    /// instead of one per request: a minute for timeouts of half an hour or more, a thirtieth of
+    /// the idle timeout for shorter ones (so a short timeout is never cut by more than ~3 %).
+    pub fn write_back_step(&self) -> Duration {
+        let step: Duration = self.idle_timeout / 30_i32;
+        step.min(Duration::minutes(1))
+    }
+
     /// The times of a session that starts now.
     pub fn start(&self, now: Timestamp) -> SessionTimes {
         let absolute_expires_at = now + self.absolute_timeout;
@@ -70,6 +79,14 @@ impl SessionTimes {
             idle_expires_at: (now + policy.idle_timeout).min(self.absolute_expires_at),
             ..*self
         }
+    }
+
+    /// Activity at `now`, as it is stored: the slid times when they moved by at least the policy's
+    /// [`SessionPolicy::write_back_step`], `None` when the stored ones stand (no write). A session
+    /// therefore expires at most one step earlier than an exact sliding expiry would have it.
+    pub fn touched(&self, policy: &SessionPolicy, now: Timestamp) -> Option<SessionTimes> {
+        let slid = self.touch(policy, now);
+        (slid.idle_expires_at - self.idle_expires_at >= policy.write_back_step()).then_some(slid)
     }
 }
 
@@ -120,6 +137,29 @@ mod tests {
         assert!(
             at >= T0 + Duration::hours(12) && at < T0 + Duration::hours(12) + Duration::minutes(29)
         );
+    }
+
+    #[test]
+    fn activity_is_written_back_once_per_step() {
+        let times = POLICY.start(T0);
+        let minute = Duration::minutes(1);
+        let cases = [
+            (Duration::ZERO, None),
+            (Duration::seconds(59), None),
+            (minute, Some(T0 + minute + POLICY.idle_timeout)),
+            (Duration::minutes(29), Some(T0 + Duration::minutes(59))),
+        ];
+        for (after, expected) in cases {
+            let written = times.touched(&POLICY, T0 + after).map(|t| t.idle_expires_at);
+            assert_eq!(written, expected, "{after}");
+        }
+        let short = SessionPolicy { idle_timeout: Duration::minutes(5), ..POLICY };
+        assert_eq!(short.write_back_step(), Duration::seconds(10));
+        assert_eq!(POLICY.write_back_step(), minute);
+        // Near the absolute end the idle expiry cannot move a whole step: nothing to write.
+        let late = T0 + POLICY.absolute_timeout - Duration::minutes(30);
+        let ending = times.touch(&POLICY, late);
+        assert_eq!(ending.touched(&POLICY, late + Duration::minutes(5)), None);
     }
 
     #[test]

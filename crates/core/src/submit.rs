@@ -11,6 +11,7 @@ use crate::account::RuleViolation;
 use crate::reason::Reason;
 
 pub const ITEM_MAX_CHARS: usize = 100;
+pub const QUANTITY_MIN: i64 = 1;
 pub const QUANTITY_MAX: i64 = 99;
 pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 
@@ -44,10 +45,10 @@ pub fn validate_order(item: &str, quantity: i64) -> Result<(), RuleViolation> {
             ),
         });
     }
-    if !(1..=QUANTITY_MAX).contains(&quantity) {
+    if !(QUANTITY_MIN..=QUANTITY_MAX).contains(&quantity) {
         return Err(RuleViolation {
             reason: Reason::InvalidOrder,
-            message: format!("a quantity is 1 to {QUANTITY_MAX}"),
+            message: format!("a quantity is {QUANTITY_MIN} to {QUANTITY_MAX}"),
         });
     }
     Ok(())

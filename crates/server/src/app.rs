@@ -92,7 +92,7 @@ impl Application {
         let secrets: Arc<dyn SecretSource> = Arc::new(OsSecrets);
         let keys = match &settings.keys_dir {
             Some(dir) => KeyStore::Files(Arc::new(KeyDirectory::load(dir)?)),
-            None => KeyStore::Database,
+            None => KeyStore::Database(Arc::default()),
         };
         let session_policy = settings.session_policy();
         let state = AppState {
@@ -120,13 +120,15 @@ impl Application {
             device_policy: settings.device_policy(),
             token_policy: settings.token_policy(),
             revoked_families: Arc::default(),
+            verified_tokens: Arc::default(),
             settings: Arc::new(settings),
         };
         match &state.keys {
-            KeyStore::Database => {
+            KeyStore::Database(keys) => {
                 crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())
                     .await
                     .map_err(StartError::Keys)?;
+                keys.reload(&state.db).await.map_err(StartError::Keys)?;
             }
             KeyStore::Files(dir) => {
                 let newest = dir.newest();
@@ -169,6 +171,7 @@ impl Application {
                 .clone()
                 .keep_loading(self.state.db.clone(), self.state.clock.clone()),
         );
+        let key_reloads = self.state.keys.keep_loading(self.state.db.clone()).map(tokio::spawn);
         let limits = crate::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(self.state.settings.header_timeout.into()),
             max_connections: usize::try_from(self.state.settings.max_connections)
@@ -177,6 +180,9 @@ impl Application {
         let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
         collector.abort();
         revocations.abort();
+        if let Some(key_reloads) = key_reloads {
+            key_reloads.abort();
+        }
         served
     }
 }
@@ -400,7 +406,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
 async fn jwks(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<tokenlab_core::wire::JwkSet>, ApiError> {
-    Ok(axum::Json(state.keys.jwks(&state.db).await?))
+    Ok(axum::Json(state.keys.jwks()))
 }
 
 /// Liveness: the process answers. No database, no authentication: the cheapest request the server

@@ -469,6 +469,7 @@ mod tests {
                 profile,
                 public_url: url.map(str::to_owned),
                 trusted_proxies: Some(TrustedProxies::default()),
+                keys_dir: (profile == Profile::Production).then(|| "keys".into()),
                 ..demo.clone()
             };
             assert_eq!(settings.validate(), expected, "{profile:?} {url:?}");
@@ -488,9 +489,26 @@ mod tests {
                 trusted_proxies: Some(TrustedProxies::default()),
                 token_policy: Some("article".into()),
                 allow_article_lifetimes: allowed,
+                keys_dir: Some("keys".into()),
                 ..demo.clone()
             };
             assert_eq!(article.validate(), expected, "allowed: {allowed}");
+        }
+        let without_keys = Settings {
+            profile: Profile::Production,
+            public_url: Some("https://lab.example".into()),
+            trusted_proxies: Some(TrustedProxies::default()),
+            ..demo.clone()
+        };
+        assert_eq!(without_keys.validate(), Err(ConfigError::ProductionWithoutKeysDir));
+        let demo_with_keys = Settings { keys_dir: Some("keys".into()), ..demo.clone() };
+        assert_eq!(demo_with_keys.validate(), Err(ConfigError::KeysDirInDemo));
+        for zero in [
+            Settings { header_timeout: 0, ..demo.clone() },
+            Settings { body_timeout: 0, ..demo.clone() },
+            Settings { handler_timeout: 0, ..demo.clone() },
+        ] {
+            assert_eq!(zero.validate(), Err(ConfigError::ZeroTimeout));
         }
     }
 }

@@ -181,7 +181,8 @@ pub async fn json_errors(
         StatusCode::PAYLOAD_TOO_LARGE => Reason::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => Reason::UnsupportedMediaType,
         StatusCode::TOO_MANY_REQUESTS => Reason::RateLimited,
-        StatusCode::SERVICE_UNAVAILABLE => Reason::ServerBusy,
+        // Handlers answer their own 503s in JSON; a plain one is the handler deadline's.
+        StatusCode::SERVICE_UNAVAILABLE => Reason::DeadlineExceeded,
         s if s.is_client_error() => Reason::BadRequest,
         _ => Reason::Internal,
     };
@@ -257,6 +258,7 @@ mod shape_tests {
             (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded", Reason::PayloadTooLarge, true),
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "nope", Reason::UnsupportedMediaType, true),
             (StatusCode::INTERNAL_SERVER_ERROR, "stack trace here", Reason::Internal, false),
+            (StatusCode::SERVICE_UNAVAILABLE, "", Reason::DeadlineExceeded, false),
         ];
         for (status, text, reason, keeps_text) in cases {
             let mut app = Router::new()

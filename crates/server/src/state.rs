@@ -13,6 +13,7 @@ use tokenlab_core::{Clock, OffsetClock};
 
 use crate::auth::password::LoginLimits;
 use crate::auth::revocation::RevokedFamilies;
+use crate::auth::verified_tokens::VerifiedTokens;
 use crate::config::Settings;
 use crate::hasher::PasswordHasher;
 use crate::keys::KeyStore;
@@ -44,4 +45,6 @@ pub struct AppState {
     pub token_policy: TokenPolicy,
     /// A cache of the database, reloaded every quarter second: see `revocation`.
     pub revoked_families: Arc<RevokedFamilies>,
+    /// Access tokens whose signature this instance has checked: see `verified_tokens`.
+    pub verified_tokens: Arc<VerifiedTokens>,
 }

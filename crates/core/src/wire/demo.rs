@@ -20,19 +20,28 @@ pub struct ClockState {
     pub offset_seconds: i64,
 }
 
-/// Exactly one of the two fields.
+/// Exactly one of the two fields; its schema (`wire::schemas::clock_change`) says so, with the
+/// clock's bounds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClockChange {
     /// Seconds to move forward: 1 up to a year.
-    #[cfg_attr(feature = "openapi", schema(example = 1860))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance_seconds: Option<i64>,
     /// `true` returns to the real time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<bool>,
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ClockChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::wire::schemas::clock_change().into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ClockChange {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -111,13 +120,14 @@ pub struct PolicyChoice {
 #[serde(deny_unknown_fields)]
 pub struct ChoosePolicy {
     /// One of the names `GET /api/demo/policy` lists.
-    #[cfg_attr(feature = "openapi", schema(example = "recommended"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::policy_name))]
     pub name: String,
 }
 
 /// The inspector's query string: `GET /api/demo/inspector?username=…`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct InspectorQuery {
     /// Whose rows to show. Default: the demo account.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,13 +10,12 @@ use crate::Reason;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable, machine-readable: branch on this.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "username_taken"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::reason))]
     pub reason: Reason,
     /// For people; may change wording between versions.
     pub message: String,
     /// Present with some reasons: e.g. `original_order_id` with `duplicate_submit`.
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: ErrorDetails,
 }
 
@@ -24,6 +23,7 @@ pub struct ErrorBody {
 /// belongs to. On the wire they are members of the error body itself (flattened), absent when not
 /// set, so `{reason, message}` is all most refusals say.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetails {
     /// With `duplicate_submit`: the order the spent form token created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +43,21 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
+    pub const ALL: [OAuthErrorCode; 3] = [
+        OAuthErrorCode::InvalidRequest,
+        OAuthErrorCode::InvalidGrant,
+        OAuthErrorCode::UnsupportedGrantType,
+    ];
+
+    /// The wire form, as in `{"error": "..."}`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+
     /// The RFC 6749 code a refusal of the token endpoint is reported with, beside its `reason`.
     pub const fn for_reason(reason: Reason) -> OAuthErrorCode {
         match reason {
@@ -59,10 +74,10 @@ impl OAuthErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthErrorBody {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "invalid_grant"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::oauth_error_code))]
     pub error: OAuthErrorCode,
     pub error_description: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "refresh_reused"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::reason))]
     pub reason: Reason,
     pub message: String,
 }

@@ -16,6 +16,8 @@ pub mod device;
 pub mod errors;
 pub mod oauth;
 pub mod orders;
+#[cfg(feature = "openapi")]
+pub mod schemas;
 pub mod session;
 pub mod sessions;
 

@@ -18,9 +18,9 @@ pub struct FormToken {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
-    #[cfg_attr(feature = "openapi", schema(example = "green tea"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::order_item))]
     pub item: String,
-    #[cfg_attr(feature = "openapi", schema(example = 2))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::order_quantity))]
     pub quantity: i64,
     /// A one-time token from `GET /api/orders/form-token`; or send an `Idempotency-Key` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]

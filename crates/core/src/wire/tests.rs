@@ -182,6 +182,9 @@ fn state_names_are_their_wire_form() {
     for scheme in Scheme::ALL {
         assert_eq!(scheme.as_str(), wire(scheme));
     }
+    for code in OAuthErrorCode::ALL {
+        assert_eq!(code.as_str(), wire(code));
+    }
 }
 
 #[test]

@@ -9,17 +9,18 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::account::{validate_password, validate_username};
-use tokenlab_core::wire::Account;
+use tokenlab_core::wire::{Account, schemas};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::refusals::{JSON_BODY, PASSWORD_CHECK, PASSWORD_HASH, STATE_CHANGING, refusals};
 use crate::auth::Caller;
 use crate::auth::session::SESSION_COOKIE;
 use crate::auth::signout::{self, Current};
 use crate::clock::unix_seconds;
 use crate::entities::users;
-use crate::error::{ApiError, ApiJson, Context as _, ErrorBody};
+use crate::error::{ApiError, ApiJson, Context as _};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -32,28 +33,28 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
-    #[schema(example = "bob")]
+    #[schema(schema_with = schemas::username)]
     username: String,
-    /// 8–128 characters, any Unicode; used exactly as sent (never trimmed).
-    #[schema(value_type = String, example = "correct horse battery staple")]
+    /// Used exactly as sent (never trimmed).
+    #[schema(value_type = String, schema_with = schemas::new_password)]
     password: SecretString,
 }
 
-/// Register a user.
+refusals!(
+    CreateAccountRefusals = STATE_CHANGING,
+    JSON_BODY,
+    PASSWORD_HASH,
+    &[Reason::InvalidUsername, Reason::WeakPassword, Reason::UsernameTaken, Reason::RateLimited],
+);
+
+/// Register a user. Registrations are counted per client address (`rate_limited`, with
+/// `Retry-After`).
 #[utoipa::path(
     post,
     path = "/accounts",
     tag = "accounts",
     request_body = NewAccount,
-    responses(
-        (status = 201, description = "Created", body = Account),
-        (status = 400, description = "`invalid_json`", body = ErrorBody),
-        (status = 409, description = "`username_taken`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_username`, `weak_password`, `invalid_body`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many registrations from this address, with `Retry-After`", body = ErrorBody),
-        (status = 503, description = "`server_busy`: no password-hashing slot came free in time, with `Retry-After`", body = ErrorBody),
-    )
+    responses((status = 201, description = "Created", body = Account), CreateAccountRefusals)
 )]
 async fn create_account(
     State(state): State<AppState>,
@@ -97,17 +98,25 @@ pub async fn register(
 pub struct PasswordChange {
     #[schema(example = "alice")]
     username: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, schema_with = schemas::password)]
     current_password: SecretString,
-    /// 8–128 characters, any Unicode; used exactly as sent.
-    #[schema(value_type = String)]
+    /// Used exactly as sent.
+    #[schema(value_type = String, schema_with = schemas::new_password)]
     new_password: SecretString,
 }
+
+refusals!(
+    ChangePasswordRefusals = STATE_CHANGING,
+    JSON_BODY,
+    PASSWORD_CHECK,
+    PASSWORD_HASH,
+    &[Reason::WeakPassword],
+);
 
 /// Change a password. Every other sign-in of the user ends with it, in the same transaction as the
 /// new hash: every server session, device and refresh family, and every access token minted from
 /// those families. A request made with a sign-in of the same user (session cookie, device headers
-/// or access token) keeps that one.
+/// or access token) keeps that one; no sign-in is needed, only the current password.
 #[utoipa::path(
     post,
     path = "/accounts/password",
@@ -115,10 +124,7 @@ pub struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; every other sign-in of the user has ended"),
-        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
-        (status = 422, description = "`weak_password`, `invalid_body`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`", body = ErrorBody),
-        (status = 503, description = "`server_busy`, with `Retry-After`", body = ErrorBody),
+        ChangePasswordRefusals,
     )
 )]
 async fn change_password(

@@ -13,7 +13,10 @@ use tokenlab_core::{Clock as _, Reason};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::api::refusals::{
+    DEMO_ONLY, JSON_BODY, PASSWORD_HASH, SIGNED_TOKEN, STATE_CHANGING, refusals,
+};
+use crate::error::{ApiError, ApiJson};
 use crate::state::{AppState, DemoClock};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,6 +31,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::inspector::inspect))
 }
 
+refusals!(DemoReadRefusals = DEMO_ONLY);
+refusals!(DemoChangeRefusals = STATE_CHANGING, DEMO_ONLY);
+refusals!(MoveClockRefusals = STATE_CHANGING, JSON_BODY, DEMO_ONLY, &[Reason::InvalidClockAdvance]);
+refusals!(RetireKeyRefusals = STATE_CHANGING, JSON_BODY, DEMO_ONLY);
+refusals!(ResetRefusals = STATE_CHANGING, DEMO_ONLY, PASSWORD_HASH);
+refusals!(StatelessRefusals = DEMO_ONLY, SIGNED_TOKEN);
+refusals!(ChoosePolicyRefusals = STATE_CHANGING, JSON_BODY, DEMO_ONLY);
+
 fn demo_clock(state: &AppState) -> Result<&DemoClock, ApiError> {
     state.demo_clock.as_deref().ok_or_else(|| {
         ApiError::refused(Reason::NotFound, "the demo clock exists only in the demo profile")
@@ -40,18 +51,14 @@ fn snapshot(clock: &DemoClock) -> ClockState {
 
 /// Read the demo clock.
 #[utoipa::path(get, path = "/demo/clock", tag = "demo",
-    responses((status = 200, body = ClockState), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = ClockState), DemoReadRefusals))]
 async fn get_clock(State(state): State<AppState>) -> Result<ApiJson<ClockState>, ApiError> {
     Ok(ApiJson(snapshot(demo_clock(&state)?)))
 }
 
 /// Move the demo clock forward, or reset it to the real time.
 #[utoipa::path(post, path = "/demo/clock", tag = "demo", request_body = ClockChange,
-    responses(
-        (status = 200, body = ClockState),
-        (status = 422, description = "`invalid_clock_advance`, `invalid_body`", body = ErrorBody),
-        (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody),
-    ))]
+    responses((status = 200, body = ClockState), MoveClockRefusals))]
 async fn move_clock(
     State(state): State<AppState>,
     ApiJson(change): ApiJson<ClockChange>,
@@ -83,18 +90,20 @@ async fn move_clock(
 
 /// Rotate the access-token signing key: a new key signs; the old one verifies until retired.
 #[utoipa::path(post, path = "/demo/keys/rotate", tag = "demo",
-    responses((status = 200, body = NewKey), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = NewKey), DemoChangeRefusals))]
 async fn rotate_key(State(state): State<AppState>) -> Result<ApiJson<NewKey>, ApiError> {
     demo_clock(&state)?;
     let kid = crate::keys::rotate(&state.db, state.secrets.as_ref(), state.clock.now()).await?;
+    state.keys.reload(&state.db).await?;
     Ok(ApiJson(NewKey { kid }))
 }
 
 /// Retire a signing key: tokens it signed are refused from now on. A new key is created if the
 /// retired one was the last.
+///
+/// A `kid` that names no active key is `not_found`.
 #[utoipa::path(post, path = "/demo/keys/retire", tag = "demo", request_body = RetireKey,
-    responses((status = 204, description = "Retired"),
-              (status = 404, description = "`not_found`: no such active key, or outside the demo profile", body = ErrorBody)))]
+    responses((status = 204, description = "Retired"), RetireKeyRefusals))]
 async fn retire_key(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RetireKey>,
@@ -105,6 +114,7 @@ async fn retire_key(
         return Err(ApiError::refused(Reason::NotFound, "no active signing key with this kid"));
     }
     crate::keys::ensure(&state.db, state.secrets.as_ref(), now).await?;
+    state.keys.reload(&state.db).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -112,7 +122,7 @@ async fn retire_key(
 /// login-throttle count and registered account goes; the demo account gets its password back; the
 /// clock returns to the real time and the token policy to the server's own. Signing keys stay.
 #[utoipa::path(post, path = "/demo/reset", tag = "demo",
-    responses((status = 200, body = ResetDone), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = ResetDone), ResetRefusals))]
 async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiError> {
     use sea_orm::{ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _};
 
@@ -180,7 +190,7 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
 /// Expire every server session now, as if each had timed out: the session-id scheme must log in
 /// again, the device scheme re-attaches from the database, access tokens are not affected.
 #[utoipa::path(post, path = "/demo/sessions/expire", tag = "demo",
-    responses((status = 200, body = SessionsExpired), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = SessionsExpired), DemoChangeRefusals))]
 async fn expire_sessions(
     State(state): State<AppState>,
 ) -> Result<ApiJson<SessionsExpired>, ApiError> {
@@ -195,13 +205,8 @@ async fn expire_sessions(
 /// For contrast: what a resource server *without* a revocation check answers — signature and
 /// expiry only, as most JWT setups do. After a sign-out everywhere, `/api/jwt/me` refuses the
 /// token (`token_revoked`); this keeps accepting it until `exp`.
-#[utoipa::path(get, path = "/demo/stateless-jwt", tag = "demo",
-    params(("Authorization" = String, Header, description = "`Bearer <access token>`")),
-    responses(
-        (status = 200, body = StatelessVerdict),
-        (status = 401, description = "`token_expired`, `token_invalid`, `not_logged_in`", body = ErrorBody),
-        (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody),
-    ))]
+#[utoipa::path(get, path = "/demo/stateless-jwt", tag = "demo", security(("bearer" = [])),
+    responses((status = 200, body = StatelessVerdict), StatelessRefusals))]
 async fn stateless_jwt(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -220,7 +225,7 @@ async fn policy_choice(state: &AppState) -> Result<PolicyChoice, ApiError> {
 
 /// The token-policy preset in force, and every preset the lab can switch to.
 #[utoipa::path(get, path = "/demo/policy", tag = "demo",
-    responses((status = 200, body = PolicyChoice), (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = PolicyChoice), DemoReadRefusals))]
 async fn get_policy(State(state): State<AppState>) -> Result<ApiJson<PolicyChoice>, ApiError> {
     demo_clock(&state)?;
     Ok(ApiJson(policy_choice(&state).await?))
@@ -228,9 +233,7 @@ async fn get_policy(State(state): State<AppState>) -> Result<ApiJson<PolicyChoic
 
 /// Switch the lifetimes of tokens issued from now on to another preset.
 #[utoipa::path(put, path = "/demo/policy", tag = "demo", request_body = ChoosePolicy,
-    responses((status = 200, body = PolicyChoice),
-              (status = 422, description = "`invalid_body`: no preset by that name", body = ErrorBody),
-              (status = 404, description = "`not_found` outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = PolicyChoice), ChoosePolicyRefusals))]
 async fn choose_policy(
     State(state): State<AppState>,
     ApiJson(choice): ApiJson<ChoosePolicy>,

@@ -18,19 +18,22 @@ use tokenlab_core::device::{DeviceMode, validate_device_id};
 use tokenlab_core::display::mask_secret;
 use tokenlab_core::wire::{
     DeviceList, DeviceListEntry, DeviceLoginResponse, DeviceMe, DeviceSessionInfo, DeviceView,
-    UserView,
+    UserView, schemas,
 };
 use tower_sessions::Session;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::refusals::{
+    DEVICE, JSON_BODY, PASSWORD_CHECK, PATH_PARAMETER, STATE_CHANGING, refusals,
+};
 use crate::auth;
 use crate::auth::device::{DEVICE_COOKIE, authenticate_device, mode_of, revoke_where};
 use crate::auth::password::authenticate;
 use crate::clock::from_unix_seconds;
 use crate::entities::devices;
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson};
 use crate::guard::ClientIp;
 use crate::slow_network;
 use crate::state::AppState;
@@ -51,13 +54,34 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 pub struct DeviceLogin {
     #[schema(example = "alice")]
     username: String,
-    #[schema(value_type = String, example = "wonderland-demo")]
+    #[schema(value_type = String, schema_with = schemas::password)]
     password: SecretString,
-    #[schema(example = "dev-4f3a9c21d0e8")]
+    #[schema(schema_with = schemas::device_id)]
     device_id: String,
-    #[schema(value_type = String, example = "hardened")]
+    #[schema(schema_with = schemas::device_mode)]
     mode: DeviceMode,
 }
+
+/// `DELETE /api/device/devices/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct DevicePath {
+    /// The device's `id` from the device list (the database numbers rows from 1); another is
+    /// `not_found`.
+    #[param(minimum = 1)]
+    id: i64,
+}
+
+refusals!(
+    LoginRefusals = STATE_CHANGING,
+    JSON_BODY,
+    PASSWORD_CHECK,
+    &[Reason::InvalidDeviceId, Reason::InsecureModeDisabled],
+);
+refusals!(DeviceCallRefusals = DEVICE);
+refusals!(RevokeDeviceRefusals = STATE_CHANGING, PATH_PARAMETER, DEVICE, &[Reason::NotFound]);
+refusals!(LogoutRefusals = STATE_CHANGING);
+refusals!(LogoutAllRefusals = STATE_CHANGING, DEVICE);
 
 fn view(row: &devices::Model) -> Result<DeviceView, ApiError> {
     Ok(DeviceView {
@@ -73,13 +97,13 @@ fn view(row: &devices::Model) -> Result<DeviceView, ApiError> {
 }
 
 /// Log in on a device; the server keeps its token in the database and in a session.
+///
+/// Mode `as_written` is refused (`insecure_mode_disabled`) unless the server allows it: the demo
+/// profile does, production only with `--allow-as-written-devices`.
 #[utoipa::path(post, path = "/device/login", tag = "device", request_body = DeviceLogin,
     responses(
         (status = 200, description = "Logged in; `Set-Cookie: tl_device=…`", body = DeviceLoginResponse),
-        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
-        (status = 422, description = "`invalid_device_id`, `invalid_body`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`", body = ErrorBody),
-        (status = 503, description = "`server_busy`, with `Retry-After`", body = ErrorBody),
+        LoginRefusals,
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -108,14 +132,13 @@ async fn login(
 
 /// A protected call: the device token is checked against the session, or re-attached from the
 /// database when the session has timed out.
+///
+/// A hardened re-attach answers with the device's new token in `X-Device-Token`.
 #[utoipa::path(get, path = "/device/me", tag = "device",
-    params(
-        ("X-Device-Id" = String, Header, description = "The device id sent at login"),
-        ("X-Device-Token" = String, Header, description = "The device token; a hardened re-attach answers with a new one in `X-Device-Token`"),
-    ),
+    security(("device_id" = [], "device_token" = [])),
     responses(
         (status = 200, description = "`X-Session-Renewed: 1` when re-attached from the database", body = DeviceMe),
-        (status = 401, description = "`device_token_mismatch`, `device_unknown`, `device_revoked`, `device_token_expired`, `device_token_reused`, `device_credentials_missing`", body = ErrorBody),
+        DeviceCallRefusals,
     ))]
 async fn me(
     State(state): State<AppState>,
@@ -136,7 +159,8 @@ async fn me(
 
 /// The caller's devices.
 #[utoipa::path(get, path = "/device/devices", tag = "device",
-    responses((status = 200, body = DeviceList), (status = 401, description = "as `/device/me`", body = ErrorBody)))]
+    security(("device_id" = [], "device_token" = [])),
+    responses((status = 200, body = DeviceList), DeviceCallRefusals))]
 async fn list_devices(
     State(state): State<AppState>,
     session: Session,
@@ -156,17 +180,14 @@ async fn list_devices(
 }
 
 /// Revoke one of the caller's devices: its token and its session stop working at once.
-#[utoipa::path(delete, path = "/device/devices/{id}", tag = "device",
-    params(("id" = i64, Path, description = "The device's `id` from the device list")),
-    responses((status = 204, description = "Revoked"),
-              (status = 400, description = "`bad_request`: the id is not a device id (a 64-bit integer)", body = ErrorBody),
-              (status = 401, description = "as `/device/me`", body = ErrorBody),
-              (status = 404, description = "`not_found`: no such device of yours", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/device/devices/{id}", tag = "device", params(DevicePath),
+    security(("device_id" = [], "device_token" = [])),
+    responses((status = 204, description = "Revoked"), RevokeDeviceRefusals))]
 async fn revoke_device(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(DevicePath { id }): Path<DevicePath>,
 ) -> Result<Response, ApiError> {
     let call = authenticate_device(&state, &session, &headers).await?;
     let target = devices::Entity::find_by_id(id)
@@ -183,7 +204,7 @@ async fn revoke_device(
 
 /// Log this device out: its token is revoked and its session deleted.
 #[utoipa::path(post, path = "/device/logout", tag = "device",
-    responses((status = 204, description = "Logged out")))]
+    responses((status = 204, description = "Logged out"), LogoutRefusals))]
 async fn logout(
     State(state): State<AppState>,
     session: Session,
@@ -198,8 +219,8 @@ async fn logout(
 
 /// Log out everywhere: every device of the caller is revoked.
 #[utoipa::path(post, path = "/device/logout-all", tag = "device",
-    responses((status = 204, description = "Every device revoked"),
-              (status = 401, description = "as `/device/me`", body = ErrorBody)))]
+    security(("device_id" = [], "device_token" = [])),
+    responses((status = 204, description = "Every device revoked"), LogoutAllRefusals))]
 async fn logout_all(
     State(state): State<AppState>,
     session: Session,

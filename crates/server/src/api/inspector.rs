@@ -19,19 +19,22 @@ use tokenlab_core::wire::{
 };
 use tokenlab_core::{Clock as _, Reason, Timestamp};
 
+use crate::api::refusals::{DEMO_ONLY, refusals};
 use crate::clock::from_unix_seconds;
 use crate::entities::{
     devices, form_tokens, idempotency_keys, orders, refresh_families, refresh_tokens, sessions,
     users,
 };
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
+refusals!(InspectRefusals = DEMO_ONLY, &[Reason::InvalidQuery]);
+
 /// The rows that matter for one user, secrets masked (demo profile only).
+///
+/// A name no account has is `not_found`.
 #[utoipa::path(get, path = "/demo/inspector", tag = "demo", params(InspectorQuery),
-    responses((status = 200, body = ServerState),
-              (status = 400, description = "`invalid_query`", body = ErrorBody),
-              (status = 404, description = "`not_found`: no such user, or outside the demo profile", body = ErrorBody)))]
+    responses((status = 200, body = ServerState), InspectRefusals))]
 pub(super) async fn inspect(
     State(state): State<AppState>,
     query: Result<Query<InspectorQuery>, QueryRejection>,

@@ -7,6 +7,7 @@ pub mod docs;
 mod inspector;
 pub mod oauth;
 pub mod orders;
+mod refusals;
 pub mod session;
 mod sessions;
 
@@ -14,9 +15,12 @@ use axum::Router;
 use axum::http::Method;
 use axum::response::IntoResponse;
 use tokenlab_core::Reason;
+use tokenlab_core::wire::OAuthErrorBody;
 use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::session::SESSION_COOKIE;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -28,7 +32,7 @@ use crate::state::AppState;
                        tokens, and duplicate-submit protection. Every 4xx carries a machine-readable \
                        `reason`.",
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, OAuthErrorBody)),
     tags(
         (name = "accounts", description = "Registering users"),
         (name = "operations", description = "Health"),
@@ -61,6 +65,7 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     let paths = std::mem::take(&mut openapi.paths.paths);
     openapi.paths.paths =
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
+    add_security_schemes(&mut openapi, state);
     let mut router = router
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::reject_cross_site))
         .layer(axum::middleware::from_fn(crate::error::json_errors));
@@ -75,4 +80,28 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
                 .into_response()
         });
     (router, openapi)
+}
+
+/// How a caller signs in, as operations name it in their `security(...)`: an access token, the
+/// device headers (both together), or the session-id cookie, under the name this server gives it.
+fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, state: &AppState) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.bearer_format = Some("JWT".to_owned());
+    bearer.description = Some("An access token from `POST /api/oauth/token`.".to_owned());
+    let header = |name: &str, what: &str| {
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, what)))
+    };
+    components.add_security_schemes_from_iter([
+        ("bearer", SecurityScheme::Http(bearer)),
+        ("device_id", header("X-Device-Id", "The device id the device logged in with.")),
+        ("device_token", header("X-Device-Token", "The device token from the device login.")),
+        (
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                state.cookies.cookie_name(SESSION_COOKIE),
+                "The session id `POST /api/session/login` set.".to_owned(),
+            ))),
+        ),
+    ]);
 }

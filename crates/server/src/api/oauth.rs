@@ -6,6 +6,8 @@
 //! RFC 6749's request and error shapes, the browser's refresh cookie, RFC 7009 revocation, and the
 //! bearer-protected resource.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,16 +18,21 @@ use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::wire::{
     BearerMe, Family, FamilyToken, FamilyTokenState, OAuthErrorBody, OAuthErrorCode, TokenInfo,
-    TokenResponse, UserView,
+    TokenResponse, UserView, schemas,
 };
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::refusals::{
+    self, BEARER, Body, EVERY_REQUEST, PASSWORD_CHECK, STATE_CHANGING, refusals,
+};
 use crate::auth::bearer::{self, Issued, bearer_claims, invalid_token};
 use crate::clock::from_unix_seconds;
 use crate::entities::{refresh_families, refresh_tokens};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::extract::JsonOrForm;
 use crate::guard::ClientIp;
 use crate::secrets::storage_hash;
@@ -39,17 +46,63 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-/// RFC 6749 §4.3.2 / §6. Form-encoded, as the RFC requires; JSON is accepted too.
+/// RFC 6749 §4.3.2 / §6. Form-encoded, as the RFC requires; JSON is accepted too. The password
+/// grant needs `username` and `password`; the refresh grant `refresh_token`, or the `tl_refresh`
+/// cookie. A missing one is `invalid_request`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// `password` or `refresh_token`.
+    /// Missing: `invalid_request`.
+    #[schema(schema_with = grant_type, required = true)]
     grant_type: Option<String>,
     username: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, schema_with = schemas::password)]
     password: Option<SecretString>,
     #[schema(value_type = Option<String>)]
     refresh_token: Option<SecretString>,
 }
+
+const PASSWORD_GRANT: &str = "password";
+const REFRESH_GRANT: &str = "refresh_token";
+
+/// The grants the token endpoint knows; any other is `unsupported_grant_type`.
+fn grant_type() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([PASSWORD_GRANT, REFRESH_GRANT]))
+        .build()
+}
+
+/// What a grant is refused with: the request, the password check, the refresh token.
+const GRANT_REFUSALS: [&[Reason]; 3] = [
+    &[Reason::InvalidRequest, Reason::UnsupportedGrantType],
+    PASSWORD_CHECK,
+    &[
+        Reason::RefreshInvalid,
+        Reason::RefreshExpired,
+        Reason::RefreshRevoked,
+        Reason::RefreshReused,
+    ],
+];
+
+/// The token endpoint's refusals: a grant's in RFC 6749's shape ([`oauth_status`]); a layer's
+/// (cross-site, a fault) in the one error body, like every other endpoint's.
+struct TokenRefusals;
+
+impl utoipa::IntoResponses for TokenRefusals {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        let layers = [EVERY_REQUEST, STATE_CHANGING].into_iter().flatten();
+        let grants = GRANT_REFUSALS.into_iter().flatten();
+        refusals::grouped(
+            layers
+                .map(|&reason| (reason.status(), Body::Error, reason))
+                .chain(grants.map(|&reason| (oauth_status(reason).as_u16(), Body::OAuth, reason))),
+        )
+    }
+}
+
+refusals!(RevokeRefusals = STATE_CHANGING);
+refusals!(FamilyRefusals = &[Reason::NotFound]);
+refusals!(BearerRefusals = BEARER);
 
 impl From<Issued> for TokenResponse {
     fn from(issued: Issued) -> Self {
@@ -79,13 +132,7 @@ impl IntoResponse for OAuthError {
         let ApiError::Refused { reason, message, headers, .. } = self.0 else {
             return self.0.into_response();
         };
-        // 429 and 503 keep their own status; every other grant error is a 400 (RFC 6749 §5.2).
-        let status = match reason {
-            Reason::RateLimited | Reason::ServerBusy => {
-                StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::BAD_REQUEST)
-            }
-            _ => StatusCode::BAD_REQUEST,
-        };
+        let status = oauth_status(reason);
         let body = OAuthErrorBody {
             error: OAuthErrorCode::for_reason(reason),
             error_description: message.clone(),
@@ -100,6 +147,17 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// The status a refused grant is answered with: 429 and 503 keep their own; every other grant
+/// error is a 400 (RFC 6749 §5.2).
+fn oauth_status(reason: Reason) -> StatusCode {
+    match reason {
+        Reason::RateLimited | Reason::ServerBusy => {
+            StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::BAD_REQUEST)
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 /// RFC 6749 §5.1: token responses must not be cached.
 fn no_store() -> [(HeaderName, HeaderValue); 2] {
     [
@@ -109,13 +167,18 @@ fn no_store() -> [(HeaderName, HeaderValue); 2] {
 }
 
 /// Exchange a password or a refresh token for tokens.
+///
+/// With `X-Refresh-Cookie: 1` (the browser variant) the refresh token is set as the HttpOnly cookie
+/// `tl_refresh` instead of sent in the body, and the refresh grant reads it from there. A body that
+/// is neither a form nor JSON, or does not parse, is `invalid_request`.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
-    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json"),
+    )),
     responses(
         (status = 200, description = "Tokens, with `Cache-Control: no-store`", body = TokenResponse),
-        (status = 400, description = "`invalid_grant` (reasons `invalid_credentials`, `refresh_invalid`, `refresh_expired`, `refresh_revoked`, `refresh_reused`), `invalid_request`, `unsupported_grant_type`", body = OAuthErrorBody),
-        (status = 429, description = "`rate_limited`", body = OAuthErrorBody),
-        (status = 503, description = "`server_busy`, with `Retry-After`", body = OAuthErrorBody),
+        TokenRefusals,
     ))]
 async fn token(
     State(state): State<AppState>,
@@ -125,7 +188,7 @@ async fn token(
 ) -> Result<Response, OAuthError> {
     let JsonOrForm(request) = request?;
     let response = match request.grant_type.as_deref() {
-        Some("password") => {
+        Some(PASSWORD_GRANT) => {
             let (Some(username), Some(password)) = (request.username, request.password) else {
                 return Err(ApiError::refused(
                     Reason::InvalidRequest,
@@ -135,7 +198,7 @@ async fn token(
             };
             bearer::password_login(&state, &username, password, client, &headers).await?
         }
-        Some("refresh_token") => {
+        Some(REFRESH_GRANT) => {
             let Some(refresh) = request.refresh_token.or_else(|| refresh_cookie(&state, &headers))
             else {
                 return Err(ApiError::refused(
@@ -219,11 +282,14 @@ pub struct RevokeRequest {
 }
 
 /// Revoke a refresh token's whole family (logout); the `tl_refresh` cookie is used, and cleared,
-/// when no `token` is sent. Always 200, as RFC 7009 §2.2 requires, so the
-/// endpoint tells nobody whether a token existed.
+/// when no `token` is sent. 200 whether or not the token existed, and whatever the body holds, as
+/// RFC 7009 §2.2 requires, so the endpoint tells nobody whether a token existed.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Revoked, or nothing to revoke")))]
+    request_body(content(
+        (Option<RevokeRequest> = "application/x-www-form-urlencoded"),
+        (Option<RevokeRequest> = "application/json"),
+    )),
+    responses((status = 200, description = "Revoked, or nothing to revoke"), RevokeRefusals))]
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -244,9 +310,10 @@ async fn revoke(
 }
 
 /// The refresh-token family of the `tl_refresh` cookie, as a chain, oldest first.
+///
+/// Without the cookie, or with a token this server does not know, `not_found`.
 #[utoipa::path(get, path = "/oauth/family", tag = "oauth",
-    responses((status = 200, body = Family),
-              (status = 404, description = "`not_found`: no refresh cookie, or an unknown token", body = ErrorBody)))]
+    responses((status = 200, body = Family), FamilyRefusals))]
 async fn family(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -290,12 +357,8 @@ async fn family(
 }
 
 /// Who the bearer of this access token is; no session, one key lookup.
-#[utoipa::path(get, path = "/jwt/me", tag = "oauth",
-    params(("Authorization" = String, Header, description = "`Bearer <access token>`")),
-    responses(
-        (status = 200, body = BearerMe),
-        (status = 401, description = "`token_expired`, `token_invalid`, `not_logged_in`; with `WWW-Authenticate: Bearer error=\"invalid_token\"`", body = ErrorBody),
-    ))]
+#[utoipa::path(get, path = "/jwt/me", tag = "oauth", security(("bearer" = [])),
+    responses((status = 200, body = BearerMe), BearerRefusals))]
 async fn me(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -17,15 +17,17 @@ use sea_orm::{
 };
 use tokenlab_core::Reason;
 use tokenlab_core::submit::{parse_idempotency_key, validate_order};
-use tokenlab_core::wire::{CreatedOrder, FormToken, NewOrder, Order, OrderList};
+use tokenlab_core::wire::{CreatedOrder, FormToken, NewOrder, Order, OrderList, schemas};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::refusals::{CALLER, JSON_BODY, STATE_CHANGING, refusals};
 use crate::auth::Caller;
 use crate::auth::session::SESSION_COOKIE;
 use crate::clock::from_unix_seconds;
 use crate::entities::{form_tokens, orders};
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson};
 pub use crate::exactly_once::order_fingerprint;
 use crate::exactly_once::{self, OrderRequest, Protection};
 use crate::secrets::{new_token, storage_hash};
@@ -51,10 +53,40 @@ impl TryFrom<orders::Model> for Order {
     }
 }
 
+refusals!(SignedInRefusals = CALLER);
+refusals!(
+    CreateOrderRefusals = STATE_CHANGING,
+    CALLER,
+    JSON_BODY,
+    &[
+        Reason::InvalidOrder,
+        Reason::IdempotencyKeyMissing,
+        Reason::InvalidIdempotencyKey,
+        Reason::FormTokenInvalid,
+        Reason::DuplicateSubmit,
+        Reason::IdempotencyKeyInUse,
+        Reason::IdempotencyKeyReused,
+    ],
+);
+
+/// The headers `POST /api/orders` reads.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the `HeaderMap`; this type only describes them.
+struct OrderHeaders {
+    /// Instead of `form_token` (never both): retries with the same key get the first response.
+    #[param(rename = "Idempotency-Key", schema_with = schemas::idempotency_key)]
+    idempotency_key: Option<String>,
+    /// Demo profile: hold the request this long before processing it (a slow network), at most
+    /// ten seconds; longer asks are held ten seconds.
+    #[param(rename = "X-Demo-Delay-Ms")]
+    demo_delay_ms: Option<u64>,
+}
+
 /// Issue a one-time form token for the caller.
 #[utoipa::path(get, path = "/orders/form-token", tag = "orders",
-    responses((status = 200, body = FormToken),
-              (status = 401, description = "`not_logged_in`, `session_expired`", body = ErrorBody)))]
+    security(("bearer" = []), ("device_id" = [], "device_token" = []), ("session_cookie" = [])),
+    responses((status = 200, body = FormToken), SignedInRefusals))]
 async fn form_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,8 +108,8 @@ async fn form_token(
 
 /// The caller's orders, newest first.
 #[utoipa::path(get, path = "/orders", tag = "orders",
-    responses((status = 200, body = OrderList),
-              (status = 401, description = "`not_logged_in`, `session_expired`", body = ErrorBody)))]
+    security(("bearer" = []), ("device_id" = [], "device_token" = []), ("session_cookie" = [])),
+    responses((status = 200, body = OrderList), SignedInRefusals))]
 async fn list_orders(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,17 +124,15 @@ async fn list_orders(
 }
 
 /// Place an order, exactly once: protect it with a one-time `form_token` or an `Idempotency-Key`.
-#[utoipa::path(post, path = "/orders", tag = "orders", request_body = NewOrder,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Instead of `form_token`: retries with the same key get the first response"),
-        ("X-Demo-Delay-Ms" = Option<u64>, Header, description = "Demo profile: hold the request this long before processing (slow network), at most 10000"),
-    ),
+///
+/// Exactly one of the two: neither is `idempotency_key_missing`, both `invalid_body`. A retry with
+/// the same `Idempotency-Key` gets the first response again; a `duplicate_submit` names the order
+/// the spent form token created (`original_order_id`).
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = NewOrder, params(OrderHeaders),
+    security(("bearer" = []), ("device_id" = [], "device_token" = []), ("session_cookie" = [])),
     responses(
         (status = 201, description = "Created (replays of it carry `Idempotent-Replayed: true`)", body = CreatedOrder),
-        (status = 400, description = "`idempotency_key_missing`, `invalid_idempotency_key`, `invalid_json`", body = ErrorBody),
-        (status = 401, description = "`not_logged_in`, `session_expired`", body = ErrorBody),
-        (status = 409, description = "`duplicate_submit` with `original_order_id`, or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 422, description = "`form_token_invalid`, `idempotency_key_reused`, `invalid_order`, `invalid_body`", body = ErrorBody),
+        CreateOrderRefusals,
     ))]
 async fn create_order(
     State(state): State<AppState>,

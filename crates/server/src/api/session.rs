@@ -9,16 +9,17 @@ use axum::http::{HeaderMap, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tokenlab_core::display::mask_secret;
-use tokenlab_core::wire::{SessionInfo, SessionView, UserView};
+use tokenlab_core::wire::{SessionInfo, SessionView, UserView, schemas};
 use tower_sessions::Session;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::refusals::{JSON_BODY, PASSWORD_CHECK, SESSION, STATE_CHANGING, refusals};
 use crate::auth;
 use crate::auth::password::authenticate;
 use crate::auth::session::{SESSION_COOKIE, SessionAuth, signed_in};
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson};
 use crate::guard::ClientIp;
 use crate::state::AppState;
 
@@ -33,9 +34,13 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 pub struct LoginRequest {
     #[schema(example = "alice")]
     username: String,
-    #[schema(value_type = String, example = "wonderland-demo")]
+    #[schema(value_type = String, schema_with = schemas::password)]
     password: SecretString,
 }
+
+refusals!(LoginRefusals = STATE_CHANGING, JSON_BODY, PASSWORD_CHECK);
+refusals!(MeRefusals = SESSION);
+refusals!(LogoutRefusals = STATE_CHANGING);
 
 fn view(auth: &SessionAuth, session: &Session) -> SessionView {
     SessionView {
@@ -56,10 +61,7 @@ fn view(auth: &SessionAuth, session: &Session) -> SessionView {
 #[utoipa::path(post, path = "/session/login", tag = "session", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; `Set-Cookie: tl_session=…`", body = SessionView),
-        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
-        (status = 503, description = "`server_busy`, with `Retry-After`", body = ErrorBody),
-        (status = 403, description = "`cross_site_request`", body = ErrorBody),
+        LoginRefusals,
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -74,11 +76,10 @@ async fn login(
 }
 
 /// The logged-in user; each call slides the idle timeout forward.
-#[utoipa::path(get, path = "/session/me", tag = "session",
-    responses(
-        (status = 200, body = SessionView),
-        (status = 401, description = "`not_logged_in`, or `session_expired` (answered once; the session is then gone)", body = ErrorBody),
-    ))]
+///
+/// A `session_expired` is answered once; the session is then gone.
+#[utoipa::path(get, path = "/session/me", tag = "session", security(("session_cookie" = [])),
+    responses((status = 200, body = SessionView), MeRefusals))]
 async fn me(
     State(state): State<AppState>,
     session: Session,
@@ -90,7 +91,7 @@ async fn me(
 /// Log out: the server deletes the session, so the old cookie is worthless even if kept.
 #[utoipa::path(post, path = "/session/logout", tag = "session",
     responses((status = 204, description = "Logged out (also when there was no session)"),
-              (status = 403, description = "`cross_site_request`", body = ErrorBody)))]
+              LogoutRefusals))]
 async fn logout(session: Session) -> Result<StatusCode, ApiError> {
     session.flush().await?;
     Ok(StatusCode::NO_CONTENT)

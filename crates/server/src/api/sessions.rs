@@ -6,16 +6,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use sea_orm::TransactionTrait as _;
+use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::signout::{ACCESS_REVOCATION_BOUND, SessionRef};
 use tokenlab_core::wire::{RevokeAll, RevokedAll, SessionList};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::refusals::{CALLER, JSON_BODY, PATH_PARAMETER, STATE_CHANGING, refusals};
 use crate::auth::Caller;
 use crate::auth::session::SESSION_COOKIE;
 use crate::auth::signout::{self, Current};
-use crate::error::{ApiError, ApiJson, Context as _, ErrorBody};
+use crate::error::{ApiError, ApiJson, Context as _};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -26,15 +29,26 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
 }
 
+/// `DELETE /api/sessions/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SessionPath {
+    /// An `id` from `GET /api/sessions`; any other is `not_found`.
+    #[param(min_length = 1)]
+    id: String,
+}
+
+refusals!(ListRefusals = CALLER);
+refusals!(EndOneRefusals = STATE_CHANGING, CALLER, PATH_PARAMETER, &[Reason::NotFound]);
+refusals!(RevokeAllRefusals = STATE_CHANGING, CALLER, JSON_BODY);
+
 /// Every live sign-in of the caller's user: session-id logins, devices, refresh-token families.
+///
+/// Any sign-in will do: an access token, else the device headers, else the session cookie; a
+/// refusal carries the reason of the first one sent.
 #[utoipa::path(get, path = "/sessions", tag = "sessions",
-    params(
-        ("Authorization" = Option<String>, Header, description = "`Bearer <access token>`; or send the device headers, or the `tl_session` cookie"),
-    ),
-    responses(
-        (status = 200, body = SessionList),
-        (status = 401, description = "No valid sign-in: the reason of the scheme tried (`not_logged_in`, `session_expired`, `device_*`, `token_*`)", body = ErrorBody),
-    ))]
+    security(("bearer" = []), ("device_id" = [], "device_token" = []), ("session_cookie" = [])),
+    responses((status = 200, body = SessionList), ListRefusals))]
 async fn list_sessions(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,17 +61,13 @@ async fn list_sessions(
 
 /// End one sign-in: a session is deleted, a device revoked with its sessions, a refresh family
 /// revoked with every access token minted from it.
-#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "An `id` from `GET /api/sessions`")),
-    responses(
-        (status = 204, description = "Ended"),
-        (status = 401, description = "No valid sign-in", body = ErrorBody),
-        (status = 404, description = "`not_found`: no live sign-in of yours has this id", body = ErrorBody),
-    ))]
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", params(SessionPath),
+    security(("bearer" = []), ("device_id" = [], "device_token" = []), ("session_cookie" = [])),
+    responses((status = 204, description = "Ended"), EndOneRefusals))]
 async fn end_session(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(SessionPath { id }): Path<SessionPath>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::refused(Reason::NotFound, "no live sign-in of yours has this id");
     let which = SessionRef::parse(&id).ok_or_else(not_found)?;
@@ -74,12 +84,8 @@ async fn end_session(
 /// Sign out everywhere: every server session, device and refresh family of the user, and every
 /// access token minted from those families, end in one transaction.
 #[utoipa::path(post, path = "/sessions/revoke-all", tag = "sessions", request_body = RevokeAll,
-    responses(
-        (status = 200, body = RevokedAll),
-        (status = 401, description = "No valid sign-in", body = ErrorBody),
-        (status = 403, description = "`cross_site_request`", body = ErrorBody),
-        (status = 422, description = "`invalid_body`", body = ErrorBody),
-    ))]
+    security(("bearer" = []), ("device_id" = [], "device_token" = []), ("session_cookie" = [])),
+    responses((status = 200, body = RevokedAll), RevokeAllRefusals))]
 async fn revoke_all(
     State(state): State<AppState>,
     caller: Caller,

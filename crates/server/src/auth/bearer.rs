@@ -91,7 +91,7 @@ pub async fn password_login(
 /// lost the response to its refresh can be given *the same* child again without the server ever
 /// storing a token in clear — and nobody without the key can compute it.
 async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
-    let key = state.keys.hmac_key(&state.db).await.context("loading the refresh-derivation key")?;
+    let key = state.keys.hmac_key()?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(ApiError::internal)?;
     mac.update(parent.as_bytes());
     Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
@@ -257,7 +257,7 @@ async fn issue(
         sid: family_handle(family_id),
         preferred_username: user.username.clone(),
     };
-    let (kid, key) = state.keys.signing_key(&state.db).await.context("loading the signing key")?;
+    let (kid, key) = state.keys.signing_key()?;
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid);
     let access_token = jsonwebtoken::encode(&header, &claims, &key).map_err(ApiError::internal)?;
@@ -309,6 +309,33 @@ pub(crate) async fn verify_signed_claims(
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
     };
     let token = bearer.token();
+    let claims = match state.verified_tokens.get(token, &state.keys) {
+        Some(claims) => claims,
+        None => {
+            let (kid, claims) = verify_signature(state, token)?;
+            state.verified_tokens.insert(token, kid, claims.clone());
+            claims
+        }
+    };
+    check_time_claims(claims.iat, claims.nbf, claims.exp, state.clock.now()).map_err(
+        |e| match e {
+            TimeClaimError::Expired => {
+                state.verified_tokens.forget(token);
+                invalid_token(Reason::TokenExpired, "the access token expired")
+            }
+            TimeClaimError::NotYetValid => invalid_token(Reason::TokenInvalid, "not valid yet"),
+            TimeClaimError::IssuedInTheFuture => {
+                invalid_token(Reason::TokenInvalid, "issued in the future")
+            }
+        },
+    )?;
+    Ok(claims)
+}
+
+/// The expensive half of the check, done once per token and instance (then cached): the header,
+/// the `kid`, the Ed25519 signature, and every claim but the time claims, which depend on when
+/// the token is used.
+fn verify_signature(state: &AppState, token: &str) -> Result<(String, AccessClaims), ApiError> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid_token(Reason::TokenInvalid, "malformed token"))?;
     if header.alg != Algorithm::EdDSA {
@@ -317,9 +344,7 @@ pub(crate) async fn verify_signed_claims(
     let kid = header.kid.ok_or_else(|| invalid_token(Reason::TokenInvalid, "no kid"))?;
     let key = state
         .keys
-        .verifying_key(&state.db, &kid)
-        .await
-        .context("loading the key an access token names")?
+        .verifying_key(&kid)
         .ok_or_else(|| invalid_token(Reason::TokenInvalid, "unknown or retired kid"))?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     // Time is checked below on the injected clock; the library would read the system clock.
@@ -333,19 +358,7 @@ pub(crate) async fn verify_signed_claims(
     // be ended) is refused, and the client refreshes.
     let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
         .map_err(|e| invalid_token(Reason::TokenInvalid, &format!("rejected: {e}")))?;
-    let claims = data.claims;
-    check_time_claims(claims.iat, claims.nbf, claims.exp, state.clock.now()).map_err(
-        |e| match e {
-            TimeClaimError::Expired => {
-                invalid_token(Reason::TokenExpired, "the access token expired")
-            }
-            TimeClaimError::NotYetValid => invalid_token(Reason::TokenInvalid, "not valid yet"),
-            TimeClaimError::IssuedInTheFuture => {
-                invalid_token(Reason::TokenInvalid, "issued in the future")
-            }
-        },
-    )?;
-    Ok(claims)
+    Ok((kid, data.claims))
 }
 
 /// The bearer of a valid access token, for endpoints shared by the schemes: user id, name, and

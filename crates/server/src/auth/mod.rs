@@ -26,6 +26,7 @@ pub mod password;
 pub mod revocation;
 pub mod session;
 pub mod signout;
+pub mod verified_tokens;
 
 use self::bearer::bearer_user;
 use self::device::device_user;

@@ -28,8 +28,9 @@ pub struct SessionAuth {
 }
 
 /// The signed-in user of this session, if the session is still valid at the injected clock's now.
-/// A valid session's idle expiry slides forward (every authenticated request is activity); an
-/// expired one is deleted and reported as `session_expired`, once.
+/// A valid session's idle expiry slides forward (every authenticated request is activity, written
+/// back once per `SessionPolicy::write_back_step`); an expired one is deleted and reported as
+/// `session_expired`, once.
 #[tracing::instrument(name = "session.check", skip_all)]
 pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
     let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
@@ -46,7 +47,10 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAut
         };
         return Err(ApiError::refused(Reason::SessionExpired, format!("{which}; log in again")));
     }
-    let auth = SessionAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
+    // The idle expiry slides with one write a minute, not one per request: within the step the
+    // stored times stand and the session is not written back at all.
+    let Some(times) = auth.times.touched(&state.session_policy, now) else { return Ok(auth) };
+    let auth = SessionAuth { times, ..auth };
     session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
     Ok(auth)
 }

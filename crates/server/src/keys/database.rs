@@ -7,6 +7,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use jsonwebtoken::{DecodingKey, EncodingKey};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, EntityTrait as _,
@@ -14,7 +19,7 @@ use sea_orm::{
 };
 use tokenlab_core::Timestamp;
 use tokenlab_core::random::SecretSource;
-use tokenlab_core::wire::JwkSet;
+use tokenlab_core::wire::Jwk;
 
 use crate::entities::server_keys;
 use crate::error::ApiError;
@@ -76,59 +81,96 @@ async fn create(
     Ok(kid)
 }
 
-/// The key new access tokens are signed with: the newest signing key not retired.
-pub async fn signing_key(db: &DatabaseConnection) -> Result<(String, EncodingKey), ApiError> {
-    let row = server_keys::Entity::find()
-        .filter(server_keys::Column::Kind.eq(SIGNING))
-        .filter(server_keys::Column::RetiredAt.is_null())
-        .order_by_desc(server_keys::Column::CreatedAt)
-        .order_by_desc(server_keys::Column::Kid)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::internal("no signing key"))?;
-    let der = STANDARD.decode(&row.secret).map_err(ApiError::internal)?;
-    Ok((row.kid, EncodingKey::from_ed_der(&der)))
+/// How often every instance re-reads the demo's keys: a rotation or retirement on one instance
+/// holds on every other within this plus one query (the instance that made it reloads at once).
+pub const RELOAD_EVERY: Duration = Duration::from_millis(500);
+
+/// The demo's keys as last read from the database, so that signing and verifying never cost a
+/// statement. Reloaded in the background every [`RELOAD_EVERY`], and at once by the instance that
+/// changed them.
+#[derive(Default)]
+pub struct DatabaseKeys {
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Handed out before a reload reads: a later reload's picture replaces an earlier one, never
+    /// the other way (the same rule as the revoked-families cache).
+    tickets: AtomicU64,
 }
 
-/// The verification key a token's `kid` names, if it is one of ours and not retired. Only keys in
-/// the table can be selected: a `kid` never points anywhere else (no `jku`, no embedded `jwk`).
-pub async fn verifying_key(
-    db: &DatabaseConnection,
-    kid: &str,
-) -> Result<Option<DecodingKey>, ApiError> {
-    let row = server_keys::Entity::find_by_id(kid.to_owned())
-        .filter(server_keys::Column::Kind.eq(SIGNING))
-        .filter(server_keys::Column::RetiredAt.is_null())
-        .one(db)
-        .await?;
-    let Some(public) = row.and_then(|r| r.public) else { return Ok(None) };
-    let bytes = URL_SAFE_NO_PAD.decode(public).map_err(ApiError::internal)?;
-    Ok(Some(DecodingKey::from_ed_der(&bytes)))
+#[derive(Default)]
+pub struct Snapshot {
+    ticket: u64,
+    /// The newest signing key not retired.
+    pub signing: Option<(String, EncodingKey)>,
+    /// Every signing key not retired, by `kid`. Only keys in the table can be selected: a `kid`
+    /// never points anywhere else (no `jku`, no embedded `jwk`).
+    pub verifying: HashMap<String, DecodingKey>,
+    /// The oldest HMAC key not retired (it is never rotated: children derived with it must stay
+    /// derivable).
+    pub hmac: Option<Arc<[u8]>>,
+    /// What `/.well-known/jwks.json` publishes, newest first.
+    pub jwks: Vec<Jwk>,
 }
 
-pub async fn hmac_key(db: &DatabaseConnection) -> Result<Vec<u8>, ApiError> {
-    let row = server_keys::Entity::find()
-        .filter(server_keys::Column::Kind.eq(HMAC))
-        .filter(server_keys::Column::RetiredAt.is_null())
-        .order_by_asc(server_keys::Column::CreatedAt)
-        .order_by_asc(server_keys::Column::Kid)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::internal("no hmac key"))?;
-    STANDARD.decode(row.secret).map_err(ApiError::internal)
-}
+impl DatabaseKeys {
+    pub fn current(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(snapshot) => snapshot.clone(),
+            // A writer panicked mid-swap; the snapshot it guarded is still whole.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 
-/// The public keys that verify access tokens, as RFC 7517 publishes them.
-pub async fn jwks(db: &DatabaseConnection) -> Result<JwkSet, ApiError> {
-    let rows = server_keys::Entity::find()
-        .filter(server_keys::Column::Kind.eq(SIGNING))
-        .filter(server_keys::Column::RetiredAt.is_null())
-        .order_by_desc(server_keys::Column::CreatedAt)
-        .all(db)
-        .await?;
-    let keys =
-        rows.into_iter().filter_map(|row| Some(super::ed25519_jwk(row.kid, row.public?))).collect();
-    Ok(JwkSet { keys })
+    #[tracing::instrument(name = "keys.reload", level = "debug", skip_all)]
+    pub async fn reload(&self, db: &DatabaseConnection) -> Result<(), ApiError> {
+        let ticket = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
+        let rows = server_keys::Entity::find()
+            .filter(server_keys::Column::RetiredAt.is_null())
+            .order_by_desc(server_keys::Column::CreatedAt)
+            .order_by_desc(server_keys::Column::Kid)
+            .all(db)
+            .await?;
+        let mut fresh = Snapshot { ticket, ..Snapshot::default() };
+        for row in rows {
+            match row.kind.as_str() {
+                SIGNING => {
+                    let der = STANDARD.decode(&row.secret).map_err(ApiError::internal)?;
+                    if fresh.signing.is_none() {
+                        fresh.signing = Some((row.kid.clone(), EncodingKey::from_ed_der(&der)));
+                    }
+                    let Some(public) = row.public else { continue };
+                    let bytes = URL_SAFE_NO_PAD.decode(&public).map_err(ApiError::internal)?;
+                    fresh.verifying.insert(row.kid.clone(), DecodingKey::from_ed_der(&bytes));
+                    fresh.jwks.push(super::ed25519_jwk(row.kid, public));
+                }
+                // Rows come newest first; the oldest HMAC key is the one in force.
+                HMAC => {
+                    let bytes = STANDARD.decode(&row.secret).map_err(ApiError::internal)?;
+                    fresh.hmac = Some(bytes.into());
+                }
+                other => tracing::warn!(kind = other, kid = row.kid, "unknown server key kind"),
+            }
+        }
+        let mut installed = match self.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if fresh.ticket > installed.ticket {
+            *installed = Arc::new(fresh);
+        }
+        Ok(())
+    }
+
+    /// Reloads every [`RELOAD_EVERY`] until the task is aborted.
+    pub async fn keep_loading(self: Arc<Self>, db: DatabaseConnection) {
+        let mut every = tokio::time::interval(RELOAD_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(err) = self.reload(&db).await {
+                tracing::warn!(error = %err, "reloading the signing keys failed; keeping the last set");
+            }
+        }
+    }
 }
 
 /// A new signing key takes over signing; the previous one keeps verifying until retired.

@@ -135,7 +135,7 @@ async fn a_handler_past_its_deadline_answers_503_with_a_reason() {
         .unwrap();
     assert_eq!(held.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = held.json().await.unwrap();
-    assert_eq!(body["reason"], "server_busy", "{body}");
+    assert_eq!(body["reason"], "deadline_exceeded", "{body}");
     app.stop().await;
 }
 

@@ -65,9 +65,10 @@ backend_test!(a_request_in_flight_cannot_undo_a_logout);
 async fn a_request_in_flight_cannot_undo_a_logout(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.session_login(&TestUser::alice()).await;
-    // A second later, the held request's activity moves the idle expiry: its session is due
-    // to be saved when it finishes, which is what used to write the ended session back.
-    app.advance_clock(1).await;
+    // A minute later (the write-back step), the held request's activity moves the idle expiry:
+    // its session is due to be saved when it finishes, which is what used to write the ended
+    // session back.
+    app.advance_clock(60).await;
     let held = held_order(&app, &alice, "held-over-logout");
     app.wait_for_count(
         "SELECT COUNT(*) AS n FROM idempotency_keys WHERE key = 'held-over-logout'",
@@ -89,7 +90,7 @@ backend_test!(a_request_in_flight_cannot_extend_a_session_that_expired);
 async fn a_request_in_flight_cannot_extend_a_session_that_expired(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.session_login(&TestUser::alice()).await;
-    app.advance_clock(1).await;
+    app.advance_clock(60).await;
     let held = held_order(&app, &alice, "held-over-expiry");
     app.wait_for_count(
         "SELECT COUNT(*) AS n FROM idempotency_keys WHERE key = 'held-over-expiry'",
@@ -109,7 +110,7 @@ backend_test!(a_device_request_in_flight_cannot_undo_a_device_logout);
 async fn a_device_request_in_flight_cannot_undo_a_device_logout(backend: Backend) {
     let app = spawn_app(backend).await;
     let phone = device_login(&app, "phone-in-flight").await;
-    app.advance_clock(1).await;
+    app.advance_clock(60).await;
     let held = {
         let request = phone
             .apply(Client::new().get(app.url("/api/device/me")))

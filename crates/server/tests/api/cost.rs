@@ -1,0 +1,116 @@
+//! What each scheme's check costs the server, counted in database statements
+//! (`X-Tokenlab-Db-Queries`), and the bounds the in-memory copies that make it cheap must keep.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestUser, assert_refused, spawn_app};
+
+fn statements(response: &Response) -> u32 {
+    response.headers()["x-tokenlab-db-queries"].to_str().unwrap().parse().unwrap()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+backend_test!(an_access_token_costs_no_statement);
+async fn an_access_token_costs_no_statement(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let access =
+        app.password_grant(&TestUser::alice()).await["access_token"].as_str().unwrap().to_owned();
+    // The first use verifies the signature, later ones find it verified: neither asks the database.
+    for _ in 0..3 {
+        let me = app.jwt_me(&access).await;
+        assert_eq!(me.status(), StatusCode::OK);
+        assert_eq!(statements(&me), 0, "{backend:?}");
+    }
+    app.stop().await;
+}
+
+backend_test!(a_retired_key_ends_its_tokens_at_once_here_and_within_a_second_everywhere);
+async fn a_retired_key_ends_its_tokens_at_once_here_and_within_a_second_everywhere(
+    backend: Backend,
+) {
+    let a = spawn_app(backend).await;
+    let b = a.second_instance().await;
+    let access =
+        a.password_grant(&TestUser::alice()).await["access_token"].as_str().unwrap().to_owned();
+    // Both instances have verified (and cached) the token.
+    assert_eq!(a.jwt_me(&access).await.status(), StatusCode::OK);
+    assert_eq!(b.jwt_me(&access).await.status(), StatusCode::OK);
+
+    let rotated: Value =
+        a.post_json("/api/demo/keys/rotate", &json!({})).await.json().await.unwrap();
+    let newer =
+        a.password_grant(&TestUser::alice()).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&newer), rotated["kid"], "{backend:?}: the rotating instance signs at once");
+
+    let retired_at = Instant::now();
+    let retire = a.post_json("/api/demo/keys/retire", &json!({"kid": kid_of(&access)})).await;
+    assert_eq!(retire.status(), StatusCode::NO_CONTENT);
+    assert_refused(a.jwt_me(&access).await, StatusCode::UNAUTHORIZED, "token_invalid").await;
+    let refused_after = loop {
+        let response = b.jwt_me(&access).await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            assert_refused(response, StatusCode::UNAUTHORIZED, "token_invalid").await;
+            break retired_at.elapsed();
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(retired_at.elapsed() < Duration::from_secs(5), "never refused on B");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("{backend:?}: instance B refused the retired key's token after {refused_after:?}");
+    assert!(refused_after < Duration::from_secs(1), "{backend:?}: {refused_after:?}");
+    // The new key verifies on B too, without a statement.
+    let me = b.jwt_me(&newer).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(statements(&me), 0);
+    b.stop().await;
+    a.stop().await;
+}
+
+backend_test!(a_verified_token_is_still_refused_once_it_expires);
+async fn a_verified_token_is_still_refused_once_it_expires(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let switched = app
+        .client
+        .put(app.url("/api/demo/policy"))
+        .json(&json!({"name": "recommended"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), StatusCode::OK);
+    let grant = app.password_grant(&TestUser::alice()).await;
+    let access = grant["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.jwt_me(&access).await.status(), StatusCode::OK, "verified and cached");
+    let lifetime = grant["expires_in"].as_i64().unwrap();
+    app.advance_clock(lifetime + 60).await;
+    assert_refused(app.jwt_me(&access).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    app.stop().await;
+}
+
+backend_test!(a_session_costs_one_read_and_a_write_once_a_minute);
+async fn a_session_costs_one_read_and_a_write_once_a_minute(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.session_login(&TestUser::alice()).await;
+    let first = app.session_me(&alice).await;
+    assert_eq!(statements(&first), 1, "{backend:?}: the session's row, read");
+    let first: Value = first.json().await.unwrap();
+    // Within the minute: read, and nothing written; the idle expiry stands.
+    app.advance_clock(59).await;
+    let within = app.session_me(&alice).await;
+    assert_eq!(statements(&within), 1, "{backend:?}");
+    let within: Value = within.json().await.unwrap();
+    assert_eq!(within["session"]["idle_expires_at"], first["session"]["idle_expires_at"]);
+    // A minute on: read, and the slid expiry written back once.
+    app.advance_clock(1).await;
+    let after = app.session_me(&alice).await;
+    assert_eq!(statements(&after), 2, "{backend:?}: read, then one write");
+    let after: Value = after.json().await.unwrap();
+    assert_ne!(after["session"]["idle_expires_at"], first["session"]["idle_expires_at"]);
+    assert_eq!(statements(&app.session_me(&alice).await), 1, "{backend:?}: and then reads again");
+    app.stop().await;
+}
