@@ -1,10 +1,47 @@
 import * as path from "path";
 import { expect, Page } from "@playwright/test";
 
-/** Opens the lab and waits until hydration has attached the event handlers. */
+const cspListeners = new WeakMap<Page, ((violation: string) => void)[]>();
+
+/**
+ * Calls `report` with every Content-Security-Policy violation that `page` reports from its next
+ * navigation on, both ways a browser tells: the `securitypolicyviolation` event, and the console
+ * message, which also comes from frames the event listener does not reach (the attack lab's
+ * sandboxed `srcdoc` frame, which inherits the page's policy).
+ */
+export async function onCspViolation(page: Page, report: (violation: string) => void) {
+  let listeners = cspListeners.get(page);
+  if (!listeners) {
+    const all: ((violation: string) => void)[] = [];
+    listeners = all;
+    cspListeners.set(page, all);
+    await page.exposeBinding("tokenlabCspViolation", ({ frame }, violation: string) => {
+      all.forEach((listener) => listener(`${violation} (frame ${frame.url()})`));
+    });
+    await page.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (event) => {
+        const page = window as unknown as { tokenlabCspViolation: (violation: string) => void };
+        const blocked = event.blockedURI || "(inline)";
+        page.tokenlabCspViolation(`${event.effectiveDirective} refused ${blocked}: ${event.sample}`);
+      });
+    });
+    page.on("console", (message) => {
+      if (/content security policy/i.test(message.text())) {
+        all.forEach((listener) => listener(`console: ${message.text()}`));
+      }
+    });
+  }
+  listeners.push(report);
+}
+
+/**
+ * Opens the lab and waits until hydration has attached the event handlers. The failures it returns
+ * collect uncaught errors and Content-Security-Policy violations from then on.
+ */
 export async function openLab(page: Page, path = "/") {
   const failures: string[] = [];
   page.on("pageerror", (err) => failures.push(err.message));
+  await onCspViolation(page, (violation) => failures.push(`CSP: ${violation}`));
   await page.goto(path);
   await expect(page.locator("main.lab[data-hydrated='true']")).toBeVisible();
   return failures;

@@ -341,11 +341,9 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
         .fallback(file_and_error_handler(tokenlab_web::shell))
         .with_state(leptos_options);
 
-    // Pages may be framed by the lab's own pages only (the attack lab's attacker frame is ours).
-    let site = site.layer(SetResponseHeaderLayer::if_not_present(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'self'"),
-    ));
+    // Scripts from this origin and inline scripts by hash only; framed by the lab's own pages
+    // only (the attack lab's attacker frame is ours). See csp.rs.
+    let site = crate::csp::protect(site);
     // API answers are per caller and often carry a token, a session or a secret: never cached.
     let api = api.layer(SetResponseHeaderLayer::overriding(
         header::CACHE_CONTROL,
@@ -405,8 +403,9 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
     responses((status = 200, body = tokenlab_core::wire::JwkSet)))]
 async fn jwks(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<tokenlab_core::wire::JwkSet>, ApiError> {
-    Ok(axum::Json(state.keys.jwks()))
+) -> axum::Json<tokenlab_core::wire::JwkSet> {
+    // The keys are in memory (see `keys`): publishing them cannot fail.
+    axum::Json(state.keys.jwks())
 }
 
 /// Liveness: the process answers. No database, no authentication: the cheapest request the server

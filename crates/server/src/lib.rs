@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod csp;
 pub mod db;
 pub mod demo_events;
 pub mod entities;

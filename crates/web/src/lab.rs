@@ -358,6 +358,29 @@ pub fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The one script of the cross-site attacker's page: once the page has loaded, it submits the
+/// page's form. The page runs in the attack lab's sandboxed `srcdoc` frame, which inherits the lab
+/// page's Content-Security-Policy, so the server lists this script's hash among the scripts every
+/// page may run (`crates/server/src/csp.rs`). That gives an injected copy nothing: in one of the
+/// lab's own documents it does nothing (their origin is not the opaque `null` of a sandboxed
+/// frame), and whatever a sandboxed frame posts reaches the server with `Origin: null`, which it
+/// refuses as cross-site.
+pub const ATTACKER_SCRIPT: &str =
+    r#"if (self.origin === "null") addEventListener("load", () => document.forms[0].submit());"#;
+
+/// The cross-site attacker's page: a form that submits itself to this server as soon as it loads.
+/// No event-handler attribute and no `style`, which the policy would refuse: its only script is
+/// [`ATTACKER_SCRIPT`].
+pub fn attacker_page(origin: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html><body>
+<p>evil.example — "You won a prize!"</p>
+<form method="post" action="{origin}/api/orders">
+<input type="hidden" name="item" value="prize"><input type="hidden" name="quantity" value="100">
+</form><script>{ATTACKER_SCRIPT}</script></body></html>"#
+    )
+}
+
 /// The frame the cross-site attacker's page runs in, and a way to learn that the server answered.
 #[derive(Clone, Copy)]
 pub struct AttackerFrame {
@@ -466,6 +489,16 @@ mod tests {
         for (n, expected) in cases {
             assert_eq!(plural(n, "order", "orders"), expected, "{n}");
         }
+    }
+
+    #[test]
+    fn the_attacker_page_runs_no_script_but_the_one_the_policy_lists() {
+        let page = attacker_page("http://127.0.0.1:3000");
+        assert_eq!(page.matches("<script").count(), 1, "{page}");
+        assert!(page.contains(&format!("<script>{ATTACKER_SCRIPT}</script>")), "{page}");
+        // Inline handlers and style attributes would need 'unsafe-inline' or 'unsafe-hashes'.
+        assert!(!page.contains(" on") && !page.contains("style"), "{page}");
+        assert!(page.contains(r#"action="http://127.0.0.1:3000/api/orders""#), "{page}");
     }
 
     #[test]

@@ -24,6 +24,10 @@ use crate::components::{
 use crate::logins::PageLogins;
 use crate::server_clock::ServerClock;
 
+/// The attack lab's cross-site page, written into a frame that inherits the pages' policy: the
+/// server lists [`ATTACKER_SCRIPT`]'s hash in that policy.
+pub use crate::lab::{ATTACKER_SCRIPT, attacker_page};
+
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -51,7 +55,7 @@ pub fn App() -> impl IntoView {
     provide_context(ServerClock::new(client));
     view! {
         <Router>
-            <Routes fallback=|| view! { <main class="not-found"><h1>"Not found"</h1><a href="/">"Back to the lab"</a></main> }>
+            <Routes fallback=|| view! { <main class="not-found" data-hydrated=hydration_marker()><h1>"Not found"</h1><a href="/">"Back to the lab"</a></main> }>
                 <Route path=path!("/") view=LabPage/>
                 <Route path=path!("/walkthrough") view=WalkthroughPage/>
                 <Route path=path!("/attacks") view=AttacksPage/>

@@ -12,6 +12,7 @@ mod accounts;
 mod clock;
 mod connections;
 mod cost;
+mod csp;
 mod device;
 mod keys;
 mod lab;

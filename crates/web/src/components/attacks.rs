@@ -12,8 +12,8 @@ use tokenlab_core::wire::{AccessClaims, InspectorQuery};
 
 use crate::api::{self, Credential};
 use crate::lab::{
-    Lab, ReasonRule, StepFn, StepFuture, StepState, answered, boxed, describe, expect_reason,
-    expect_status, plural,
+    Lab, ReasonRule, StepFn, StepFuture, StepState, answered, attacker_page, boxed, describe,
+    expect_reason, expect_status, plural,
 };
 
 struct Attack {
@@ -143,17 +143,6 @@ fn fixation(lab: Lab) -> StepFuture {
             "blocked: the planted id answered 401 not_logged_in; the login issued {issued} and the planted cookie is gone"
         ))
     })
-}
-
-/// The cross-site attacker's page: a form that submits itself to this server as soon as it loads.
-fn attacker_page(origin: &str) -> String {
-    format!(
-        r#"<!DOCTYPE html><html><body onload="document.forms[0].submit()" style="font:13px sans-serif">
-<p>evil.example — "You won a prize!"</p>
-<form method="post" action="{origin}/api/orders">
-<input type="hidden" name="item" value="prize"><input type="hidden" name="quantity" value="100">
-</form></body></html>"#
-    )
 }
 
 /// The server's count of cross-site refusals (demo profile). The refusal itself is delivered to
