@@ -29,7 +29,7 @@ use crate::api::refusals::{
     DEVICE, JSON_BODY, PASSWORD_CHECK, PATH_PARAMETER, STATE_CHANGING, refusals,
 };
 use crate::auth;
-use crate::auth::device::{DEVICE_COOKIE, authenticate_device, mode_of, revoke_where};
+use crate::auth::device::{DEVICE_COOKIE, KnownDevice, authenticate_device, revoke_where};
 use crate::auth::password::authenticate;
 use crate::clock::from_unix_seconds;
 use crate::entities::devices;
@@ -83,16 +83,16 @@ refusals!(RevokeDeviceRefusals = STATE_CHANGING, PATH_PARAMETER, DEVICE, &[Reaso
 refusals!(LogoutRefusals = STATE_CHANGING);
 refusals!(LogoutAllRefusals = STATE_CHANGING, DEVICE);
 
-fn view(row: &devices::Model) -> Result<DeviceView, ApiError> {
+fn view(device: &KnownDevice) -> Result<DeviceView, ApiError> {
     Ok(DeviceView {
-        id: row.id,
-        device_id_masked: mask_secret(&row.device_id),
-        name: row.name.clone(),
-        mode: mode_of(row)?,
-        created_at: from_unix_seconds(row.created_at)?,
-        last_seen_at: from_unix_seconds(row.last_seen_at)?,
-        token_expires_at: row.expires_at.map(from_unix_seconds).transpose()?,
-        revoked: row.revoked_at.is_some(),
+        id: device.id,
+        device_id_masked: mask_secret(&device.device_id),
+        name: device.facts.name.clone(),
+        mode: device.mode,
+        created_at: from_unix_seconds(device.facts.created_at)?,
+        last_seen_at: from_unix_seconds(device.facts.last_seen_at)?,
+        token_expires_at: device.facts.expires_at.map(from_unix_seconds).transpose()?,
+        revoked: device.revoked,
     })
 }
 
@@ -124,7 +124,7 @@ async fn login(
         auth::device::log_in(&state, &session, &headers, &user, body.device_id, body.mode).await?;
     Ok(ApiJson(DeviceLoginResponse {
         device_token: login.token,
-        device: view(&login.device)?,
+        device: view(&KnownDevice::of(&login.device)?)?,
         session: DeviceSessionInfo { idle_expires_at: login.auth.times.idle_expires_at },
         token_expires_at: login.token_expires_at,
     }))
@@ -174,7 +174,10 @@ async fn list_devices(
         .await?;
     let devices = rows
         .iter()
-        .map(|row| Ok(DeviceListEntry { device: view(row)?, current: row.id == call.device.id }))
+        .map(|row| {
+            let device = view(&KnownDevice::of(row)?)?;
+            Ok(DeviceListEntry { device, current: row.id == call.device.id })
+        })
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(call.respond(StatusCode::OK, DeviceList { devices }))
 }

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _,
-    Set, TransactionTrait as _,
+    ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, Set,
+    TransactionTrait as _,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
@@ -27,7 +27,7 @@ use tower_sessions::Session;
 
 use crate::auth::password::still_current;
 use crate::clock::from_unix_seconds;
-use crate::entities::{devices, users};
+use crate::entities::{devices, sessions, users};
 use crate::error::{ApiError, Context as _};
 use crate::secrets::{new_token, storage_hash};
 use crate::sessions::{OWNER_KEY, SessionOwner, user_agent};
@@ -46,10 +46,60 @@ pub struct DeviceAuth {
     pub mode: DeviceMode,
     /// As written: the token itself. Hardened: its SHA-256 (the session store is a database too).
     pub token_digest: String,
-    /// The device's `login_epoch` when this session was attached: a later login on the device
-    /// (even after a revocation) makes this session worthless.
+    /// The device's `login_epoch` when this session was attached. A later login on the device
+    /// deletes the sessions of earlier ones; the epoch stays as the inspector's record.
     pub epoch: i64,
     pub times: SessionTimes,
+    /// What the device row said when this session was attached, kept current by the session's
+    /// own write-backs, so that a call on a live session reads no device row (ADR 10). `None` in
+    /// sessions written before this existed: those are re-attached from the database once.
+    #[serde(default)]
+    pub facts: Option<DeviceFacts>,
+}
+
+/// The device row as the session knows it. Revocation and a new login on the device delete the
+/// device's sessions, so a live session's device is neither revoked nor replaced; what can still
+/// end it is the token's absolute expiry, which the copy carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceFacts {
+    pub name: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+impl DeviceFacts {
+    fn of(row: &devices::Model) -> Self {
+        Self {
+            name: row.name.clone(),
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// The device of a call, as the answer shows it: from its row (a login, a re-attach, the list of
+/// devices) or from the session's copy (a call on a live session).
+#[derive(Debug, Clone)]
+pub struct KnownDevice {
+    pub id: i64,
+    pub device_id: String,
+    pub mode: DeviceMode,
+    pub facts: DeviceFacts,
+    pub revoked: bool,
+}
+
+impl KnownDevice {
+    pub fn of(row: &devices::Model) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: row.id,
+            device_id: row.device_id.clone(),
+            mode: mode_of(row)?,
+            facts: DeviceFacts::of(row),
+            revoked: row.revoked_at.is_some(),
+        })
+    }
 }
 
 fn digest(mode: DeviceMode, token: &str) -> String {
@@ -78,7 +128,7 @@ pub fn state_of(row: &devices::Model) -> Result<DeviceState, ApiError> {
 /// An authenticated device call: who, which device, and what the response must tell the client.
 pub struct DeviceCall {
     pub auth: DeviceAuth,
-    pub device: devices::Model,
+    pub device: KnownDevice,
     pub renewed: bool,
     /// A hardened re-attach rotated the secret: the client must store this one.
     pub rotated_token: Option<String>,
@@ -131,6 +181,7 @@ pub async fn authenticate_device(
     let now = state.clock.now();
     if let Some(auth) = session.get::<DeviceAuth>(AUTH_KEY).await.map_err(ApiError::internal)?
         && auth.times.check(now).is_ok()
+        && let Some(facts) = auth.facts.clone()
     {
         // C4: the token sent is compared with the session's copy; a valid cookie is not enough.
         let matches = auth.device_id == device_id
@@ -141,34 +192,19 @@ pub async fn authenticate_device(
                 "the device token does not match this session's copy",
             ));
         }
-        // Revocation and expiry take effect at once, also for sessions already attached.
-        let device = devices::Entity::find_by_id(auth.device_pk)
-            .one(&state.db)
-            .await
-            .context("loading the device of this session")?
-            .ok_or_else(|| {
-                ApiError::refused(Reason::DeviceUnknown, "this device no longer exists")
-            })?;
-        if let Err(reason) = check_device(state_of(&device)?, now) {
-            session.flush().await?;
-            return Err(refusal(reason));
-        }
         if auth.mode == DeviceMode::AsWritten && !state.settings.as_written_devices_allowed() {
             // A session from when this database served the lab: not honoured here.
             session.flush().await?;
             return Err(refusal(Reason::DeviceUnknown));
         }
-        if device.login_epoch != auth.epoch {
+        // Revoking the device, or logging in on it again, deleted its sessions: this one being
+        // here says neither happened. The token's absolute expiry is in the copy.
+        let expires_at = facts.expires_at.map(from_unix_seconds).transpose()?;
+        if let Err(reason) = check_device(DeviceState { revoked: false, expires_at }, now) {
             session.flush().await?;
-            return Err(ApiError::refused(
-                Reason::DeviceUnknown,
-                "this session belongs to an earlier login on this device; log in again",
-            ));
+            return Err(refusal(reason));
         }
-        let auth = DeviceAuth { times: auth.times.touch(&state.session_policy, now), ..auth };
-        session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
-        let device = seen(state, device, now).await?;
-        return Ok(DeviceCall { auth, device, renewed: false, rotated_token: None });
+        return live_call(state, session, auth, facts, now).await;
     }
     // C5: no live session (timed out, evicted, or a new browser session): find the token in the
     // database and attach a fresh session to it.
@@ -208,14 +244,42 @@ fn refusal(reason: Reason) -> ApiError {
     ApiError::refused(reason, message)
 }
 
-async fn seen(
+/// A call on a live device session: nothing read but the session. The idle expiry slides with
+/// one write a minute (`SessionTimes::touched`), and the device's `last_seen_at` with it.
+async fn live_call(
     state: &AppState,
-    device: devices::Model,
+    session: &Session,
+    auth: DeviceAuth,
+    mut facts: DeviceFacts,
     now: Timestamp,
-) -> Result<devices::Model, ApiError> {
-    let mut active: devices::ActiveModel = device.into();
-    active.last_seen_at = Set(now.unix_timestamp());
-    Ok(active.update(&state.db).await?)
+) -> Result<DeviceCall, ApiError> {
+    let mut auth = auth;
+    if let Some(times) = auth.times.touched(&state.session_policy, now) {
+        auth.times = times;
+        facts.last_seen_at = now.unix_timestamp();
+        auth.facts = Some(facts.clone());
+        session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+        mark_seen(state, auth.device_pk, now).await?;
+    }
+    let device = KnownDevice {
+        id: auth.device_pk,
+        device_id: auth.device_id.clone(),
+        mode: auth.mode,
+        facts,
+        revoked: false,
+    };
+    Ok(DeviceCall { auth, device, renewed: false, rotated_token: None })
+}
+
+/// Records activity on the device: one update, no read.
+async fn mark_seen(state: &AppState, device_pk: i64, now: Timestamp) -> Result<(), ApiError> {
+    devices::Entity::update_many()
+        .col_expr(devices::Column::LastSeenAt, Expr::value(now.unix_timestamp()))
+        .filter(devices::Column::Id.eq(device_pk))
+        .exec(&state.db)
+        .await
+        .context("recording the device's activity")?;
+    Ok(())
 }
 
 #[tracing::instrument(name = "device.reattach", skip_all)]
@@ -249,6 +313,7 @@ async fn reattach(
         token_digest,
         epoch: device.login_epoch,
         times: state.session_policy.start(now),
+        facts: Some(DeviceFacts { last_seen_at: now.unix_timestamp(), ..DeviceFacts::of(&device) }),
     };
     let owner =
         SessionOwner::start(state, device.user_id, Scheme::Device, Some(device.id), headers)?;
@@ -257,7 +322,11 @@ async fn reattach(
     session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
     session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
     session.save().await?;
-    let device = seen(state, device, now).await?;
+    mark_seen(state, device.id, now).await?;
+    let device = KnownDevice {
+        facts: DeviceFacts { last_seen_at: now.unix_timestamp(), ..DeviceFacts::of(&device) },
+        ..KnownDevice::of(&device)?
+    };
     tracing::info!(
         device = device.id,
         rotated = rotated_token.is_some(),
@@ -373,12 +442,8 @@ async fn previous(
                 device = device.id,
                 "replaced device secret presented again: revoking the device"
             );
-            devices::Entity::update_many()
-                .col_expr(devices::Column::RevokedAt, Expr::value(now.unix_timestamp()))
-                .filter(devices::Column::Id.eq(device.id))
-                .filter(devices::Column::RevokedAt.is_null())
-                .exec(&state.db)
-                .await?;
+            // With its sessions: the thief's, and the victim's, are worthless from now on.
+            revoke_where(state, devices::Column::Id.eq(device.id)).await?;
             Err(refusal(Reason::DeviceTokenReused))
         }
     }
@@ -465,6 +530,13 @@ pub async fn log_in(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::internal("device row missing after upsert"))?;
+    // The sessions of earlier logins on this device end with them: a live device session is
+    // always one of the device's current login.
+    sessions::Entity::delete_many()
+        .filter(sessions::Column::DevicePk.eq(device.id))
+        .exec(&state.db)
+        .await
+        .context("ending the sessions of earlier logins on the device")?;
     let auth = DeviceAuth {
         user_id: user.id,
         username: user.username.clone(),
@@ -474,6 +546,7 @@ pub async fn log_in(
         token_digest: digest(mode, &token),
         epoch: device.login_epoch,
         times: state.session_policy.start(now),
+        facts: Some(DeviceFacts::of(&device)),
     };
     let owner = SessionOwner::start(state, user.id, Scheme::Device, Some(device.id), headers)?;
     session.cycle_id().await?;

@@ -114,3 +114,55 @@ async fn a_session_costs_one_read_and_a_write_once_a_minute(backend: Backend) {
     assert_eq!(statements(&app.session_me(&alice).await), 1, "{backend:?}: and then reads again");
     app.stop().await;
 }
+
+backend_test!(a_device_on_a_live_session_costs_one_read_and_writes_once_a_minute);
+async fn a_device_on_a_live_session_costs_one_read_and_writes_once_a_minute(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let phone = app.device_login(&TestUser::alice(), "phone-cost-1", "hardened").await;
+    let first = app.device_me(&phone.credential).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(statements(&first), 1, "{backend:?}: the session, compared with its copy");
+    app.advance_clock(59).await;
+    assert_eq!(statements(&app.device_me(&phone.credential).await), 1, "{backend:?}");
+    // A minute on: the session's slid expiry and the device's last_seen_at, one write each.
+    app.advance_clock(1).await;
+    let after = app.device_me(&phone.credential).await;
+    assert_eq!(statements(&after), 3, "{backend:?}: read, session write, device write");
+    let body: Value = after.json().await.unwrap();
+    let seen = time::OffsetDateTime::parse(
+        body["device"]["last_seen_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let stored =
+        app.count("SELECT last_seen_at AS n FROM devices WHERE device_id = 'phone-cost-1'").await;
+    assert_eq!(seen.unix_timestamp(), stored, "{backend:?}: the answer and the row agree");
+    assert_eq!(statements(&app.device_me(&phone.credential).await), 1, "{backend:?}");
+    app.stop().await;
+}
+
+backend_test!(revoking_a_device_ends_its_live_session_without_the_session_reading_the_device);
+async fn revoking_a_device_ends_its_live_session_without_the_session_reading_the_device(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let phone = app.device_login(&TestUser::alice(), "phone-cost-2", "hardened").await;
+    let laptop = app.device_login(&TestUser::alice(), "laptop-cost-2", "hardened").await;
+    assert_eq!(statements(&app.device_me(&phone.credential).await), 1);
+    // The laptop revokes the phone; the phone's session is gone with it.
+    let id = phone.body["device"]["id"].as_i64().unwrap();
+    let revoked = laptop
+        .credential
+        .apply(app.client.delete(app.url(&format!("/api/device/devices/{id}"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_refused(
+        app.device_me(&phone.credential).await,
+        StatusCode::UNAUTHORIZED,
+        "device_revoked",
+    )
+    .await;
+    app.stop().await;
+}

@@ -64,7 +64,7 @@ fn bearer_call(lab: Lab) -> StepFuture {
         let response = lab.jwt_me(&access).await;
         let me = expect_status(&response, 200)?;
         Ok(format!(
-            "200: the signature proves the token; no session at all ({}: its signing key)",
+            "200: the signature proves the token; no session, no lookup ({})",
             statements(&me.response)
         ))
     })
