@@ -118,6 +118,31 @@ setup-test:
 bench:
     cargo bench --locked -p tokenlab-server --bench authentication
 
+# Figures from one machine are only comparable within one run, so every endpoint is measured beside
+# `/livez` (no database, no authentication) in the same run, on a release server pinned to core 0
+# with wrk pinned to core 1 (both at nice -10 when run as root, so that builds on the same machine
+# disturb them less), and the report says how much of each core other processes took meanwhile.
+# `just loadtest --help` lists the durations; `just loadtest --database-url
+# postgres://postgres@127.0.0.1:5432/x` runs it on PostgreSQL (in a database of its own).
+# Load test: each scheme's requests/s as a ratio to /livez, the 64-login storm, resident memory.
+loadtest *args: setup-loadtest
+    cargo build --release --locked -p tokenlab-server
+    python3 loadtest/run.py --bin "{{target_dir}}/release/tokenlab" {{args}}
+
+# The load generator of `just loadtest`: Debian's wrk.
+setup-loadtest:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v wrk >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "==> installing Debian's wrk"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+        else
+            echo "wrk not found: install Debian's 'wrk' package." >&2
+            exit 1
+        fi
+    fi
+
 # Remove the demo database (the next `just run` starts from a fresh, seeded one).
 reset-db:
     rm -f data/tokenlab.db data/tokenlab.db-wal data/tokenlab.db-shm
