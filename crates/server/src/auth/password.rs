@@ -7,8 +7,8 @@
 //! 3. a reservation in each bucket, one atomic statement each, so concurrent guesses on any number
 //!    of instances cannot all pass a limit — checks in progress count against it;
 //! 4. the password, checked the same way whether or not the user exists;
-//! 5. the outcome settles the reservations: a failure is counted in every bucket, a success in
-//!    none (and clears the account-and-client bucket), so a correct password is never refused
+//! 5. the outcome settles the reservations in one statement: a failure is counted in every bucket,
+//!    a success in none (and clears the account-and-client bucket), so a correct password is never refused
 //!    because of other correct logins, and a client's failures never lock out another client
 //!    until the account-wide ceiling is reached.
 
@@ -162,18 +162,39 @@ fn rate_limited(message: &str, wait: time::Duration) -> ApiError {
 }
 
 /// Refuses at once when a bucket is already full of failures: such a request never waits for a
-/// hashing slot, so a throttled guesser cannot crowd out anyone's login.
+/// hashing slot, so a throttled guesser cannot crowd out anyone's login. One read for all buckets.
 async fn already_full(
     state: &AppState,
     buckets: &[Bucket],
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    for bucket in buckets {
-        let Some((failures, started)) = counted(state, &bucket.key).await? else { continue };
+    let keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
+    let sql = format!(
+        "SELECT key, attempts, window_started_at FROM login_throttle WHERE key IN ({})",
+        placeholders(keys.len())
+    );
+    let rows = state
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            state.db.get_database_backend(),
+            sql,
+            keys.iter().map(|&k| k.into()),
+        ))
+        .await?;
+    for row in rows {
+        let key: String = row.try_get("", "key")?;
+        let Some(bucket) = buckets.iter().find(|b| b.key == key) else { continue };
+        let failures = u32::try_from(row.try_get::<i64>("", "attempts")?).unwrap_or(u32::MAX);
+        let started = from_unix_seconds(row.try_get("", "window_started_at")?)?;
         admit_check(&bucket.limit, failures, 0, started, now)
             .map_err(|wait| rate_limited(bucket.refusal, wait))?;
     }
     Ok(())
+}
+
+/// `$1, $2, …, $n`: the placeholders of an `IN` list (both backends number them this way).
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The failures counted under `key` in its current window, and when that window began.
@@ -250,27 +271,27 @@ enum Settle {
     Release,
 }
 
+/// Settles every reservation of one check in one statement. A success forgives this client's
+/// failures on this account (the `pair:` bucket's count goes back to zero).
 async fn settle(state: &AppState, reserved: &[&Bucket], outcome: Settle) -> Result<(), ApiError> {
-    let backend = state.db.get_database_backend();
-    for bucket in reserved {
-        let sql = match outcome {
-            Settle::Failure => {
-                "UPDATE login_throttle SET attempts = attempts + 1, \
-                 pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END WHERE key = $1"
-            }
-            Settle::Success if bucket.key.starts_with("pair:") => {
-                "DELETE FROM login_throttle WHERE key = $1"
-            }
-            Settle::Success | Settle::Release => {
-                "UPDATE login_throttle SET pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END \
-                 WHERE key = $1"
-            }
-        };
-        state
-            .db
-            .execute_raw(Statement::from_sql_and_values(backend, sql, [bucket.key.as_str().into()]))
-            .await?;
+    if reserved.is_empty() {
+        return Ok(());
     }
+    let release = "pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END";
+    let count = match outcome {
+        Settle::Failure => "attempts = attempts + 1",
+        Settle::Success => "attempts = CASE WHEN key LIKE 'pair:%' THEN 0 ELSE attempts END",
+        Settle::Release => "attempts = attempts",
+    };
+    let sql = format!(
+        "UPDATE login_throttle SET {count}, {release} WHERE key IN ({})",
+        placeholders(reserved.len())
+    );
+    let keys = reserved.iter().map(|bucket| bucket.key.as_str().into());
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(state.db.get_database_backend(), sql, keys))
+        .await?;
     Ok(())
 }
 
