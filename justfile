@@ -124,10 +124,12 @@ bench:
 # disturb them less), and the report says how much of each core other processes took meanwhile.
 # `just loadtest --help` lists the durations; `just loadtest --database-url
 # postgres://postgres@127.0.0.1:5432/x` runs it on PostgreSQL (in a database of its own).
-# Load test: each scheme's requests/s as a ratio to /livez, the 64-login storm, resident memory.
+# Load test: each scheme's requests/s as a ratio to /livez, /livez beside a bare axum handler,
+# the 64-login storm, resident memory.
 loadtest *args: setup-loadtest
     cargo build --release --locked -p tokenlab-server
-    python3 loadtest/run.py --bin "{{target_dir}}/release/tokenlab" {{args}}
+    cargo build --release --locked -p tokenlab-server --example bare_axum
+    python3 loadtest/run.py --bin "{{target_dir}}/release/tokenlab" --bin-bare "{{target_dir}}/release/examples/bare_axum" {{args}}
 
 # The load generator of `just loadtest`: Debian's wrk.
 setup-loadtest:

@@ -7,6 +7,9 @@ and the report says how much of each core other processes took meanwhile: on a s
 that, not the code, is often what moved a figure.
 
 Phases, in order (each against the same server process and database):
+  0. `GET /livez` of a bare axum server (crates/server/examples/bare_axum.rs: one handler, no
+     middleware) on the same core, started and stopped just before phase 1: what tokenlab's
+     `/livez` is worth next to it is what the middleware every request crosses costs;
   1. `GET /livez`, `/api/session/me`, `/api/device/me`, `/api/jwt/me`, then `/livez` again (the
      drift between the two `/livez` runs is the run's noise), 32 connections each;
   2. logins one after another on one connection: the CPU time of the server's argon2 thread per
@@ -55,6 +58,8 @@ TARGET_SESSION_RATIO = 0.25
 TARGET_DEVICE_OF_SESSION = 0.9
 TARGET_JWT_RATIO = 0.50
 TARGET_RSS_KIB = 150 * 1024
+# tokenlab's `/livez` ÷ a bare axum handler's: the middleware every request crosses stays cheap.
+TARGET_MIDDLEWARE_RATIO = 0.70
 
 
 def say(message: str) -> None:
@@ -110,6 +115,11 @@ def parse_args() -> argparse.Namespace:
                    "what the allocator does to memory (repeatable)")
     p.add_argument("--bin", type=Path, default=target_dir / "release" / "tokenlab",
                    help="the server binary (default: $CARGO_TARGET_DIR/release/tokenlab)")
+    p.add_argument("--bin-bare", type=Path,
+                   default=target_dir / "release" / "examples" / "bare_axum",
+                   help="the bare axum server, the yardstick of tokenlab's middleware (default: "
+                   "$CARGO_TARGET_DIR/release/examples/bare_axum; cargo build --release -p "
+                   "tokenlab-server --example bare_axum)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "target" / "loadtest",
                    help="where report.md goes (default: target/loadtest)")
     args = p.parse_args()
@@ -233,25 +243,12 @@ class CpuWindow:
 # --- the server ----------------------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, binary: Path, database_url: str, workdir: Path, cpu: int, nice: int,
-                 hash_concurrency: int, extra_env: list[str]):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("TOKENLAB_") and k != "RUST_LOG"}
-        env.update(item.split("=", 1) for item in extra_env)
-        command = [
-            "nice", "-n", str(nice), "taskset", "-c", str(cpu), str(binary), "serve",
-            "--profile", "demo",
-            "--bind", "127.0.0.1:0",
-            "--database-url", database_url,
-            "--site-root", str(workdir / "site"),
-            # One core: one argon2 at a time (the default), so that hashes do not interleave on
-            # it, each finishing later.
-            "--hash-concurrency", str(hash_concurrency),
-            # The sign-ups present many clients through X-Forwarded-For; only believed from here.
-            "--trusted-proxies", "127.0.0.1",
-        ]
-        self.log_path = workdir / "server.log"
+class Listening:
+    """A process pinned to a core that announces `listening on http://HOST:PORT` on stdout once
+    bound (tokenlab and the bare axum server alike), with its output in `log_path`."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path):
+        self.log_path = log_path
         self.log = open(self.log_path, "w")
         # nice and taskset exec the next program, so this pid is the server's own.
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
@@ -280,8 +277,8 @@ class Server:
                 return match.group(1)
         self.process.wait()
         self.log.flush()
-        raise RuntimeError(f"the server exited ({self.process.returncode}) before listening; "
-                           f"its output:\n{self.log_path.read_text()}")
+        raise RuntimeError(f"{self.log_path.stem} exited ({self.process.returncode}) before "
+                           f"listening; its output:\n{self.log_path.read_text()}")
 
     def _drain(self) -> None:
         # Keeps the pipe from filling (the server would block writing its log).
@@ -298,6 +295,40 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+def pinned(nice: int, cpu: int, binary: Path) -> list[str]:
+    return ["nice", "-n", str(nice), "taskset", "-c", str(cpu), str(binary)]
+
+
+class Server(Listening):
+    def __init__(self, binary: Path, database_url: str, workdir: Path, cpu: int, nice: int,
+                 hash_concurrency: int, extra_env: list[str]):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("TOKENLAB_") and k != "RUST_LOG"}
+        env.update(item.split("=", 1) for item in extra_env)
+        command = pinned(nice, cpu, binary) + [
+            "serve",
+            "--profile", "demo",
+            "--bind", "127.0.0.1:0",
+            "--database-url", database_url,
+            "--site-root", str(workdir / "site"),
+            # One core: one argon2 at a time (the default), so that hashes do not interleave on
+            # it, each finishing later.
+            "--hash-concurrency", str(hash_concurrency),
+            # The sign-ups present many clients through X-Forwarded-For; only believed from here.
+            "--trusted-proxies", "127.0.0.1",
+        ]
+        super().__init__(command, env, workdir / "server.log")
+
+
+class BareAxum(Listening):
+    """The yardstick of tokenlab's middleware: one `GET /livez` handler and nothing else, on the
+    same core, at the same nice value and on the same tokio runtime as the server."""
+
+    def __init__(self, binary: Path, workdir: Path, cpu: int, nice: int):
+        super().__init__(pinned(nice, cpu, binary) + ["127.0.0.1:0"], dict(os.environ),
+                         workdir / "bare-axum.log")
 
 
 def call(server: Server, method: str, path: str, body: str | None = None,
@@ -401,7 +432,7 @@ class Load:
 
 
 class Wrk:
-    def __init__(self, server: Server, load: Load, cpu: int, prefix: str, nice: int):
+    def __init__(self, server: Listening, load: Load, cpu: int, prefix: str, nice: int):
         command = ["nice", "-n", str(nice), "taskset", "-c", str(cpu), "wrk", "-t1",
                    f"-c{load.connections}", f"-d{load.duration:g}s", f"--timeout={load.timeout_s}s",
                    "-s", str(WRK_SCRIPT)]
@@ -530,6 +561,9 @@ def main() -> int:
     if not args.bin.is_file():
         raise SystemExit(f"no server binary at {args.bin}: "
                          "cargo build --release -p tokenlab-server")
+    if not args.bin_bare.is_file():
+        raise SystemExit(f"no bare axum server at {args.bin_bare}: "
+                         "cargo build --release -p tokenlab-server --example bare_axum")
     cores = len(os.sched_getaffinity(0))
     server_cpu, load_cpu = (0, 1) if cores >= 2 else (0, 0)
     if cores < 2:
@@ -541,7 +575,7 @@ def main() -> int:
     database_url = postgres.url if postgres else f"sqlite://{workdir / 'loadtest.db'}"
     database_name = postgres.name if postgres else None
     prefix = f"lt{os.getpid()}"
-    server = None
+    server = bare_server = None
     try:
         say(f"starting the server on core {server_cpu} ({backend}, {workdir})")
         server = Server(args.bin, database_url, workdir, server_cpu, args.nice,
@@ -549,11 +583,20 @@ def main() -> int:
         sign_ins = sign_in(server)
         idle = memory(server.pid)
 
-        def run(load: Load) -> dict:
-            window = CpuWindow(server.pid, server_cpu, load_cpu, database_name)
-            result = Wrk(server, load, load_cpu, prefix, args.nice).result()
+        def run(load: Load, target: Listening | None = None) -> dict:
+            target = target or server
+            window = CpuWindow(target.pid, server_cpu, load_cpu, database_name)
+            result = Wrk(target, load, load_cpu, prefix, args.nice).result()
             result.update(window.close())
             return result
+
+        # Right before tokenlab's first /livez, and stopped before it: the two never compete for
+        # the core, and run close enough in time to meet the same noise. tokenlab idles meanwhile.
+        say(f"bare axum /livez on core {server_cpu}: {args.duration:g} s at "
+            f"{args.connections} connections")
+        bare_server = BareAxum(args.bin_bare, workdir, server_cpu, args.nice)
+        bare = run(Load("/livez", args.connections, args.duration), bare_server)
+        bare_server.stop()
 
         gets = [
             ("`GET /livez`", "/livez", {}),
@@ -596,6 +639,8 @@ def main() -> int:
         drain(server)
         after_signups = memory(server.pid)
     finally:
+        if bare_server:
+            bare_server.stop()
         if server:
             server.stop()
         if postgres:
@@ -607,7 +652,7 @@ def main() -> int:
             shutil.copyfile(workdir / "server.log", server_log)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    report = render(args, backend, get_rows, sequential, storm, beside, signups,
+    report = render(args, backend, bare, get_rows, sequential, storm, beside, signups,
                     [("idle (started, three sign-ins)", idle),
                      ("after the GET runs", after_gets),
                      ("after the login storm", after_storm),
@@ -621,7 +666,7 @@ def main() -> int:
     return 0
 
 
-def render(args, backend, get_rows, sequential, storm, beside, signups, memories) -> str:
+def render(args, backend, bare, get_rows, sequential, storm, beside, signups, memories) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
     livez = [r for _, path, _, r in get_rows if path == "/livez"]
@@ -637,11 +682,14 @@ def render(args, backend, get_rows, sequential, storm, beside, signups, memories
         f"{os.uname().release}. Build: release (`cargo build --release --locked`), "
         f"{git_revision()}. The server (demo profile, fresh database, "
         f"`--hash-concurrency {args.hash_concurrency}`"
-        f"{setting}) pinned to core 0, wrk {wrk_version} to core 1. Ratio: requests/s ÷ the mean "
-        f"of the two `/livez` runs ({rate(baseline)}/s; they differ by {pct(drift)}). "
-        "*Server CPU/request*: the server's CPU time (all threads) ÷ requests, which other "
-        "processes cannot move. *Others*: the share of the core that processes other than the "
-        "server (core 0) and wrk (core 1) took meanwhile — the run's noise"
+        f"{setting}) pinned to core 0, wrk {wrk_version} to core 1; the bare axum server "
+        "(`crates/server/examples/bare_axum.rs`: one handler, no middleware, the same tokio "
+        "runtime) on core 0 at the same nice value, stopped before tokenlab's runs. Ratio: "
+        f"requests/s ÷ the mean of the two `/livez` runs ({rate(baseline)}/s; they differ by "
+        f"{pct(drift)}). *Server CPU/request*: the server's CPU time (all threads) ÷ requests, "
+        "which other processes cannot move. *Others*: the share of the core that processes "
+        "other than the server measured (core 0) and wrk (core 1) took meanwhile — the run's "
+        "noise (on the bare axum row, tokenlab, started and idle, counts among them)"
         + ("; PostgreSQL's backends for the test's database run on either core, count among "
            "them, and their CPU is given in brackets, as a share of one core." if backend ==
            "PostgreSQL" else "."),
@@ -662,8 +710,28 @@ def render(args, backend, get_rows, sequential, storm, beside, signups, memories
         "/api/jwt/me": (f"≥ {TARGET_JWT_RATIO:.2f}, 0 statements", TARGET_JWT_RATIO, 0),
     }
     get_checks = {}
+
+    def cpu_per_request(r: dict) -> float:
+        return 1000 * r["server_ticks"] * tick_ms / r["requests"] if r["requests"] else 0.0
+
+    # Against the first /livez run, the one measured right after it (the mean would mix in the
+    # drift of the whole GET phase).
+    middleware = livez[0]["rate"] / bare["rate"] if bare["rate"] else 0.0
+    # The same ratio from CPU time per request, which the machine's other processes cannot move:
+    # when the two disagree, the noise, not the middleware, moved the requests/s.
+    livez_cpu = cpu_per_request(livez[0])
+    by_cpu = f"{cpu_per_request(bare) / livez_cpu:.2f}" if livez_cpu else "—"
+    get_checks["bare"] = middleware >= TARGET_MIDDLEWARE_RATIO and bare["failed"] == 0 \
+        and livez[0]["failed"] == 0
+    out.append(f"| bare axum `GET /livez` (`examples/bare_axum.rs`: no middleware; run just "
+               f"before the first `/livez`) | {rate(bare['rate'])} | {bare['rate'] / baseline:.3f} "
+               f"| {ms(bare['p50_us'])} | {ms(bare['p99_us'])} | {bare['failed']} | — | "
+               f"{cpu_per_request(bare):.0f} µs | tokenlab's first `/livez` ÷ this: "
+               f"{middleware:.3f} (by server CPU/request: {by_cpu}), "
+               f"≥ {TARGET_MIDDLEWARE_RATIO:.2f} | "
+               f"{verdict(get_checks['bare'])} | {noise(bare, backend)} |")
     for label, path, counted, r in get_rows:
-        cpu_us = 1000 * r["server_ticks"] * tick_ms / r["requests"] if r["requests"] else 0.0
+        cpu_us = cpu_per_request(r)
         target, judged = "", ""
         if path in targets:
             target, least, allowed = targets[path]
