@@ -13,6 +13,7 @@ use tokenlab_core::Clock;
 use tokenlab_core::password::OWASP_MINIMUM;
 use tokenlab_core::random::SecretSource;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -104,6 +105,7 @@ impl Application {
                 OWASP_MINIMUM,
                 settings.hash_concurrency,
                 std::time::Duration::from_secs(settings.hash_queue_timeout.into()),
+                settings.hash_nice,
             )
             .map_err(StartError::Hasher)?,
             keys,
@@ -344,58 +346,69 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
     // Scripts from this origin and inline scripts by hash only; framed by the lab's own pages
     // only (the attack lab's attacker frame is ours). See csp.rs.
     let site = crate::csp::protect(site);
-    // API answers are per caller and often carry a token, a session or a secret: never cached.
-    let api = api.layer(SetResponseHeaderLayer::overriding(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
-    // The handler's clock starts once its body is here, so a slow body is a 408, never a 503.
+    // The layers go on as one `ServiceBuilder` each, not one `.layer` call apiece: every
+    // `Router::layer` boxes the routes into a new `Route`, and axum clones a `Route`'s whole boxed
+    // stack (handler state included) on every request, so each separate call added a deep clone
+    // per request. One stack per site keeps that to one.
     let settings = &state.settings;
+    // The handler's clock starts once its body is here, so a slow body is a 408, never a 503.
     let body_limits = crate::serve::BodyLimits {
         timeout: Duration::from_secs(settings.body_timeout.into()),
         max_bytes: crate::serve::MAX_BODY_BYTES,
     };
-    let api = api
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(settings.handler_timeout.into()),
-        ))
-        .layer(axum::middleware::from_fn_with_state(body_limits, crate::serve::read_body_within))
-        .layer(axum::middleware::from_fn(crate::error::json_errors));
+    let api = api.layer(
+        ServiceBuilder::new()
+            .layer(crate::error::JsonErrorsLayer)
+            .layer(body_limits)
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(settings.handler_timeout.into()),
+            ))
+            // API answers are per caller and often carry a token, a session or a secret: never
+            // cached.
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            )),
+    );
     let demo = state.settings.profile == Profile::Demo;
-    let mut app = Router::new()
+    let app = Router::new()
         .nest("/api", api.with_state(state.clone()))
         .merge(api::docs::router(openapi))
         .merge(health.with_state(state))
         .merge(site);
-    if demo {
-        // A lab instrument: which cookies travelled, by name. Production does not advertise it.
-        app = app.layer(axum::middleware::from_fn(crate::observe::report_cookie_names));
-    }
-    app.layer(SetResponseHeaderLayer::if_not_present(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    ))
-    .layer(SetResponseHeaderLayer::if_not_present(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    ))
-    .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-    .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-        let request_id =
-            request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        let client_request_id =
-            request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            request_id,
-            client_request_id
-        )
-    }))
-    .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-    .layer(axum::middleware::from_fn(crate::observe::set_aside_client_request_id))
+    app.layer(
+        ServiceBuilder::new()
+            .map_request(crate::observe::set_aside_client_request_id)
+            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id =
+                    request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                let client_request_id = request
+                    .headers()
+                    .get(&CLIENT_REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                    client_request_id
+                )
+            }))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            // A lab instrument: which cookies travelled, by name. Production does not advertise it.
+            .option_layer(demo.then_some(crate::observe::CookieNamesLayer)),
+    )
 }
 
 /// The public keys that verify access tokens (RFC 7517), each named by its `kid`.

@@ -110,6 +110,13 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 
+    /// The scheduling niceness of the password-hashing workers (0–19, Linux): higher lets
+    /// requests that carry a token run first on a busy core, at the price of slower logins while
+    /// the machine is saturated.
+    #[arg(long, env = "TOKENLAB_HASH_NICE", default_value_t = 10,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub hash_nice: i32,
+
     /// How long a login, registration or password change waits for a free hashing slot before
     /// it is answered 503 `server_busy`.
     #[arg(long, env = "TOKENLAB_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = parse_seconds)]

@@ -8,8 +8,10 @@
 //! answered 503 `server_busy` rather than queued without bound; requests with a token never take a
 //! slot, and never wait behind a hash.
 //!
-//! Priority: the workers run at the lowest ordinary scheduling priority (nice 19), so that on a
-//! busy core the async executor, which serves every other request, is scheduled first.
+//! Priority: the workers run at a lower scheduling priority (`--hash-nice`, default 10), so that
+//! on a busy core the async executor, which serves every other request, is scheduled first; a
+//! hash still gets about a tenth of a core that something else keeps busy, so logins slow down
+//! under load rather than stop.
 //!
 //! Memory: each worker keeps its argon2 working memory (19 MiB) and reuses it for every hash, so
 //! the process holds `slots × 19 MiB` however many hashes it has done. On tokio's blocking pool
@@ -60,13 +62,14 @@ impl PasswordHasher {
         policy: Argon2Policy,
         concurrency: Option<usize>,
         queue_timeout: Duration,
+        nice: i32,
     ) -> Result<Self, ApiError> {
         let mut unknowable = [0u8; 32];
         getrandom::fill(&mut unknowable).map_err(|e| ApiError::internal(e.to_string()))?;
         let dummy_hash = hash_with(policy, &unknowable, &mut Vec::new())?.into();
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let slots = concurrency.unwrap_or(cores).max(1);
-        let jobs = start_workers(slots)?;
+        let jobs = start_workers(slots, nice)?;
         Ok(Self {
             policy,
             permits: Arc::new(Semaphore::new(slots)),
@@ -152,12 +155,26 @@ impl PasswordHasher {
     }
 }
 
+/// Makes the calling worker thread `nice` (Linux: niceness is per thread). Raising one's own
+/// niceness needs no privilege; failing to is logged, not fatal.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        let thread = Some(rustix::thread::gettid());
+        if let Err(err) = rustix::process::setpriority_process(thread, nice) {
+            tracing::warn!("cannot lower the hashing worker's priority to nice {nice}: {err}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 /// One password hash or check, given the worker's reusable argon2 memory.
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 /// `count` threads that take jobs from one queue, each with its own argon2 memory. They end when
 /// every `PasswordHasher` holding the queue is dropped.
-fn start_workers(count: usize) -> Result<mpsc::Sender<Job>, ApiError> {
+fn start_workers(count: usize, nice: i32) -> Result<mpsc::Sender<Job>, ApiError> {
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Arc::new(Mutex::new(queue));
     for index in 0..count {
@@ -165,14 +182,7 @@ fn start_workers(count: usize) -> Result<mpsc::Sender<Job>, ApiError> {
         std::thread::Builder::new()
             .name(format!("argon2-{index}"))
             .spawn(move || {
-                // The lowest priority the scheduler has for ordinary threads (nice 19): when a
-                // core is busy, requests with a token run first and a hash takes what is left,
-                // so a login storm slows logins, not everything else.
-                if let Err(err) = thread_priority::set_current_thread_priority(
-                    thread_priority::ThreadPriority::Min,
-                ) {
-                    tracing::warn!("cannot lower the hashing worker's priority: {err:?}");
-                }
+                lower_priority(nice);
                 let mut memory = Vec::new();
                 loop {
                     let next = match queue.lock() {
@@ -294,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn verification_outcomes() {
-        let hasher = PasswordHasher::new(OWASP_MINIMUM, None, Duration::from_secs(5)).unwrap();
+        let hasher = PasswordHasher::new(OWASP_MINIMUM, None, Duration::from_secs(5), 10).unwrap();
         let current = hasher.hash(SecretString::from("correct horse")).await.unwrap();
         let weak_policy = Argon2Policy { memory_kib: 8192, iterations: 1, parallelism: 1 };
         let weak = hash_with(weak_policy, b"correct horse", &mut Vec::new()).unwrap();
@@ -328,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_pool_answers_server_busy_after_the_deadline() {
-        let hasher = PasswordHasher::new(OWASP_MINIMUM, Some(1), Duration::ZERO).unwrap();
+        let hasher = PasswordHasher::new(OWASP_MINIMUM, Some(1), Duration::ZERO, 0).unwrap();
         let held = hasher.slot().await.unwrap();
         let refused = hasher.slot().await.unwrap_err();
         assert_eq!(refused.reason(), Reason::ServerBusy);

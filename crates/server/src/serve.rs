@@ -12,16 +12,18 @@
 //! - a handler that has not answered within `--handler-timeout` answers 503 (tower-http's
 //!   `TimeoutLayer`, in `app::router`).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -114,14 +116,59 @@ pub struct BodyLimits {
     pub max_bytes: usize,
 }
 
+impl<S> tower::Layer<S> for BodyLimits {
+    type Service = ReadBodyWithin<S>;
+
+    fn layer(&self, inner: S) -> ReadBodyWithin<S> {
+        ReadBodyWithin { limits: *self, inner }
+    }
+}
+
+/// The service of the [`BodyLimits`] layer: [`read_body_within`] before the inner service.
+#[derive(Debug, Clone)]
+pub struct ReadBodyWithin<S> {
+    limits: BodyLimits,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for ReadBodyWithin<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // Most API calls are GETs without a body (no `Content-Length`, or 0, and no chunking):
+        // there is nothing to wait for, so they go straight on, without the timer, the copy into
+        // a new body, or the clone of the inner service that waiting would need.
+        if axum::body::HttpBody::is_end_stream(request.body()) {
+            return Box::pin(self.inner.call(request));
+        }
+        // The service that was made ready is the one that serves this request; a clone stays.
+        let inner = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, inner);
+        Box::pin(read_body_within(self.limits, request, ready))
+    }
+}
+
 /// Reads the whole request body before the handler runs, and answers 408 `request_timeout` when
 /// it has not arrived within the body timeout — however slowly it is dripped — or 413 when it is
 /// larger than the handlers accept. The handler then reads a body that is already here.
-pub async fn read_body_within(
-    State(limits): State<BodyLimits>,
+pub async fn read_body_within<S>(
+    limits: BodyLimits,
     request: Request,
-    next: Next,
-) -> Response {
+    mut next: S,
+) -> Result<Response, Infallible>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let (parts, body) = request.into_parts();
     let read = axum::body::to_bytes(body, limits.max_bytes);
     let bytes = match tokio::time::timeout(limits.timeout, read).await {
@@ -129,13 +176,13 @@ pub async fn read_body_within(
         Ok(Err(err)) => {
             let too_large = std::error::Error::source(&err)
                 .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            return if too_large {
+            return Ok(if too_large {
                 ApiError::refused(Reason::PayloadTooLarge, "the request body is too large")
                     .into_response()
             } else {
                 ApiError::refused(Reason::BadRequest, format!("the request body broke off: {err}"))
                     .into_response()
-            };
+            });
         }
         Err(_elapsed) => {
             let message =
@@ -143,8 +190,8 @@ pub async fn read_body_within(
             let mut response = ApiError::refused(Reason::RequestTimeout, message).into_response();
             // The rest of the body may still be on its way; this connection cannot be reused.
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            return Ok(response);
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.call(Request::from_parts(parts, Body::from(bytes))).await
 }

@@ -237,10 +237,16 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        // `all`, not `one`: the id is the primary key, so at most one row comes back either way,
+        // but `one` adds `LIMIT ?` with the limit as a bound parameter, and SQLite then marks its
+        // prepared statement to be re-prepared whenever that parameter is bound again — on every
+        // load, the one read of every session-authenticated request.
         let Some(row) = sessions::Entity::find_by_id(storage_hash(&id.to_string()))
-            .one(&self.db)
+            .all(&self.db)
             .await
             .map_err(backend)?
+            .into_iter()
+            .next()
         else {
             return Ok(None);
         };
@@ -283,10 +289,16 @@ impl CookiePolicy {
         store: DbSessionStore,
         base_name: &str,
     ) -> utoipa_axum::router::OpenApiRouter<S> {
-        router.layer(self.layer(store, base_name)).layer(axum::middleware::from_fn_with_state(
-            (self.cookie_name(base_name), self.secure),
-            forget_ended_session,
-        ))
+        // One `.layer` for both: each `Router::layer` adds a boxed `Route` that axum clones, with
+        // everything under it, on every request (see `app::router`).
+        router.layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    (self.cookie_name(base_name), self.secure),
+                    forget_ended_session,
+                ))
+                .layer(self.layer(store, base_name)),
+        )
     }
 
     fn layer(&self, store: DbSessionStore, base_name: &str) -> SessionManagerLayer<DbSessionStore> {

@@ -66,13 +66,14 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     openapi.paths.paths =
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
     add_security_schemes(&mut openapi, state);
-    let mut router = router
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::guard::reject_cross_site))
-        .layer(axum::middleware::from_fn(crate::error::json_errors));
-    if state.demo_clock.is_some() {
-        // A lab instrument (the article's C3, counted); production does not advertise it.
-        router = router.layer(axum::middleware::from_fn(crate::queries::report_statement_count));
-    }
+    // One stack, one `.layer` (see `app::router`). The error shape (`error::json_errors`) is
+    // enforced once, around all of `/api`, by `app::router`.
+    let router = router.layer(
+        tower::ServiceBuilder::new()
+            // A lab instrument (the article's C3, counted); production does not advertise it.
+            .option_layer(state.demo_clock.is_some().then_some(crate::queries::StatementCountLayer))
+            .layer(crate::guard::CrossSiteGuard::new(state)),
+    );
     let router = router
         .fallback(|| async { ApiError::refused(Reason::NotFound, "no such API endpoint") })
         .method_not_allowed_fallback(|method: Method| async move {

@@ -16,6 +16,7 @@ mod csp;
 mod device;
 mod keys;
 mod lab;
+mod layers;
 mod oauth;
 mod openapi;
 mod orders;
