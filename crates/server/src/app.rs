@@ -29,6 +29,7 @@ use crate::state::{AppState, DemoClock};
 
 use crate::keys::KeyStore;
 use crate::keys::files::KeyDirectory;
+use crate::middleware::AroundLayer;
 use crate::observe::CLIENT_REQUEST_ID;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -358,7 +359,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
     };
     let api = api.layer(
         ServiceBuilder::new()
-            .layer(crate::error::JsonErrorsLayer)
+            .layer(AroundLayer(crate::error::JsonErrors))
             .layer(body_limits)
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -407,7 +408,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
                 HeaderValue::from_static("nosniff"),
             ))
             // A lab instrument: which cookies travelled, by name. Production does not advertise it.
-            .option_layer(demo.then_some(crate::observe::CookieNamesLayer)),
+            .option_layer(demo.then_some(AroundLayer(crate::observe::ReportCookieNames))),
     )
 }
 

@@ -4,10 +4,6 @@
 //! branch on `reason` without parsing prose. A server fault is logged with its cause and reaches the
 //! client only as `internal`: nothing about tables, queries or stack frames leaks.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::Poll;
-
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -165,52 +161,22 @@ impl IntoResponse for ApiError {
 /// parse, a body over the limit), or any layer's — is rewritten into it, with the reason its
 /// status implies and the original text as the message. Handlers never rely on this.
 ///
-/// A tower layer rather than `axum::middleware::from_fn`: it only looks at the response, so it
-/// calls the inner service directly instead of cloning it (with everything under it, the handler's
-/// state included) on every request as `from_fn` does.
+/// An [`Around`](crate::middleware::Around) middleware: it only looks at the response.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct JsonErrorsLayer;
+pub struct JsonErrors;
 
-impl<S> tower::Layer<S> for JsonErrorsLayer {
-    type Service = JsonErrors<S>;
-
-    fn layer(&self, inner: S) -> JsonErrors<S> {
-        JsonErrors { inner }
+impl crate::middleware::Around for JsonErrors {
+    fn around(
+        &self,
+        request: axum::extract::Request,
+        next: crate::middleware::Next<'_>,
+    ) -> crate::middleware::Answer {
+        let answer = next.run(request);
+        Box::pin(async move { json_errors(answer.await).await })
     }
 }
 
-/// The service of [`JsonErrorsLayer`].
-#[derive(Debug, Clone)]
-pub struct JsonErrors<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<axum::extract::Request> for JsonErrors<S>
-where
-    S: tower::Service<axum::extract::Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let response = match answer.await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            Ok(json_errors(response).await)
-        })
-    }
-}
-
-/// [`JsonErrorsLayer`]'s rewrite of one response.
+/// [`JsonErrors`]' rewrite of one response.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
@@ -310,7 +276,7 @@ mod shape_tests {
         for (status, text, reason, keeps_text) in cases {
             let mut app = Router::new()
                 .route("/x", get(move || async move { (status, text) }))
-                .layer(JsonErrorsLayer)
+                .layer(crate::middleware::AroundLayer(JsonErrors))
                 .into_service::<Body>();
             let request = Request::get("/x").body(Body::empty()).unwrap_or_default();
             let Ok(response) = app.call(request).await;

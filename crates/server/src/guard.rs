@@ -1,10 +1,7 @@
 //! Request guards shared by every scheme: the cross-site check and the client's address.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -16,7 +13,7 @@ use tokenlab_core::request::{client_ip, is_cross_site};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The layer around all of `/api` that applies [`reject_cross_site`]. It holds only what the
+/// The middleware around all of `/api` that applies [`reject_cross_site`]. It holds only what the
 /// check reads, not the whole `AppState`: a layer is cloned with the routes under it.
 #[derive(Clone)]
 pub struct CrossSiteGuard {
@@ -34,40 +31,15 @@ impl CrossSiteGuard {
     }
 }
 
-impl<S> tower::Layer<S> for CrossSiteGuard {
-    type Service = RejectCrossSite<S>;
-
-    fn layer(&self, inner: S) -> RejectCrossSite<S> {
-        RejectCrossSite { guard: self.clone(), inner }
-    }
-}
-
-/// The service of [`CrossSiteGuard`]. The check needs nothing but the request's headers, so the
-/// inner service is called directly; `axum::middleware::from_fn` would clone it (with everything
-/// under it) on every request.
-#[derive(Clone)]
-pub struct RejectCrossSite<S> {
-    guard: CrossSiteGuard,
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for RejectCrossSite<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        match reject_cross_site(&self.guard, &request) {
-            Some(refusal) => Box::pin(async move { Ok(refusal.await) }),
-            None => Box::pin(self.inner.call(request)),
+impl crate::middleware::Around for CrossSiteGuard {
+    fn around(
+        &self,
+        request: Request,
+        next: crate::middleware::Next<'_>,
+    ) -> crate::middleware::Answer {
+        match reject_cross_site(self, &request) {
+            Some(refusal) => Box::pin(refusal),
+            None => next.run(request),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod extract;
 pub mod guard;
 pub mod hasher;
 pub mod keys;
+pub mod middleware;
 pub mod observe;
 pub mod policy;
 pub mod queries;

@@ -1,9 +1,5 @@
 //! Request ids, tracing, and the cookie-name header the lab's timeline shows.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
@@ -31,40 +27,17 @@ pub fn set_aside_client_request_id(mut request: Request) -> Request {
     request
 }
 
-/// The layer that adds [`COOKIE_NAMES_HEADER`]. A tower layer rather than
-/// `axum::middleware::from_fn`, which clones the inner service (with everything under it) on
-/// every request; the request's names are read before calling it, the response's after.
+/// Adds [`COOKIE_NAMES_HEADER`]: the request's names are read before the next service runs, the
+/// response's after. An [`Around`](crate::middleware::Around) middleware.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CookieNamesLayer;
+pub struct ReportCookieNames;
 
-impl<S> tower::Layer<S> for CookieNamesLayer {
-    type Service = ReportCookieNames<S>;
-
-    fn layer(&self, inner: S) -> ReportCookieNames<S> {
-        ReportCookieNames { inner }
-    }
-}
-
-/// The service of [`CookieNamesLayer`].
-#[derive(Debug, Clone)]
-pub struct ReportCookieNames<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for ReportCookieNames<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl crate::middleware::Around for ReportCookieNames {
+    fn around(
+        &self,
+        request: Request,
+        next: crate::middleware::Next<'_>,
+    ) -> crate::middleware::Answer {
         let sent = cookie_names(
             request
                 .headers()
@@ -74,14 +47,11 @@ where
                 .flat_map(Cookie::split_parse)
                 .filter_map(Result::ok),
         );
-        let answer = self.inner.call(request);
+        let answer = next.run(request);
         Box::pin(async move {
-            let mut response = match answer.await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+            let mut response = answer.await;
             report_cookie_names(sent, &mut response);
-            Ok(response)
+            response
         })
     }
 }

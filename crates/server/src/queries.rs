@@ -6,15 +6,11 @@
 //! spawns; statements outside a request (migrations, the garbage collector) find no counter and are
 //! not counted. Nothing here decides anything: it only reports.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::response::Response;
 use sea_orm::DatabaseConnection;
 
 /// `X-Tokenlab-Db-Queries: N` on every API response: the statements its request ran.
@@ -43,52 +39,25 @@ pub fn counted<F: Future>(work: F) -> impl Future<Output = F::Output> {
     }
 }
 
-/// Gives each request its own counter and reports it in [`DB_QUERIES_HEADER`].
-///
-/// A tower layer rather than `axum::middleware::from_fn`, which clones the inner service (with
-/// everything under it) on every request; this one calls it directly. The inner service's `call`
-/// only builds its future — statements run when it is polled, inside the counter's scope.
+/// Gives each request its own counter and reports it in [`DB_QUERIES_HEADER`]. An
+/// [`Around`](crate::middleware::Around) middleware: the next service's `call` only builds its
+/// future, and the statements run when it is polled, inside the counter's scope.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StatementCountLayer;
+pub struct StatementCount;
 
-impl<S> tower::Layer<S> for StatementCountLayer {
-    type Service = StatementCount<S>;
-
-    fn layer(&self, inner: S) -> StatementCount<S> {
-        StatementCount { inner }
-    }
-}
-
-/// The service of [`StatementCountLayer`].
-#[derive(Debug, Clone)]
-pub struct StatementCount<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for StatementCount<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let answer = self.inner.call(request);
+impl crate::middleware::Around for StatementCount {
+    fn around(
+        &self,
+        request: Request,
+        next: crate::middleware::Next<'_>,
+    ) -> crate::middleware::Answer {
+        let answer = next.run(request);
         let count = Arc::new(AtomicU32::new(0));
         Box::pin(STATEMENTS.scope(Arc::clone(&count), async move {
-            let mut response = match answer.await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+            let mut response = answer.await;
             let count = count.load(Ordering::Relaxed);
             response.headers_mut().insert(DB_QUERIES_HEADER.clone(), HeaderValue::from(count));
-            Ok(response)
+            response
         }))
     }
 }

@@ -22,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::session::SESSION_COOKIE;
 use crate::error::{ApiError, ErrorBody};
+use crate::middleware::AroundLayer;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -71,8 +72,10 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     let router = router.layer(
         tower::ServiceBuilder::new()
             // A lab instrument (the article's C3, counted); production does not advertise it.
-            .option_layer(state.demo_clock.is_some().then_some(crate::queries::StatementCountLayer))
-            .layer(crate::guard::CrossSiteGuard::new(state)),
+            .option_layer(
+                state.demo_clock.is_some().then_some(AroundLayer(crate::queries::StatementCount)),
+            )
+            .layer(AroundLayer(crate::guard::CrossSiteGuard::new(state))),
     );
     let router = router
         .fallback(|| async { ApiError::refused(Reason::NotFound, "no such API endpoint") })
