@@ -46,12 +46,9 @@ pub struct DeviceAuth {
     pub mode: DeviceMode,
     /// As written: the token itself. Hardened: its SHA-256 (the session store is a database too).
     pub token_digest: String,
-    /// The device's `login_epoch` when this session was attached. A later login on the device
-    /// deletes the sessions of earlier ones; the epoch stays as the inspector's record.
-    pub epoch: i64,
     pub times: SessionTimes,
     /// What the device row said when this session was attached, kept current by the session's
-    /// own write-backs, so that a call on a live session reads no device row (ADR 10). `None` in
+    /// own write-backs, so that a call on a live session reads no device row (ADR 27). `None` in
     /// sessions written before this existed: those are re-attached from the database once.
     #[serde(default)]
     pub facts: Option<DeviceFacts>,
@@ -311,7 +308,6 @@ async fn reattach(
         device_id: device.device_id.clone(),
         mode,
         token_digest,
-        epoch: device.login_epoch,
         times: state.session_policy.start(now),
         facts: Some(DeviceFacts { last_seen_at: now.unix_timestamp(), ..DeviceFacts::of(&device) }),
     };
@@ -460,7 +456,7 @@ pub struct DeviceLogin {
 }
 
 /// Logs `user` (whose password was just checked) in on a device: its row is created or replaced
-/// (a new token, a revocation lifted, a new login epoch), and a fresh `tl_device` session holds
+/// (a new token, a revocation lifted, the sessions of earlier logins ended), and a fresh `tl_device` session holds
 /// the token's copy.
 #[tracing::instrument(name = "device.log_in", skip_all)]
 pub async fn log_in(
@@ -498,8 +494,8 @@ pub async fn log_in(
         login_epoch: Set(0),
         ..Default::default()
     };
-    // Logging in again on the same device replaces its token and lifts a revocation; the new
-    // epoch leaves every session of earlier logins on it worthless.
+    // Logging in again on the same device replaces its token and lifts a revocation; the
+    // sessions of earlier logins on it are deleted below.
     devices::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([devices::Column::UserId, devices::Column::DeviceId])
@@ -544,7 +540,6 @@ pub async fn log_in(
         device_id,
         mode,
         token_digest: digest(mode, &token),
-        epoch: device.login_epoch,
         times: state.session_policy.start(now),
         facts: Some(DeviceFacts::of(&device)),
     };

@@ -13,7 +13,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use sea_orm::DatabaseConnection;
 use tokenlab_core::wire::{Jwk, JwkSet};
 
-pub use database::{DatabaseKeys, RELOAD_EVERY, ensure, retire, rotate};
+pub use database::{DatabaseKeys, ensure, retire, rotate};
 use files::KeyDirectory;
 
 use crate::error::ApiError;
@@ -82,7 +82,7 @@ impl KeyStore {
     }
 
     /// Re-reads the keys after this instance changed them (the demo's), so it signs with a new key
-    /// and refuses a retired one at once; the other instances follow within `RELOAD_EVERY`.
+    /// and refuses a retired one at once; the other instances follow within `database::RELOAD_EVERY`.
     pub async fn reload(&self, db: &DatabaseConnection) -> Result<(), ApiError> {
         match self {
             Self::Database(keys) => keys.reload(db).await,
