@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::hasher::PasswordHasher;
 use crate::secrets::OsSecrets;
 use crate::sessions::{CookiePolicy, DbSessionStore};
-use crate::state::{AppState, DemoClock};
+use crate::state::{AppState, DemoClock, Shared};
 
 use crate::keys::KeyStore;
 use crate::keys::files::KeyDirectory;
@@ -97,8 +97,13 @@ impl Application {
             None => KeyStore::Database(Arc::default()),
         };
         let session_policy = settings.session_policy();
-        let state = AppState {
-            session_store: DbSessionStore::new(db.clone(), secrets.clone(), base_clock),
+        let state = AppState::new(Shared {
+            session_store: DbSessionStore::new(
+                db.clone(),
+                secrets.clone(),
+                base_clock,
+                crate::db::sqlite_file_path(&settings.database_url).map(std::path::Path::new),
+            ),
             db,
             clock,
             demo_clock,
@@ -125,7 +130,7 @@ impl Application {
             revoked_families: Arc::default(),
             verified_tokens: Arc::default(),
             settings: Arc::new(settings),
-        };
+        });
         match &state.keys {
             KeyStore::Database(keys) => {
                 crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())

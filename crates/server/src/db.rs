@@ -19,6 +19,9 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
+        // sqlx already pings every connection as it goes back to the pool; a second ping as it
+        // comes out is one more round trip to SQLite's worker thread on every statement.
+        .test_before_acquire(false)
         // WAL lets readers proceed during a write; the busy timeout makes concurrent writers queue
         // instead of failing with "database is locked", which one-time tokens rely on.
         // `synchronous=FULL`: a commit is on disk before it is acknowledged. With `NORMAL` a power
@@ -38,7 +41,7 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     Ok(db)
 }
 
-fn sqlite_file_path(url: &str) -> Option<&str> {
+pub fn sqlite_file_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)

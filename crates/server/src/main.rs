@@ -8,18 +8,32 @@ use tokenlab_server::config::{Cli, Command, KeysCommand, Profile, Settings};
 use tokenlab_server::keys::files;
 use tokenlab_server::secrets::OsSecrets;
 use tokenlab_server::{Application, app::DEMO_USERNAME, clock::SystemClock};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    // `RUST_LOG` as `target=level` pairs. A `Targets` filter, not an `EnvFilter`: the latter
+    // looks every span up in a map as it is entered and left, in case a directive names a span
+    // field, and every request enters its span several times — a cost on the cheapest request of
+    // all (`just loadtest`'s middleware ratio) for a feature tokenlab does not use.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target("sqlx", tracing::Level::WARN)
+                .with_target("sea_orm", tracing::Level::WARN)
+        });
+    let logs = tracing_subscriber::fmt::layer()
         // Logs go to stderr: stdout carries the `listening on` contract (see `announce`).
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .init();
+        // Colour for a person at a terminal; plain text for a file or a log collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    tracing_subscriber::registry().with(logs.with_filter(filter)).init();
     match Cli::parse().command {
         Command::Serve(settings) => serve(*settings).await,
         Command::Keys(KeysCommand::Generate { dir }) => generate_keys(&dir),

@@ -22,10 +22,13 @@ tokio::task_local! {
 
 /// Makes `db` report every statement to the request that runs it.
 pub fn count_statements(db: &mut DatabaseConnection) {
-    db.set_metric_callback(|_| {
-        // Outside a request there is no counter, and nothing to report to.
-        let _ = STATEMENTS.try_with(|count| count.fetch_add(1, Ordering::Relaxed));
-    });
+    // Outside a request there is no counter, and nothing to report to.
+    db.set_metric_callback(|_| count_one());
+}
+
+/// Counts one statement run outside sea-orm (see `sessions::sqlite_reads`) for the current request.
+pub fn count_one() {
+    let _ = STATEMENTS.try_with(|count| count.fetch_add(1, Ordering::Relaxed));
 }
 
 /// `work`, counting its statements for the request that spawns it (if any).

@@ -21,8 +21,26 @@ use crate::sessions::{CookiePolicy, DbSessionStore};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
 
+/// Cloned into every request (axum's `State`), so a clone is one reference count, not a copy of
+/// each field's.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: DatabaseConnection,
     /// The clock every rule reads. In the demo profile it is `demo_clock`.
     pub clock: Arc<dyn Clock>,

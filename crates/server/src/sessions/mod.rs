@@ -42,6 +42,9 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::entities::sessions;
 use crate::secrets::storage_hash;
+use crate::sessions::sqlite_reads::SqliteReads;
+
+pub mod sqlite_reads;
 
 /// Where a session's owner record lives in its data.
 pub const OWNER_KEY: &str = "owner";
@@ -144,6 +147,8 @@ pub struct DbSessionStore {
     secrets: Arc<dyn SecretSource>,
     /// The real clock, which `expiry_date` is measured on (see the module comment).
     system_clock: Arc<dyn Clock>,
+    /// On SQLite: the loads of `load`, without a trip through sqlx's worker threads.
+    reads: Option<Arc<SqliteReads>>,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -157,12 +162,40 @@ fn backend(err: impl std::fmt::Display) -> session_store::Error {
 }
 
 impl DbSessionStore {
+    /// `sqlite_file`: the database's file when it is SQLite on disk, for [`SqliteReads`].
     pub fn new(
         db: DatabaseConnection,
         secrets: Arc<dyn SecretSource>,
         system_clock: Arc<dyn Clock>,
+        sqlite_file: Option<&std::path::Path>,
     ) -> Self {
-        Self { db, secrets, system_clock }
+        let reads = sqlite_file.map(|path| Arc::new(SqliteReads::new(path)));
+        Self { db, secrets, system_clock, reads }
+    }
+
+    /// The row of session `id_hash`: inline on SQLite, through sea-orm when that is not possible.
+    async fn find(&self, id_hash: String) -> session_store::Result<Option<(String, i64)>> {
+        if let Some(reads) = &self.reads {
+            match reads.session(&id_hash) {
+                Ok(row) => {
+                    crate::queries::count_one();
+                    return Ok(row.map(|r| (r.data, r.expires_at)));
+                }
+                // Busy or otherwise unable: the pool's connections wait their turn instead.
+                Err(error) => tracing::debug!(%error, "inline session read failed; using the pool"),
+            }
+        }
+        // `all`, not `one`: the id is the primary key, so at most one row comes back either way,
+        // but `one` adds `LIMIT ?` with the limit as a bound parameter, and SQLite then marks its
+        // prepared statement to be re-prepared whenever that parameter is bound again — on every
+        // load, the one read of every session-authenticated request.
+        Ok(sessions::Entity::find_by_id(id_hash)
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .next()
+            .map(|row| (row.data, row.expires_at)))
     }
 
     fn fresh_id(&self) -> session_store::Result<Id> {
@@ -237,22 +270,12 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        // `all`, not `one`: the id is the primary key, so at most one row comes back either way,
-        // but `one` adds `LIMIT ?` with the limit as a bound parameter, and SQLite then marks its
-        // prepared statement to be re-prepared whenever that parameter is bound again — on every
-        // load, the one read of every session-authenticated request.
-        let Some(row) = sessions::Entity::find_by_id(storage_hash(&id.to_string()))
-            .all(&self.db)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .next()
-        else {
+        let Some((data, expires_at)) = self.find(storage_hash(&id.to_string())).await? else {
             return Ok(None);
         };
-        let data = serde_json::from_str(&row.data)
-            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        let expiry_date = time::OffsetDateTime::from_unix_timestamp(row.expires_at)
+        let data =
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record { id: *id, data, expiry_date }))
     }
