@@ -5,7 +5,10 @@ test("the lab page hydrates without errors", async ({ page }) => {
   const failures = await openLab(page);
   // The clock is loaded by the browser after hydration, through the public API.
   await expect(page.getByTestId("server-now")).toHaveText(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
-  await expect(page.getByTestId("timeline").locator("li.entry", { hasText: "/api/demo/clock" })).toHaveCount(1);
+  const clockCall = page.getByTestId("timeline").locator("li.entry", { hasText: "/api/demo/clock" });
+  await expect(clockCall).toHaveCount(1);
+  // Which instance answered (X-Tokenlab-Instance): unnamed, the host name and the port.
+  await expect(clockCall.getByTestId("instance")).toHaveText(new RegExp(`:${process.env.TOKENLAB_E2E_PORT ?? "3107"}$`));
   expect(failures).toEqual([]);
 });
 

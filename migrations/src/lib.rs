@@ -15,6 +15,7 @@ mod m20261127_000006_demo_settings;
 mod m20261127_000007_demo_counters;
 mod m20261201_000008_session_owners;
 mod m20261201_000009_login_throttle_pending;
+mod m20261201_000010_demo_clock;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_demo_counters::Migration),
             Box::new(m20261201_000008_session_owners::Migration),
             Box::new(m20261201_000009_login_throttle_pending::Migration),
+            Box::new(m20261201_000010_demo_clock::Migration),
         ]
     }
 }

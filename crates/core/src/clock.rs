@@ -56,12 +56,7 @@ impl<C: Clock> OffsetClock<C> {
 
     /// Moves the clock forward and returns the new offset.
     pub fn advance(&self, seconds: i64) -> Result<i64, AdvanceError> {
-        if seconds <= 0 {
-            return Err(AdvanceError::NotPositive);
-        }
-        if seconds > Self::MAX_ADVANCE_SECONDS {
-            return Err(AdvanceError::TooLarge);
-        }
+        Self::check_step(seconds)?;
         let mut current = self.offset_seconds.load(Ordering::SeqCst);
         loop {
             let next = current + seconds;
@@ -82,6 +77,25 @@ impl<C: Clock> OffsetClock<C> {
 
     pub fn reset(&self) {
         self.offset_seconds.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether one step of `seconds` may be taken at all, whatever the offset is: for a caller
+    /// that keeps the offset elsewhere (several instances share one) and adds it there.
+    pub fn check_step(seconds: i64) -> Result<(), AdvanceError> {
+        if seconds <= 0 {
+            Err(AdvanceError::NotPositive)
+        } else if seconds > Self::MAX_ADVANCE_SECONDS {
+            Err(AdvanceError::TooLarge)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Takes an offset kept elsewhere (the one every instance shares), held to what
+    /// [`OffsetClock::advance`] could have reached.
+    pub fn adopt(&self, offset_seconds: i64) {
+        self.offset_seconds
+            .store(offset_seconds.clamp(0, Self::MAX_OFFSET_SECONDS), Ordering::SeqCst);
     }
 }
 
@@ -156,6 +170,33 @@ mod tests {
         assert_eq!(clock.advance(100), Ok(100));
         assert_eq!(clock.advance(-1), Err(AdvanceError::NotPositive));
         assert_eq!(clock.offset_seconds(), 100);
+    }
+
+    #[test]
+    fn adopted_offsets_stay_within_what_advancing_reaches() {
+        let max = OffsetClock::<ManualClock>::MAX_OFFSET_SECONDS;
+        let cases = [(0, 0), (3600, 3600), (-5, 0), (max, max), (max + 1, max), (i64::MAX, max)];
+        for (adopted, offset) in cases {
+            let clock = OffsetClock::new(ManualClock::new(START));
+            clock.adopt(adopted);
+            assert_eq!(clock.offset_seconds(), offset, "adopting {adopted}");
+            assert_eq!(clock.now(), START + time::Duration::seconds(offset));
+        }
+    }
+
+    #[test]
+    fn steps_are_checked_alone() {
+        let year = OffsetClock::<ManualClock>::MAX_ADVANCE_SECONDS;
+        let cases = [
+            (1, Ok(())),
+            (year, Ok(())),
+            (0, Err(AdvanceError::NotPositive)),
+            (-1, Err(AdvanceError::NotPositive)),
+            (year + 1, Err(AdvanceError::TooLarge)),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(OffsetClock::<ManualClock>::check_step(seconds), expected, "{seconds}");
+        }
     }
 
     #[test]

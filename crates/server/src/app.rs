@@ -131,6 +131,10 @@ impl Application {
             verified_tokens: Arc::default(),
             settings: Arc::new(settings),
         });
+        if let Some(clock) = &state.demo_clock {
+            // Where the other instances' clocks already stand.
+            clock.adopt(crate::demo_clock::load(&state.db).await?);
+        }
         match &state.keys {
             KeyStore::Database(keys) => {
                 crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now())
@@ -180,6 +184,9 @@ impl Application {
                 .keep_loading(self.state.db.clone(), self.state.clock.clone()),
         );
         let key_reloads = self.state.keys.keep_loading(self.state.db.clone()).map(tokio::spawn);
+        let clock_reloads = self.state.demo_clock.clone().map(|clock| {
+            tokio::spawn(crate::demo_clock::keep_loading(self.state.db.clone(), clock))
+        });
         let limits = crate::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(self.state.settings.header_timeout.into()),
             max_connections: usize::try_from(self.state.settings.max_connections)
@@ -188,8 +195,8 @@ impl Application {
         let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
         collector.abort();
         revocations.abort();
-        if let Some(key_reloads) = key_reloads {
-            key_reloads.abort();
+        for reloads in [key_reloads, clock_reloads].into_iter().flatten() {
+            reloads.abort();
         }
         served
     }
@@ -325,6 +332,9 @@ async fn demo_account_present(state: &AppState) -> Result<bool, ApiError> {
     Ok(false)
 }
 
+/// `X-Tokenlab-Instance`: the name of the instance that answered (`--instance`).
+pub static INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-instance");
+
 fn router(state: AppState, bound: SocketAddr) -> Router {
     let (api, mut openapi) = api::router(&state);
     let (health, health_doc) = utoipa_axum::router::OpenApiRouter::new()
@@ -378,6 +388,9 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
             )),
     );
     let demo = state.settings.profile == Profile::Demo;
+    // `--instance` is checked to be visible ASCII, and so is the host name before it is used.
+    let instance = HeaderValue::from_str(&state.settings.instance_name(bound))
+        .unwrap_or_else(|_| HeaderValue::from_static("tokenlab"));
     let app = Router::new()
         .nest("/api", api.with_state(state.clone()))
         .merge(api::docs::router(openapi))
@@ -404,6 +417,8 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
                 )
             }))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            // Which instance answered: behind a load balancer, the lab's timeline shows it.
+            .layer(SetResponseHeaderLayer::overriding(INSTANCE_HEADER.clone(), instance))
             .layer(SetResponseHeaderLayer::if_not_present(
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("same-origin"),

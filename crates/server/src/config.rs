@@ -149,6 +149,12 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_TOKEN_POLICY")]
     pub token_policy: Option<String>,
 
+    /// This instance's name, sent as `X-Tokenlab-Instance` on every response so that a client
+    /// behind a load balancer can tell who answered (default: the host name and the bound port).
+    /// Visible ASCII, at most 64 characters.
+    #[arg(long, env = "TOKENLAB_INSTANCE", value_parser = parse_instance)]
+    pub instance: Option<String>,
+
     /// Addresses of the reverse proxies whose `X-Forwarded-For` is believed (comma-separated),
     /// or `none`. Required in production: behind a proxy nobody named, every user would share the
     /// proxy's address, and so one bucket of every throttle.
@@ -193,6 +199,11 @@ pub struct Settings {
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
     pub demo_password: SecretString,
+}
+
+fn parse_instance(text: &str) -> Result<String, String> {
+    let fits = !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_graphic());
+    if fits { Ok(text.to_owned()) } else { Err("visible ASCII, 1 to 64 characters".to_owned()) }
 }
 
 /// The reverse proxies whose `X-Forwarded-For` is believed; empty for `none`.
@@ -266,6 +277,20 @@ impl Settings {
             .try_get_matches_from(args)
             .and_then(|matches| Self::from_arg_matches(&matches))
             .unwrap_or_else(|err| unreachable!("the defaults parse: {err}"))
+    }
+
+    /// `--instance`, or the host name and the port the server is bound to.
+    pub fn instance_name(&self, bound: std::net::SocketAddr) -> String {
+        if let Some(name) = &self.instance {
+            return name.clone();
+        }
+        // Linux keeps it here; elsewhere the port alone still tells local instances apart.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| parse_instance(h).is_ok())
+            .unwrap_or_else(|| "tokenlab".to_owned());
+        format!("{host}:{}", bound.port())
     }
 
     /// Refuses settings that would be unsafe, before anything is opened or bound.

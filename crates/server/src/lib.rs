@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod csp;
 pub mod db;
+pub mod demo_clock;
 pub mod demo_events;
 pub mod entities;
 pub mod error;

@@ -80,6 +80,8 @@ pub struct TimelineEntry {
     pub headers: Vec<(&'static str, String, String)>,
     pub duration_ms: f64,
     pub network_error: Option<String>,
+    /// `X-Tokenlab-Instance`: which server instance answered (several behind a load balancer).
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,9 +230,14 @@ impl ApiClient {
             headers: shown,
             duration_ms,
             network_error: None,
+            instance: None,
         };
         let outcome = match result {
             Ok((status, received, body)) => {
+                entry.instance = received
+                    .iter()
+                    .find(|(n, _)| n == "x-tokenlab-instance")
+                    .map(|(_, v)| v.clone());
                 for (name, masking) in RESPONSE_HEADERS_SHOWN {
                     if let Some((_, value)) = received.iter().find(|(n, _)| n == name) {
                         entry.headers.push(("←", (*name).to_owned(), masking.apply(value)));

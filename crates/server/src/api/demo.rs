@@ -56,7 +56,8 @@ async fn get_clock(State(state): State<AppState>) -> Result<ApiJson<ClockState>,
     Ok(ApiJson(snapshot(demo_clock(&state)?)))
 }
 
-/// Move the demo clock forward, or reset it to the real time.
+/// Move the demo clock forward, or reset it to the real time: on every instance on this database
+/// (this one at once, the others within half a second).
 #[utoipa::path(post, path = "/demo/clock", tag = "demo", request_body = ClockChange,
     responses((status = 200, body = ClockState), MoveClockRefusals))]
 async fn move_clock(
@@ -66,7 +67,7 @@ async fn move_clock(
     let clock = demo_clock(&state)?;
     match (change.advance_seconds, change.reset) {
         (Some(seconds), None) => {
-            clock.advance(seconds).map_err(|e| {
+            crate::demo_clock::advance(&state.db, clock, seconds).await?.map_err(|e| {
                 let why = match e {
                     AdvanceError::NotPositive => {
                         "advance_seconds must be positive: the clock only moves forward"
@@ -76,7 +77,7 @@ async fn move_clock(
                 ApiError::refused(Reason::InvalidClockAdvance, why)
             })?;
         }
-        (None, Some(true)) => clock.reset(),
+        (None, Some(true)) => crate::demo_clock::reset(&state.db, clock).await?,
         _ => {
             return Err(ApiError::refused(
                 Reason::InvalidBody,
@@ -177,8 +178,8 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
         .filter(users::Column::Username.eq(crate::app::DEMO_USERNAME))
         .exec(&txn)
         .await?;
+    crate::demo_clock::reset(&txn, clock).await?;
     txn.commit().await?;
-    clock.reset();
     tracing::info!(?removed, "demo reset");
     Ok(ApiJson(ResetDone {
         removed: removed.into_iter().map(|(table, rows)| (table.to_owned(), rows)).collect(),

@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table created in `migrations/`.
 
+pub mod demo_clock;
 pub mod demo_settings;
 pub mod devices;
 pub mod form_tokens;

@@ -7,7 +7,8 @@
 //! until the test moves it, so every expiry, grace window and `Retry-After` is an exact number. Two
 //! ways to move the server's time:
 //! - [`TestApp::advance_clock`]: the demo clock (`POST /api/demo/clock`), as the lab's buttons do;
-//!   it moves one instance's clock, the one the handlers read.
+//!   the clock the handlers read, shared through the database by every instance on it (the one
+//!   that moved it at once, the others within half a second).
 //! - `app.clock.advance(..)`: the base clock under every instance of the test (the session store's
 //!   cookie and garbage expiry read it too), for time that has to pass without the demo endpoint.
 //!
@@ -255,7 +256,7 @@ impl TestApp {
         &self.database_url
     }
 
-    /// Another server process's worth of state (its own caches, its own demo clock) on the same
+    /// Another server process's worth of state (its own caches, its own copy of the demo clock) on the same
     /// database and the same base clock: what a second instance behind a load balancer is. Stop it
     /// before this one.
     pub async fn second_instance(&self) -> TestApp {

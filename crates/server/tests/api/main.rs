@@ -14,6 +14,7 @@ mod connections;
 mod cost;
 mod csp;
 mod device;
+mod instances;
 mod keys;
 mod lab;
 mod layers;

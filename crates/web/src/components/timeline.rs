@@ -15,7 +15,8 @@ pub fn Timeline() -> impl IntoView {
                 <button on:click=move |_| client.clear_timeline()>"clear"</button>
             </div>
             <p class="muted">
-                "What the page sent and received. Secrets are masked; cookies appear by name only, "
+                "What the page sent and received, and which server instance answered (several can "
+                "stand behind one load balancer). Secrets are masked; cookies appear by name only, "
                 "because HttpOnly cookies are invisible to the page's JavaScript."
             </p>
             <ol data-testid="timeline">
@@ -35,6 +36,20 @@ pub fn Timeline() -> impl IntoView {
                             </span>
                             {entry.reason.clone().map(|r| view! { <code class="reason">{r}</code> })}
                             <span class="duration">{format!("{:.0} ms", entry.duration_ms)}</span>
+                            {entry
+                                .instance
+                                .clone()
+                                .map(|name| {
+                                    view! {
+                                        <span
+                                            class="instance"
+                                            data-testid="instance"
+                                            title="the server instance that answered (X-Tokenlab-Instance)"
+                                        >
+                                            {name}
+                                        </span>
+                                    }
+                                })}
                         </div>
                         {entry.network_error.clone().map(|e| view! { <div class="error">{e}</div> })}
                         <ul class="headers">
