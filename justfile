@@ -145,6 +145,36 @@ setup-loadtest:
         fi
     fi
 
+# Instances A and B of the release server behind nginx on http://127.0.0.1:8080 (round robin), sharing
+# PostgreSQL (the database tokenlab_stack on 127.0.0.1:5432, created when missing) and, when the
+# server has a Redis session store, Redis on 127.0.0.1:6379; Ctrl-C stops all of it.
+# TOKENLAB_STACK_DATABASE_URL, TOKENLAB_STACK_REDIS_URL and TOKENLAB_STACK_PORT point it elsewhere.
+# `just stack --check` starts it on a fresh database, checks through nginx that every instance
+# answers and that one login holds on all of them, stops it and exits 0 or 1; `just stack --help`.
+# Several instances behind nginx on this machine (PostgreSQL, Redis); `--check` tests it.
+stack *args: setup site setup-stack
+    cargo build --release --locked -p tokenlab-server
+    python3 deploy/stack.py --bin "{{target_dir}}/release/tokenlab" --site-root "{{site}}" {{args}}
+
+# What `just stack` needs beyond the build: Debian's nginx and psql.
+setup-stack:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+    command -v psql >/dev/null || missing+=(postgresql-client)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            # Where services may start, Debian's package also starts the system's nginx on port 80;
+            # the stack runs its own nginx from a configuration of its own and does not use it.
+            echo "==> installing Debian's ${missing[*]}"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        else
+            echo "missing: ${missing[*]} (Debian packages; install them as root)" >&2
+            exit 1
+        fi
+    fi
+
 # Remove the demo database (the next `just run` starts from a fresh, seeded one).
 reset-db:
     rm -f data/tokenlab.db data/tokenlab.db-wal data/tokenlab.db-shm

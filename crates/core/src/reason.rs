@@ -171,6 +171,9 @@ reasons! {
     DeadlineExceeded = "deadline_exceeded", 503,
         "The server did not finish this request within its deadline (--handler-timeout) and stopped waiting for it. Work already started may still complete: repeat a state-changing request with the same Idempotency-Key or form token to learn its outcome without doing it twice.",
         "RFC 9110 §15.6.4 (503 Service Unavailable)";
+    SessionStoreUnavailable = "session_store_unavailable", 503,
+        "The store that keeps server sessions (Redis, with --session-store) did not answer. Nothing about your sign-in changed; retry in a moment. Requests with an access token do not need it.",
+        "RFC 9110 §15.6.4 (503 Service Unavailable)";
     ServerBusy = "server_busy", 503,
         "Every password check the server can run at once is taken, and none came free in time. Nothing was checked; retry after Retry-After seconds. Requests with a token never wait for this.",
         "RFC 9110 §15.6.4 (503 Service Unavailable, Retry-After)";

@@ -20,11 +20,13 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
+use crate::config::SessionStoreChoice;
 use crate::config::{Profile, Settings};
 use crate::error::ApiError;
 use crate::hasher::PasswordHasher;
 use crate::secrets::OsSecrets;
-use crate::sessions::{CookiePolicy, DbSessionStore};
+use crate::sessions::redis::RedisSessionStore;
+use crate::sessions::{AnySessionStore, CookiePolicy, DbSessionStore};
 use crate::state::{AppState, DemoClock, Shared};
 
 use crate::keys::KeyStore;
@@ -64,6 +66,8 @@ pub enum StartError {
     DemoAccountInProduction,
     #[error("checking for the demo account: {0}")]
     DemoCheck(ApiError),
+    #[error("connecting to the session store (--session-store): {0}")]
+    SessionStore(::redis::RedisError),
 }
 
 /// A configured server bound to its port, not yet serving. Tests build one on port 0, read the port,
@@ -97,13 +101,21 @@ impl Application {
             None => KeyStore::Database(Arc::default()),
         };
         let session_policy = settings.session_policy();
-        let state = AppState::new(Shared {
-            session_store: DbSessionStore::new(
+        let session_store = match &settings.session_store {
+            SessionStoreChoice::Database => AnySessionStore::Database(DbSessionStore::new(
                 db.clone(),
                 secrets.clone(),
                 base_clock,
                 crate::db::sqlite_file_path(&settings.database_url).map(std::path::Path::new),
+            )),
+            SessionStoreChoice::Redis(url) => AnySessionStore::Redis(
+                RedisSessionStore::connect(url, &settings.redis_prefix, secrets.clone())
+                    .await
+                    .map_err(StartError::SessionStore)?,
             ),
+        };
+        let state = AppState::new(Shared {
+            session_store,
             db,
             clock,
             demo_clock,
@@ -450,21 +462,31 @@ async fn livez() -> &'static str {
     "ok"
 }
 
-/// Readiness: the process answers and its dependencies (the database) answer too.
+/// Readiness: the process answers and its dependencies answer too: the database, and the
+/// session store when it is Redis (`--session-store`). A refusal names the one that does not.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Serving, and the database answers", body = String, example = "ok"),
-              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Serving, and every dependency answers", body = String, example = "ok"),
+              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody),
+              (status = 503, description = "The session store (Redis) does not answer: `session_store_unavailable`", body = crate::error::ErrorBody)))]
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<&'static str, ApiError> {
     ping(&state.db).await?;
+    if let Some(problem) = state.session_store.problem().await {
+        tracing::warn!("not ready: {problem}");
+        return Err(ApiError::refused(
+            tokenlab_core::Reason::SessionStoreUnavailable,
+            "the database answers; the session store (Redis) does not",
+        ));
+    }
     Ok("ok")
 }
 
 /// The older name of `/readyz`, kept so that existing probes keep working.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Serving, and the database answers", body = String, example = "ok"),
-              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Serving, and every dependency answers", body = String, example = "ok"),
+              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody),
+              (status = 503, description = "The session store (Redis) does not answer: `session_store_unavailable`", body = crate::error::ErrorBody)))]
 async fn healthz(state: axum::extract::State<AppState>) -> Result<&'static str, ApiError> {
     readyz(state).await
 }

@@ -149,6 +149,16 @@ pub struct Settings {
     #[arg(long, env = "TOKENLAB_TOKEN_POLICY")]
     pub token_policy: Option<String>,
 
+    /// Where server sessions live: `database` (the default: the application database), or
+    /// `redis://HOST:PORT[/DB]`, for several instances that share sessions in Redis.
+    #[arg(long, env = "TOKENLAB_SESSION_STORE", default_value = "database",
+          value_parser = parse_session_store)]
+    pub session_store: SessionStoreChoice,
+
+    /// The prefix of every Redis key this deployment writes, so that several can share one Redis.
+    #[arg(long, env = "TOKENLAB_REDIS_PREFIX", default_value = "tokenlab:")]
+    pub redis_prefix: String,
+
     /// This instance's name, sent as `X-Tokenlab-Instance` on every response so that a client
     /// behind a load balancer can tell who answered (default: the host name and the bound port).
     /// Visible ASCII, at most 64 characters.
@@ -199,6 +209,23 @@ pub struct Settings {
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
     pub demo_password: SecretString,
+}
+
+/// `--session-store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStoreChoice {
+    Database,
+    Redis(String),
+}
+
+fn parse_session_store(text: &str) -> Result<SessionStoreChoice, String> {
+    if text == "database" {
+        Ok(SessionStoreChoice::Database)
+    } else if text.starts_with("redis://") || text.starts_with("rediss://") {
+        Ok(SessionStoreChoice::Redis(text.to_owned()))
+    } else {
+        Err("`database` or a redis:// URL".to_owned())
+    }
 }
 
 fn parse_instance(text: &str) -> Result<String, String> {

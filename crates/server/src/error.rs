@@ -97,7 +97,29 @@ impl From<RuleViolation> for ApiError {
 
 impl From<tower_sessions::session::Error> for ApiError {
     fn from(err: tower_sessions::session::Error) -> Self {
-        Self::internal(err)
+        match err {
+            tower_sessions::session::Error::Store(err) => err.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// A store that could not be reached is the client's to retry (503, and the log says why);
+/// anything else a store says is a fault.
+impl From<tower_sessions::session_store::Error> for ApiError {
+    fn from(err: tower_sessions::session_store::Error) -> Self {
+        match &err {
+            tower_sessions::session_store::Error::Backend(message)
+                if message.starts_with(crate::sessions::UNAVAILABLE) =>
+            {
+                tracing::warn!("{message}");
+                Self::refused(
+                    Reason::SessionStoreUnavailable,
+                    "the session store does not answer; retry in a moment",
+                )
+            }
+            _ => Self::internal(err),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::auth::verified_tokens::VerifiedTokens;
 use crate::config::Settings;
 use crate::hasher::PasswordHasher;
 use crate::keys::KeyStore;
-use crate::sessions::{CookiePolicy, DbSessionStore};
+use crate::sessions::{AnySessionStore, CookiePolicy};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
 
@@ -54,7 +54,7 @@ pub struct Shared {
     /// Origins allowed to send state-changing requests (see `guard::reject_cross_site`).
     pub allowed_origins: Arc<[String]>,
     pub secrets: Arc<dyn SecretSource>,
-    pub session_store: DbSessionStore,
+    pub session_store: AnySessionStore,
     pub session_policy: SessionPolicy,
     pub cookies: CookiePolicy,
     pub login_limits: LoginLimits,

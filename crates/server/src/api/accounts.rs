@@ -156,9 +156,10 @@ async fn change_password(
         // Another change won the race; the current password checked above is no longer it.
         return Err(ApiError::refused(Reason::InvalidCredentials, "wrong username or password"));
     }
-    let ended = signout::end_all(&txn, user.id, &keep, "password_changed", now)
-        .await
-        .context("ending every other sign-in at a password change")?;
+    let ended =
+        signout::end_all(&txn, &state.session_store, user.id, &keep, "password_changed", now)
+            .await
+            .context("ending every other sign-in at a password change")?;
     txn.commit().await.context("committing a password change")?;
     state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     tracing::info!(user_id = user.id, ?ended, "password changed; other sign-ins ended");

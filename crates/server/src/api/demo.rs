@@ -129,7 +129,7 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
 
     use crate::entities::{
         demo_settings, devices, form_tokens, idempotency_keys, orders, refresh_families,
-        refresh_tokens, sessions, users,
+        refresh_tokens, users,
     };
     let clock = demo_clock(&state)?;
     let password_hash = state.hasher.hash(state.settings.demo_password.clone()).await?;
@@ -152,7 +152,7 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
     );
     removed.insert("orders", orders::Entity::delete_many().exec(&txn).await?.rows_affected);
     removed.insert("devices", devices::Entity::delete_many().exec(&txn).await?.rows_affected);
-    removed.insert("sessions", sessions::Entity::delete_many().exec(&txn).await?.rows_affected);
+    removed.insert("sessions", state.session_store.end_everyone(&txn).await?);
     removed.insert(
         "login_throttle",
         txn.execute_unprepared("DELETE FROM login_throttle").await?.rows_affected(),
@@ -195,10 +195,8 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
 async fn expire_sessions(
     State(state): State<AppState>,
 ) -> Result<ApiJson<SessionsExpired>, ApiError> {
-    use sea_orm::EntityTrait as _;
     demo_clock(&state)?;
-    let expired =
-        crate::entities::sessions::Entity::delete_many().exec(&state.db).await?.rows_affected;
+    let expired = state.session_store.end_everyone(&state.db).await?;
     tracing::info!(expired, "demo: every server session expired");
     Ok(ApiJson(SessionsExpired { expired }))
 }

@@ -22,8 +22,7 @@ use tokenlab_core::{Clock as _, Reason, Timestamp};
 use crate::api::refusals::{DEMO_ONLY, refusals};
 use crate::clock::from_unix_seconds;
 use crate::entities::{
-    devices, form_tokens, idempotency_keys, orders, refresh_families, refresh_tokens, sessions,
-    users,
+    devices, form_tokens, idempotency_keys, orders, refresh_families, refresh_tokens, users,
 };
 use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
@@ -93,10 +92,9 @@ async fn sessions_of(
     user_id: i64,
     now: Timestamp,
 ) -> Result<Vec<InspectedSession>, ApiError> {
-    // Session data is opaque JSON to the database, so the rows are filtered here. The demo holds a
-    // handful of sessions; a production inspector would index them by user.
+    // The user's sessions from the store's per-user index; whose login each holds is in its data.
     let mut found = Vec::new();
-    for row in sessions::Entity::find().all(&state.db).await? {
+    for row in state.session_store.of_user(&state.db, user_id).await? {
         let Ok(data) = serde_json::from_str::<serde_json::Value>(&row.data) else { continue };
         for (key, cookie) in [
             (crate::auth::session::AUTH_KEY, crate::auth::session::SESSION_COOKIE),

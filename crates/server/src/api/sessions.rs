@@ -71,9 +71,15 @@ async fn end_session(
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::refused(Reason::NotFound, "no live sign-in of yours has this id");
     let which = SessionRef::parse(&id).ok_or_else(not_found)?;
-    let ended = signout::end_one(&state.db, caller.user_id, &which, state.clock.now())
-        .await
-        .context("ending one sign-in")?;
+    let ended = signout::end_one(
+        &state.db,
+        &state.session_store,
+        caller.user_id,
+        &which,
+        state.clock.now(),
+    )
+    .await
+    .context("ending one sign-in")?;
     if !ended {
         return Err(not_found());
     }
@@ -93,9 +99,16 @@ async fn revoke_all(
 ) -> Result<ApiJson<RevokedAll>, ApiError> {
     let keep = if body.keep_current { caller.current() } else { Current::default() };
     let txn = state.db.begin().await.context("signing out everywhere")?;
-    let ended = signout::end_all(&txn, caller.user_id, &keep, "signed_out", state.clock.now())
-        .await
-        .context("signing out everywhere")?;
+    let ended = signout::end_all(
+        &txn,
+        &state.session_store,
+        caller.user_id,
+        &keep,
+        "signed_out",
+        state.clock.now(),
+    )
+    .await
+    .context("signing out everywhere")?;
     txn.commit().await.context("committing a sign-out everywhere")?;
     state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     tracing::info!(

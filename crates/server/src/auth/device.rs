@@ -27,7 +27,7 @@ use tower_sessions::Session;
 
 use crate::auth::password::still_current;
 use crate::clock::from_unix_seconds;
-use crate::entities::{devices, sessions, users};
+use crate::entities::{devices, users};
 use crate::error::{ApiError, Context as _};
 use crate::secrets::{new_token, storage_hash};
 use crate::sessions::{OWNER_KEY, SessionOwner, user_agent};
@@ -176,7 +176,7 @@ pub async fn authenticate_device(
         ));
     };
     let now = state.clock.now();
-    if let Some(auth) = session.get::<DeviceAuth>(AUTH_KEY).await.map_err(ApiError::internal)?
+    if let Some(auth) = session.get::<DeviceAuth>(AUTH_KEY).await?
         && auth.times.check(now).is_ok()
         && let Some(facts) = auth.facts.clone()
     {
@@ -255,7 +255,7 @@ async fn live_call(
         auth.times = times;
         facts.last_seen_at = now.unix_timestamp();
         auth.facts = Some(facts.clone());
-        session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+        session.insert(AUTH_KEY, &auth).await?;
         mark_seen(state, auth.device_pk, now).await?;
     }
     let device = KnownDevice {
@@ -315,8 +315,8 @@ async fn reattach(
         SessionOwner::start(state, device.user_id, Scheme::Device, Some(device.id), headers)?;
     // A new session id, never the one the expired cookie carried.
     session.cycle_id().await?;
-    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.insert(OWNER_KEY, &owner).await?;
+    session.insert(AUTH_KEY, &auth).await?;
     session.save().await?;
     mark_seen(state, device.id, now).await?;
     let device = KnownDevice {
@@ -528,9 +528,9 @@ pub async fn log_in(
         .ok_or_else(|| ApiError::internal("device row missing after upsert"))?;
     // The sessions of earlier logins on this device end with them: a live device session is
     // always one of the device's current login.
-    sessions::Entity::delete_many()
-        .filter(sessions::Column::DevicePk.eq(device.id))
-        .exec(&state.db)
+    state
+        .session_store
+        .end_of_user(&state.db, user.id, |s| s.device_pk == Some(device.id))
         .await
         .context("ending the sessions of earlier logins on the device")?;
     let auth = DeviceAuth {
@@ -545,8 +545,8 @@ pub async fn log_in(
     };
     let owner = SessionOwner::start(state, user.id, Scheme::Device, Some(device.id), headers)?;
     session.cycle_id().await?;
-    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.insert(OWNER_KEY, &owner).await?;
+    session.insert(AUTH_KEY, &auth).await?;
     session.save().await?;
     if let Err(refused) = still_current(&state.db, user).await {
         // The password changed while this login ran: what it created must not outlive the change.
@@ -565,7 +565,7 @@ pub async fn revoke_where(
     condition: sea_orm::sea_query::SimpleExpr,
 ) -> Result<(), ApiError> {
     let txn = state.db.begin().await.context("revoking devices")?;
-    crate::auth::signout::revoke_devices(&txn, condition, state.clock.now())
+    crate::auth::signout::revoke_devices(&txn, &state.session_store, condition, state.clock.now())
         .await
         .context("revoking devices")?;
     txn.commit().await.context("committing a device revocation")?;

@@ -99,7 +99,7 @@ impl FromRequestParts<AppState> for Caller {
             ApiError::internal(format!("route without a session layer: {why}"))
         })?;
         let auth = signed_in(state, &session).await.context("loading the session")?;
-        let owner = session.get::<SessionOwner>(OWNER_KEY).await.map_err(ApiError::internal)?;
+        let owner = session.get::<SessionOwner>(OWNER_KEY).await?;
         Ok(Caller {
             user_id: auth.user_id,
             username: auth.username,

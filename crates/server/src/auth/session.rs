@@ -33,7 +33,7 @@ pub struct SessionAuth {
 /// `session_expired`, once.
 #[tracing::instrument(name = "session.check", skip_all)]
 pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await.map_err(ApiError::internal)? else {
+    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
     };
     let now = state.clock.now();
@@ -51,7 +51,7 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAut
     // stored times stand and the session is not written back at all.
     let Some(times) = auth.times.touched(&state.session_policy, now) else { return Ok(auth) };
     let auth = SessionAuth { times, ..auth };
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.insert(AUTH_KEY, &auth).await?;
     Ok(auth)
 }
 
@@ -73,8 +73,8 @@ pub async fn start(
         username: user.username.clone(),
         times: state.session_policy.start(state.clock.now()),
     };
-    session.insert(OWNER_KEY, &owner).await.map_err(ApiError::internal)?;
-    session.insert(AUTH_KEY, &auth).await.map_err(ApiError::internal)?;
+    session.insert(OWNER_KEY, &owner).await?;
+    session.insert(AUTH_KEY, &auth).await?;
     session.save().await.context("creating the session at login")?;
     if let Err(refused) = still_current(&state.db, user).await {
         session.flush().await?;

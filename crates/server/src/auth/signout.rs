@@ -12,7 +12,7 @@
 //! every instance sees the same outcome; the only process-local part is the revoked-families cache,
 //! which each instance reloads within `core::signout::ACCESS_REVOCATION_BOUND`.
 
-use sea_orm::sea_query::{Expr, ExprTrait as _, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait as _, SimpleExpr};
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait, DbErr, EntityTrait as _, QueryFilter as _,
     QueryOrder as _,
@@ -26,9 +26,9 @@ use tokenlab_core::wire::{ActiveSession, Ended};
 use crate::auth::revocation::family_handle;
 use crate::auth::session::{AUTH_KEY as SESSION_AUTH_KEY, SessionAuth};
 use crate::clock::from_unix_seconds;
-use crate::entities::{devices, refresh_families, refresh_tokens, sessions};
+use crate::entities::{devices, refresh_families, refresh_tokens};
 use crate::error::ApiError;
-use crate::sessions::{OWNER_KEY, SessionOwner};
+use crate::sessions::{AnySessionStore, OWNER_KEY, SessionOwner};
 use crate::state::AppState;
 
 /// The caller's own sign-in, which "keep current" spares and the list marks as `current`.
@@ -52,13 +52,9 @@ pub async fn list(
     let now = state.clock.now();
     let mut entries = Vec::new();
 
-    let rows = sessions::Entity::find()
-        .filter(sessions::Column::UserId.eq(user_id))
-        .filter(sessions::Column::DevicePk.is_null())
-        .all(&state.db)
-        .await?;
+    let rows = state.session_store.of_user(&state.db, user_id).await?;
     let mut session_entries = Vec::new();
-    for row in rows {
+    for row in rows.into_iter().filter(|row| row.device_pk.is_none()) {
         let data: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&row.data).map_err(ApiError::internal)?;
         let (Some(owner), Some(auth)) = (
@@ -168,24 +164,25 @@ fn session_entry(
 #[tracing::instrument(name = "signout.end_one", skip_all)]
 pub async fn end_one(
     conn: &impl ConnectionTrait,
+    store: &AnySessionStore,
     user_id: i64,
     which: &SessionRef,
     now: Timestamp,
 ) -> Result<bool, ApiError> {
     match which.scheme {
         Scheme::Session => {
-            let deleted = sessions::Entity::delete_many()
-                .filter(sessions::Column::UserId.eq(user_id))
-                .filter(sessions::Column::DevicePk.is_null())
-                .filter(sessions::Column::Handle.eq(which.handle.as_str()))
-                .exec(conn)
+            let deleted = store
+                .end_of_user(conn, user_id, |s| {
+                    s.device_pk.is_none() && s.handle.as_deref() == Some(which.handle.as_str())
+                })
                 .await?;
-            Ok(deleted.rows_affected > 0)
+            Ok(deleted > 0)
         }
         Scheme::Device => {
             let Ok(device_pk) = which.handle.parse::<i64>() else { return Ok(false) };
             let ended = revoke_devices(
                 conn,
+                store,
                 devices::Column::Id.eq(device_pk).and(devices::Column::UserId.eq(user_id)),
                 now,
             )
@@ -231,6 +228,7 @@ pub async fn family_id_of(
 #[tracing::instrument(name = "signout.end_all", skip_all)]
 pub async fn end_all(
     conn: &impl ConnectionTrait,
+    store: &AnySessionStore,
     user_id: i64,
     keep: &Current,
     why: &str,
@@ -240,27 +238,17 @@ pub async fn end_all(
     if let Some(kept) = keep.device_pk {
         devices_cond = devices_cond.and(devices::Column::Id.ne(kept));
     }
-    let mut ended = revoke_devices(conn, devices_cond, now).await?;
+    let mut ended = revoke_devices(conn, store, devices_cond, now).await?;
 
     // Sessions not attached to a device that was just revoked: session-scheme sessions, and the
     // sessions of the kept device only when it is not kept.
-    let mut sessions_cond = Condition::all().add(sessions::Column::UserId.eq(user_id));
-    if let Some(handle) = &keep.session_handle {
-        sessions_cond = sessions_cond.add(
-            Condition::any()
-                .add(sessions::Column::Handle.is_null())
-                .add(sessions::Column::Handle.ne(handle.as_str())),
-        );
-    }
-    if let Some(kept) = keep.device_pk {
-        sessions_cond = sessions_cond.add(
-            Condition::any()
-                .add(sessions::Column::DevicePk.is_null())
-                .add(sessions::Column::DevicePk.ne(kept)),
-        );
-    }
-    ended.sessions +=
-        sessions::Entity::delete_many().filter(sessions_cond).exec(conn).await?.rows_affected;
+    ended.sessions += store
+        .end_of_user(conn, user_id, |s| {
+            let kept_session = keep.session_handle.is_some() && s.handle == keep.session_handle;
+            let kept_device = keep.device_pk.is_some() && s.device_pk == keep.device_pk;
+            !kept_session && !kept_device
+        })
+        .await?;
 
     let mut families_cond = refresh_families::Column::UserId.eq(user_id);
     if let Some(handle) = &keep.family_handle
@@ -276,22 +264,21 @@ pub async fn end_all(
 /// them.
 pub async fn revoke_devices(
     conn: &impl ConnectionTrait,
+    store: &AnySessionStore,
     condition: SimpleExpr,
     now: Timestamp,
 ) -> Result<Ended, ApiError> {
-    let sessions = sessions::Entity::delete_many()
-        .filter(
-            sessions::Column::DevicePk.in_subquery(
-                Query::select()
-                    .column(devices::Column::Id)
-                    .from(devices::Entity)
-                    .cond_where(condition.clone())
-                    .to_owned(),
-            ),
-        )
-        .exec(conn)
-        .await?
-        .rows_affected;
+    let matching = devices::Entity::find().filter(condition.clone()).all(conn).await?;
+    let mut by_user = std::collections::BTreeMap::<i64, Vec<i64>>::new();
+    for device in &matching {
+        by_user.entry(device.user_id).or_default().push(device.id);
+    }
+    let mut sessions = 0;
+    for (user_id, device_pks) in by_user {
+        sessions += store
+            .end_of_user(conn, user_id, |s| s.device_pk.is_some_and(|pk| device_pks.contains(&pk)))
+            .await?;
+    }
     let devices = devices::Entity::update_many()
         .col_expr(devices::Column::RevokedAt, Expr::value(now.unix_timestamp()))
         .filter(condition)

@@ -30,7 +30,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::Cookie;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait as _, DatabaseConnection, EntityTrait as _, QueryFilter as _, Set};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait, DatabaseConnection, EntityTrait as _, QueryFilter as _, Set,
+};
 use serde::{Deserialize, Serialize};
 use tokenlab_core::random::SecretSource;
 use tokenlab_core::signout::Scheme;
@@ -41,10 +43,26 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::entities::sessions;
+use crate::error::ApiError;
 use crate::secrets::storage_hash;
 use crate::sessions::sqlite_reads::SqliteReads;
 
+pub mod redis;
 pub mod sqlite_reads;
+
+/// How a store's error says that the store itself could not be reached (answered 503
+/// `session_store_unavailable`, see `error.rs`), as opposed to a fault.
+pub const UNAVAILABLE: &str = "session store unavailable: ";
+
+/// One stored session as the sessions list, sign-out and the inspector see it.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    pub id_hash: String,
+    /// The session's data as JSON.
+    pub data: String,
+    pub device_pk: Option<i64>,
+    pub handle: Option<String>,
+}
 
 /// Where a session's owner record lives in its data.
 pub const OWNER_KEY: &str = "owner";
@@ -139,6 +157,134 @@ pub async fn forget_ended_session(
         }
     }
     response
+}
+
+/// Tells [`forget_ended_session`] that the request's save found its session gone.
+fn note_save_found_no_session() {
+    let _ = SAVE_FOUND_NO_SESSION.try_with(|found| found.set(true));
+}
+
+/// Where server sessions live: the application database (the default), or Redis
+/// (`--session-store`). Both keep the same promises; see each store's module.
+#[derive(Clone, Debug)]
+pub enum AnySessionStore {
+    Database(DbSessionStore),
+    Redis(redis::RedisSessionStore),
+}
+
+impl AnySessionStore {
+    /// The sessions owned by `user_id` (through `conn` on the database, so inside the caller's
+    /// transaction).
+    pub async fn of_user(
+        &self,
+        conn: &impl ConnectionTrait,
+        user_id: i64,
+    ) -> Result<Vec<StoredSession>, ApiError> {
+        match self {
+            Self::Database(_) => Ok(sessions::Entity::find()
+                .filter(sessions::Column::UserId.eq(user_id))
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|row| StoredSession {
+                    id_hash: row.id_hash,
+                    data: row.data,
+                    device_pk: row.device_pk,
+                    handle: row.handle,
+                })
+                .collect()),
+            Self::Redis(store) => Ok(store.of_user(user_id).await?),
+        }
+    }
+
+    /// Ends the sessions of `user_id` that `chosen` picks; how many ended. On the database it is
+    /// part of the caller's transaction; in Redis it happens at once, before that transaction
+    /// commits — ending a session early is the safe side of a failure.
+    pub async fn end_of_user(
+        &self,
+        conn: &impl ConnectionTrait,
+        user_id: i64,
+        chosen: impl Fn(&StoredSession) -> bool,
+    ) -> Result<u64, ApiError> {
+        match self {
+            Self::Database(_) => {
+                let ending: Vec<String> = self
+                    .of_user(conn, user_id)
+                    .await?
+                    .into_iter()
+                    .filter(|s| chosen(s))
+                    .map(|s| s.id_hash)
+                    .collect();
+                if ending.is_empty() {
+                    return Ok(0);
+                }
+                Ok(sessions::Entity::delete_many()
+                    .filter(sessions::Column::IdHash.is_in(ending))
+                    .exec(conn)
+                    .await?
+                    .rows_affected)
+            }
+            Self::Redis(store) => Ok(store.end_of_user(user_id, chosen).await?),
+        }
+    }
+
+    /// Ends every server session of everyone (the demo's reset and "expire every session").
+    pub async fn end_everyone(&self, conn: &impl ConnectionTrait) -> Result<u64, ApiError> {
+        match self {
+            Self::Database(_) => {
+                Ok(sessions::Entity::delete_many().exec(conn).await?.rows_affected)
+            }
+            Self::Redis(store) => Ok(store.end_everyone().await?),
+        }
+    }
+
+    /// Removes sessions whose record expired (Redis does that by itself).
+    pub async fn delete_expired(&self) -> Result<u64, sea_orm::DbErr> {
+        match self {
+            Self::Database(store) => store.delete_expired().await,
+            Self::Redis(_) => Ok(0),
+        }
+    }
+
+    /// `None` when the store answers; otherwise what is wrong (`/readyz`).
+    pub async fn problem(&self) -> Option<String> {
+        match self {
+            // The database is checked as the database.
+            Self::Database(_) => None,
+            Self::Redis(store) => store.ping().await.err().map(|e| e.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for AnySessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Self::Database(store) => store.create(record).await,
+            Self::Redis(store) => store.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Self::Database(store) => store.save(record).await,
+            Self::Redis(store) => store.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Self::Database(store) => store.load(id).await,
+            Self::Redis(store) => store.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Self::Database(store) => store.delete(id).await,
+            Self::Redis(store) => store.delete(id).await,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -263,7 +409,7 @@ impl SessionStore for DbSessionStore {
             .map_err(backend)?;
         if updated.rows_affected == 0 {
             // Not an error: the request itself succeeded, only its session had ended under it.
-            let _ = SAVE_FOUND_NO_SESSION.try_with(|found| found.set(true));
+            note_save_found_no_session();
             tracing::debug!("session ended while the request ran; not written back");
         }
         Ok(())
@@ -309,7 +455,7 @@ impl CookiePolicy {
     pub fn with_session<S: Clone + Send + Sync + 'static>(
         &self,
         router: utoipa_axum::router::OpenApiRouter<S>,
-        store: DbSessionStore,
+        store: AnySessionStore,
         base_name: &str,
     ) -> utoipa_axum::router::OpenApiRouter<S> {
         // One `.layer` for both: each `Router::layer` adds a boxed `Route` that axum clones, with
@@ -324,7 +470,11 @@ impl CookiePolicy {
         )
     }
 
-    fn layer(&self, store: DbSessionStore, base_name: &str) -> SessionManagerLayer<DbSessionStore> {
+    fn layer(
+        &self,
+        store: AnySessionStore,
+        base_name: &str,
+    ) -> SessionManagerLayer<AnySessionStore> {
         SessionManagerLayer::new(store)
             .with_name(self.cookie_name(base_name))
             .with_http_only(true)

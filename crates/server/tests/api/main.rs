@@ -22,6 +22,7 @@ mod oauth;
 mod openapi;
 mod orders;
 mod platform;
+mod redis_sessions;
 mod session;
 mod signout;
 mod throttle;
