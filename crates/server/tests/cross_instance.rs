@@ -1,0 +1,420 @@
+//! Two real `tokenlab` processes, `A` and `B`, on one fresh PostgreSQL database with sessions in
+//! Redis, each addressed directly: the guarantees every scheme states, held across instances.
+//!
+//! Needs `TEST_DATABASE_URL` (PostgreSQL) and `TEST_REDIS_URL`; `.ci/run` sets both when the local
+//! servers answer. Without them each test says so on stderr and returns. Every figure is printed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+/// A database and a Redis key prefix of the test's own, removed when dropped.
+struct Stores {
+    admin_url: String,
+    database: String,
+    url: String,
+    redis_url: String,
+    prefix: String,
+}
+
+impl Stores {
+    async fn create(test: &str) -> Option<Self> {
+        let (Ok(admin_url), Ok(redis_url)) =
+            (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL"))
+        else {
+            eprintln!("{test}: NOT RUN — set TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL");
+            return None;
+        };
+        use sea_orm::ConnectionTrait as _;
+        let database = format!("tokenlab_cross_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+        admin.execute_unprepared(&format!("CREATE DATABASE {database}")).await.unwrap();
+        admin.close().await.unwrap();
+        let mut url = reqwest::Url::parse(&admin_url).unwrap();
+        url.set_path(&database);
+        let prefix = format!("tokenlab-cross:{}:", uuid::Uuid::new_v4().simple());
+        Some(Self { admin_url, database, url: url.to_string(), redis_url, prefix })
+    }
+}
+
+impl Stores {
+    /// Polls the database until `sql` (`SELECT COUNT(*) AS n …`) counts `n`.
+    async fn wait_for_count(&self, sql: &str, n: i64) {
+        use sea_orm::ConnectionTrait as _;
+        let db = sea_orm::Database::connect(&self.url).await.unwrap();
+        for _ in 0..500 {
+            let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+            let row = db.query_one_raw(statement).await.unwrap().unwrap();
+            if row.try_get::<i64>("", "n").unwrap() == n {
+                db.close().await.unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("never counted {n}: {sql}");
+    }
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        if let Ok(mut redis) =
+            redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", self.prefix))
+                .query(&mut redis)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut redis);
+            }
+        }
+        let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use sea_orm::ConnectionTrait as _;
+                let admin = sea_orm::Database::connect(&admin_url).await?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+    }
+}
+
+/// One `tokenlab serve` process; killed (SIGKILL) when dropped.
+struct Instance {
+    name: &'static str,
+    base: String,
+    child: Child,
+}
+
+impl Instance {
+    fn start(name: &'static str, stores: &Stores) -> Self {
+        let site = std::env::temp_dir().join("tokenlab-cross-instance-site");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
+            .args(["serve", "--profile", "demo", "--bind", "127.0.0.1:0", "--instance", name])
+            .args(["--database-url", &stores.url, "--session-store", &stores.redis_url])
+            .args(["--redis-prefix", &stores.prefix, "--site-root"])
+            .arg(&site)
+            // Both answer at one public address, as behind a load balancer (the tokens' issuer).
+            .args(["--public-url", "http://lab.test"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the tokenlab binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("instance {name} exited before listening");
+            };
+            if let Some(at) = line.strip_prefix("listening on ") {
+                break at.trim().to_owned();
+            }
+        };
+        // Keep reading so that the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { name, base, child }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn session_login(http: &Client, on: &Instance) -> String {
+    let response = http
+        .post(on.url("/api/session/login"))
+        .json(&json!({"username": "alice", "password": "wonderland-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "login on {}", on.name);
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tl_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn password_grant(http: &Client, on: &Instance) -> Value {
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")];
+    http.post(on.url("/api/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap()
+}
+
+fn count(statuses: &[(StatusCode, Value)], status: StatusCode) -> usize {
+    statuses.iter().filter(|(s, _)| *s == status).count()
+}
+
+#[tokio::test]
+async fn exactly_once_across_instances_with_a_form_token_and_an_idempotency_key() {
+    let Some(stores) = Stores::create("exactly_once_across_instances").await else { return };
+    let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let http = Client::new();
+    let cookie = session_login(&http, &a).await;
+
+    let token: Value = http
+        .get(b.url("/api/orders/form-token"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = json!({"item": "matcha", "quantity": 1, "form_token": token["form_token"]});
+    let answers = join_all((0..200).map(|i| {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let request = http.post(on.url("/api/orders")).header("cookie", &cookie).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await;
+    let (created, duplicate) =
+        (count(&answers, StatusCode::CREATED), count(&answers, StatusCode::CONFLICT));
+    let server_errors = answers.iter().filter(|(s, _)| s.is_server_error()).count();
+    eprintln!(
+        "one form token, 200 submissions over A and B: {created} created, {duplicate} duplicate, {server_errors} × 5xx"
+    );
+    assert_eq!((created, duplicate, server_errors), (1, 199, 0), "{answers:?}");
+    let original =
+        answers.iter().find(|(s, _)| *s == StatusCode::CREATED).unwrap().1["order"]["id"].clone();
+    assert!(
+        answers.iter().filter(|(s, _)| *s == StatusCode::CONFLICT).all(|(_, b)| {
+            b["reason"] == "duplicate_submit" && b["original_order_id"] == original
+        })
+    );
+
+    let body = json!({"item": "sencha", "quantity": 2});
+    let answers = join_all((0..200).map(|i| {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let request = http
+            .post(on.url("/api/orders"))
+            .header("cookie", &cookie)
+            .header("idempotency-key", "cross-instance-key")
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await;
+    let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).collect::<Vec<_>>();
+    let in_progress = count(&answers, StatusCode::CONFLICT);
+    let server_errors = answers.iter().filter(|(s, _)| s.is_server_error()).count();
+    eprintln!(
+        "one Idempotency-Key, 200 submissions over A and B: {} answered 201 (the order or its replay), {in_progress} still in progress, {server_errors} × 5xx",
+        created.len()
+    );
+    assert_eq!(server_errors, 0, "{answers:?}");
+    assert!(created.iter().all(|(_, body)| *body == created[0].1), "replays are identical");
+    assert!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CONFLICT)
+            .all(|(_, b)| b["reason"] == "idempotency_key_in_use"),
+        "{answers:?}"
+    );
+    assert_eq!(created.len() + in_progress, 200, "{answers:?}");
+    let orders: Value = http
+        .get(a.url("/api/orders"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orders = orders["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2, "one order per token and per key: {orders:?}");
+}
+
+#[tokio::test]
+async fn one_refresh_token_rotates_once_across_instances_and_a_late_replay_revokes_everywhere() {
+    let Some(stores) = Stores::create("one_refresh_token_rotates_once").await else { return };
+    let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let http = Client::new();
+    let parent = password_grant(&http, &a).await["refresh_token"].as_str().unwrap().to_owned();
+    let answers = join_all((0..50).map(|i| {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let request = http
+            .post(on.url("/api/oauth/token"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", parent.as_str())]);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await;
+    let children: std::collections::BTreeSet<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, b)| b["refresh_token"].as_str().unwrap().to_owned())
+        .collect();
+    let refused = answers.iter().filter(|(s, _)| !s.is_success()).count();
+    eprintln!(
+        "50 refreshes of one token over A and B: {} distinct children, {refused} refused",
+        children.len()
+    );
+    assert_eq!((children.len(), refused), (1, 0), "{answers:?}");
+    let child = children.into_iter().next().unwrap();
+
+    // The grace window passes on every instance's clock (moved on A, seen by B); the parent
+    // replayed on B is theft, and the family dies on A too.
+    let moved = http.post(a.url("/api/demo/clock")).json(&json!({"advance_seconds": 11})).send();
+    assert_eq!(moved.await.unwrap().status(), StatusCode::OK);
+    let moved_at = Instant::now();
+    loop {
+        let clock: Value =
+            http.get(b.url("/api/demo/clock")).send().await.unwrap().json().await.unwrap();
+        if clock["offset_seconds"] == 11 {
+            break;
+        }
+        assert!(moved_at.elapsed() < Duration::from_secs(1), "B never saw A's clock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let replay = http
+        .post(b.url("/api/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", parent.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let on_a = http
+        .post(a.url("/api/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", child.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = on_a.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "the child dies with its family on A: {body}");
+}
+
+#[tokio::test]
+async fn a_logout_on_a_holds_against_a_request_held_on_b_and_sign_out_reaches_b_within_a_second() {
+    let Some(stores) = Stores::create("endings_across_instances").await else { return };
+    let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let http = Client::new();
+    let cookie = session_login(&http, &a).await;
+    let held = http
+        .post(b.url("/api/orders"))
+        .header("cookie", &cookie)
+        .header("idempotency-key", "held-over-logout")
+        .header("x-demo-delay-ms", "1500")
+        .json(&json!({"item": "matcha", "quantity": 1}))
+        .send();
+    let held = tokio::spawn(held);
+    // B has authenticated the request once it has claimed its key; then the logout comes.
+    stores.wait_for_count("SELECT COUNT(*) AS n FROM idempotency_keys", 1).await;
+    let logout = http.post(a.url("/api/session/logout")).header("cookie", &cookie).send().await;
+    assert_eq!(logout.unwrap().status(), StatusCode::NO_CONTENT);
+    let held = held.await.unwrap().unwrap();
+    eprintln!("the request held on B over A's logout finished with {}", held.status());
+    for on in [&a, &b] {
+        let me = http.get(on.url("/api/session/me")).header("cookie", &cookie).send().await;
+        assert_eq!(me.unwrap().status(), StatusCode::UNAUTHORIZED, "on {}", on.name);
+    }
+
+    let tokens = password_grant(&http, &a).await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let me = http.get(b.url("/api/jwt/me")).header("authorization", &bearer).send().await;
+    assert_eq!(me.unwrap().status(), StatusCode::OK);
+    let ended = http
+        .post(a.url("/api/sessions/revoke-all"))
+        .header("authorization", &bearer)
+        .json(&json!({"keep_current": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::OK);
+    let signed_out = Instant::now();
+    let refused_after = loop {
+        let me = http.get(b.url("/api/jwt/me")).header("authorization", &bearer).send().await;
+        if me.unwrap().status() == StatusCode::UNAUTHORIZED {
+            break signed_out.elapsed();
+        }
+        assert!(signed_out.elapsed() < Duration::from_secs(5), "B never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("B refused the signed-out access token {refused_after:?} after A ended the login");
+    assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+}
+
+#[tokio::test]
+async fn b_keeps_serving_when_a_is_killed_and_nothing_a_acknowledged_is_lost_or_doubled() {
+    let Some(stores) = Stores::create("kill_an_instance").await else { return };
+    let (mut a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let http = Client::new();
+    let cookie = session_login(&http, &b).await;
+    let mut acknowledged = Vec::new();
+    let mut attempts = 0;
+    for i in 0..60 {
+        if i == 30 {
+            a.kill();
+        }
+        let on = if i % 2 == 0 { &a } else { &b };
+        attempts += 1;
+        let key = format!("kill-{i}");
+        let answer = http
+            .post(on.url("/api/orders"))
+            .header("cookie", &cookie)
+            .header("idempotency-key", &key)
+            .json(&json!({"item": "matcha", "quantity": 1}))
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status() == StatusCode::CREATED => acknowledged.push(key),
+            Ok(response) => panic!("{} answered {}", on.name, response.status()),
+            // A is gone: the client's request never reached it, or its answer never came back.
+            Err(_) => assert!(i >= 30 && i % 2 == 0, "only A, after the kill, fails: {i}"),
+        }
+    }
+    let orders: Value = http
+        .get(b.url("/api/orders"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orders = orders["orders"].as_array().unwrap();
+    eprintln!(
+        "{attempts} orders sent, {} acknowledged, {} in the database after A was killed",
+        acknowledged.len(),
+        orders.len()
+    );
+    assert_eq!(acknowledged.len(), 45, "A's 15 before the kill and B's 30");
+    assert_eq!(orders.len(), acknowledged.len(), "each acknowledged order exactly once");
+}
