@@ -178,6 +178,12 @@ class Child:
     def exited(self) -> int | None:
         return self.process.poll()
 
+    def how_it_ended(self) -> str:
+        code = self.process.returncode
+        if code is not None and code < 0:
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with status {code}"
+
     def log_tail(self, lines: int = 25) -> str:
         try:
             text = self.log_path.read_text(errors="replace").splitlines()
@@ -219,7 +225,7 @@ class Instance(Child):
             if match:
                 return match.group(1)
             if self.exited() is not None:
-                raise Failed(f"{self.role} exited ({self.process.returncode}) before listening; "
+                raise Failed(f"{self.role} {self.how_it_ended()} before listening; "
                              f"the end of {self.log_path}:\n{self.log_tail()}")
             time.sleep(0.05)
         raise Failed(f"{self.role} did not listen within {START_TIMEOUT:.0f} s; the end of "
@@ -238,7 +244,7 @@ class Nginx(Child):
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.exited() is not None:
-                raise Failed(f"nginx exited ({self.process.returncode}) at start; "
+                raise Failed(f"nginx {self.how_it_ended()} at start; "
                              f"the end of {self.log_path}:\n{self.log_tail()}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 return
@@ -567,8 +573,8 @@ def main() -> int:
         print(f"Open {public_url} (use exactly this origin: the instances refuse "
               "state-changing requests from any other). Ctrl-C stops everything.\n", flush=True)
         died = watch()
-        raise Failed(f"{died.role} (pid {died.pid}) exited with status {died.process.returncode}"
-                     f"; stopping the rest. The end of {died.log_path}:\n{died.log_tail()}")
+        raise Failed(f"{died.role} (pid {died.pid}) {died.how_it_ended()}; stopping the rest. "
+                     f"The end of {died.log_path}:\n{died.log_tail()}")
     except Stop as stop:
         say(f"{stop}: stopping")
         failed = args.check

@@ -2,8 +2,12 @@
 //!
 //! Each instance's handlers read an in-memory [`DemoClock`] (no statement per request); the offset
 //! itself is a row (`demo_clock`), moved there atomically and copied into memory at once by the
-//! instance that moved it and within [`RELOAD_EVERY`] by every other. So behind a load balancer,
-//! "+31 min" on one instance is "+31 min" on all, within half a second.
+//! instance that moved it and within [`RELOAD_EVERY`] by every other.
+//!
+//! The instance that moves the clock answers only after [`SETTLE`], two reload periods later: by
+//! the time the lab sees "+31 min" done, every other instance has read it too, so the next request
+//! — which a load balancer may send anywhere — is judged on the moved clock. Without that, "+31 min
+//! then check the session" landed on an instance still a step behind and saw the session alive.
 
 use std::time::Duration;
 
@@ -14,8 +18,18 @@ use tokenlab_core::clock::AdvanceError;
 use crate::entities::demo_clock::{Column, Entity};
 use crate::state::DemoClock;
 
-/// How often every instance re-reads the shared offset.
-pub const RELOAD_EVERY: Duration = Duration::from_millis(500);
+/// How often every instance re-reads the shared offset (one primary-key read: cheap).
+pub const RELOAD_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a move of the clock waits before it is answered: two reload periods and a margin
+/// for the read itself, so that every instance has re-read the offset.
+pub const SETTLE: Duration =
+    RELOAD_EVERY.saturating_mul(2).saturating_add(Duration::from_millis(50));
+
+/// Waits [`SETTLE`] (see the module comment).
+pub async fn settle() {
+    tokio::time::sleep(SETTLE).await;
+}
 
 /// The one row's id.
 const ROW: i32 = 1;

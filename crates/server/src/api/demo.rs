@@ -56,8 +56,8 @@ async fn get_clock(State(state): State<AppState>) -> Result<ApiJson<ClockState>,
     Ok(ApiJson(snapshot(demo_clock(&state)?)))
 }
 
-/// Move the demo clock forward, or reset it to the real time: on every instance on this database
-/// (this one at once, the others within half a second).
+/// Move the demo clock forward, or reset it to the real time: on every instance on this database.
+/// Answered once every instance has read the new offset (a quarter of a second).
 #[utoipa::path(post, path = "/demo/clock", tag = "demo", request_body = ClockChange,
     responses((status = 200, body = ClockState), MoveClockRefusals))]
 async fn move_clock(
@@ -86,6 +86,7 @@ async fn move_clock(
         }
     }
     tracing::info!(offset_seconds = clock.offset_seconds(), "demo clock moved");
+    crate::demo_clock::settle().await;
     Ok(ApiJson(snapshot(clock)))
 }
 
@@ -180,6 +181,7 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
         .await?;
     crate::demo_clock::reset(&txn, clock).await?;
     txn.commit().await?;
+    crate::demo_clock::settle().await;
     tracing::info!(?removed, "demo reset");
     Ok(ApiJson(ResetDone {
         removed: removed.into_iter().map(|(table, rows)| (table.to_owned(), rows)).collect(),

@@ -1,7 +1,7 @@
 //! Several instances on one database behave as one lab: each says who answered, and the demo clock
 //! is one clock.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -37,30 +37,20 @@ async fn offset(app: &crate::helpers::TestApp) -> i64 {
     clock["offset_seconds"].as_i64().unwrap()
 }
 
-/// How long until `app`'s clock shows `expected`, polled every 20 ms; panics after 5 s.
-async fn until_offset(app: &crate::helpers::TestApp, expected: i64, since: Instant) -> Duration {
-    loop {
-        if offset(app).await == expected {
-            return since.elapsed();
-        }
-        assert!(since.elapsed() < Duration::from_secs(5), "the clock never showed {expected}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-backend_test!(the_demo_clock_moved_on_one_instance_moves_on_every_instance_within_a_second);
-async fn the_demo_clock_moved_on_one_instance_moves_on_every_instance_within_a_second(
+backend_test!(the_demo_clock_moved_on_one_instance_is_moved_on_every_instance_when_it_answers);
+async fn the_demo_clock_moved_on_one_instance_is_moved_on_every_instance_when_it_answers(
     backend: Backend,
 ) {
     let a = spawn_app(backend).await;
     let b = a.second_instance().await;
 
+    // Behind a load balancer the next request may go anywhere: once the move is answered, every
+    // instance must already judge by the moved clock.
     let moved = Instant::now();
     a.advance_clock(31 * 60).await;
-    assert_eq!(offset(&a).await, 31 * 60, "the instance that moved it, at once");
-    let seen = until_offset(&b, 31 * 60, moved).await;
-    eprintln!("{backend:?}: B saw A's +31 min after {seen:?}");
-    assert!(seen < Duration::from_secs(1), "{backend:?}: {seen:?}");
+    eprintln!("{backend:?}: moving the clock was answered after {:?}", moved.elapsed());
+    assert_eq!(offset(&a).await, 31 * 60, "the instance that moved it");
+    assert_eq!(offset(&b).await, 31 * 60, "{backend:?}: the other one, at once");
 
     // An instance started later starts where the others stand.
     let c = a.second_instance().await;
@@ -76,21 +66,19 @@ async fn the_demo_clock_moved_on_one_instance_moves_on_every_instance_within_a_s
         assert_eq!(response.status(), StatusCode::OK);
     }
     let expected = 31 * 60 + 20 * 60;
-    assert!(until_offset(&a, expected, Instant::now()).await < Duration::from_secs(1));
-    assert!(until_offset(&b, expected, Instant::now()).await < Duration::from_secs(1));
+    for app in [&a, &b, &c] {
+        assert_eq!(offset(app).await, expected);
+    }
 
     // A reset on one instance, and "reset demo" on another, return every clock to the real time.
-    let reset = Instant::now();
     let response = b.post_json("/api/demo/clock", &json!({"reset": true})).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(until_offset(&a, 0, reset).await < Duration::from_secs(1));
+    assert_eq!(offset(&a).await, 0);
     a.advance_clock(3600).await;
-    assert!(until_offset(&c, 3600, Instant::now()).await < Duration::from_secs(1));
+    assert_eq!(offset(&c).await, 3600);
     let response = c.post_json("/api/demo/reset", &json!({})).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let reset = Instant::now();
-    assert!(until_offset(&a, 0, reset).await < Duration::from_secs(1));
-    assert!(until_offset(&b, 0, reset).await < Duration::from_secs(1));
+    assert_eq!((offset(&a).await, offset(&b).await), (0, 0));
 
     c.stop().await;
     b.stop().await;
