@@ -16,7 +16,7 @@ run: setup site
     TOKENLAB_PROFILE=demo TOKENLAB_SITE_ROOT="{{site}}" "{{target_dir}}/release/tokenlab" serve
 
 # Formatting, lints, unit + API tests, then the browser tests against the built app.
-test: setup setup-test fmt-check clippy test-rust site e2e
+test: setup setup-test fmt-check clippy test-rust site e2e e2e-stack-when-available
 
 fmt-check:
     cargo fmt --all -- --check
@@ -155,6 +155,27 @@ setup-loadtest:
 stack *args: setup site setup-stack
     cargo build --release --locked -p tokenlab-server
     python3 deploy/stack.py --bin "{{target_dir}}/release/tokenlab" --site-root "{{site}}" {{args}}
+
+# The browser tests through the stack of `just stack`: each scheme logs in and calls, and instances
+# A and B both answer. The stack gets a fresh database, dropped afterwards, and Redis keys of its own
+# (`deploy/stack.py --scratch`), so the accounts and sessions of `just stack` are left alone; both
+# want port 8080 though, and TOKENLAB_STACK_PORT moves this one.
+# Playwright through nginx against instances A and B (PostgreSQL, Redis).
+# The stack's browser smoke test whenever the local PostgreSQL and Redis answer (CI has both),
+# the way the API tests run on PostgreSQL and Redis: it says so when it does not run.
+e2e-stack-when-available:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+        just e2e-stack
+    else
+        echo "==> e2e-stack: NOT RUN — it needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379"
+    fi
+
+e2e-stack: setup site setup-stack
+    @echo "==> building the release server for the stack"
+    cargo build --release --locked -p tokenlab-server
+    cd e2e && TOKENLAB_BIN="{{target_dir}}/release/tokenlab" TOKENLAB_SITE_ROOT="{{site}}" npx playwright test -c stack.config.ts
 
 # What `just stack` needs beyond the build: Debian's nginx and psql.
 setup-stack:

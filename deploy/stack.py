@@ -12,13 +12,15 @@ not with the instance's own port.
 Ctrl-C (SIGINT) or SIGTERM stops nginx, then the instances; if any of them exits on its own, the
 others are stopped too and the script says which one died. `--check` starts the same stack on a
 fresh database of its own, checks through nginx that both instances answer and share sessions,
-stops everything and exits 0 or 1.
+stops everything and exits 0 or 1. `--scratch NAME` runs the stack as usual (until stopped) on a
+fresh database NAME, dropped when it stops, with Redis keys of its own: for test runs such as
+`just e2e-stack`, which must neither see nor change the interactive stack's accounts and sessions.
 
 Settings from the environment:
   TOKENLAB_STACK_DATABASE_URL  a postgres:// URL to use as is (it must exist); default: the
                                database tokenlab_stack on postgres://postgres@127.0.0.1:5432,
-                               created when missing (--check: tokenlab_stack_check, created fresh
-                               and dropped afterwards)
+                               created when missing (--check: tokenlab_stack_check, --scratch NAME:
+                               NAME, created fresh and dropped afterwards)
   TOKENLAB_STACK_REDIS_URL     the session store (default redis://127.0.0.1:6379); used only when
                                `tokenlab serve --help` offers --session-store
   TOKENLAB_STACK_PORT          nginx's port (default 8080)
@@ -103,6 +105,9 @@ def parse_args() -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--check", action="store_true",
                    help="start the stack on a fresh database, check through nginx that every "
                    "instance answers and that a session works on all of them, stop, exit 0/1")
+    p.add_argument("--scratch", metavar="NAME",
+                   help="run on a database NAME of its own, created fresh and dropped when the "
+                   "stack stops, with Redis keys of its own (for test runs)")
     p.add_argument("--instances", default="A,B",
                    help="the instances' names, comma-separated (default A,B)")
     p.add_argument("--port", type=int, default=int(os.environ.get("TOKENLAB_STACK_PORT", 8080)),
@@ -115,6 +120,11 @@ def parse_args() -> tuple[argparse.Namespace, list[str]]:
                    help="keep the run directory (configuration and logs) after a clean stop; "
                    "it is always kept after a failure")
     args = p.parse_args(argv)
+    if args.check and args.scratch:
+        p.error("--check runs on a database of its own already; --scratch is for the normal mode")
+    # Spliced into SQL as a quoted identifier and into Redis keys: nothing that needs escaping.
+    if args.scratch is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.scratch):
+        p.error("--scratch takes a database name of lower-case letters, digits and underscores")
     names = [n.strip() for n in args.instances.split(",") if n.strip()]
     if not names or len(set(names)) != len(names):
         p.error("--instances takes distinct names, e.g. A,B")
@@ -287,8 +297,9 @@ def psql(sql: str) -> str:
     return done.stdout.strip()
 
 
-def prepare_database(check: bool) -> tuple[str, str | None]:
-    """The instances' database URL, and the database this script must drop when done."""
+def prepare_database(fresh: str | None) -> tuple[str, str | None]:
+    """The instances' database URL, and the database this script must drop when done: `fresh`
+    (created anew, a leftover of an earlier run dropped first) when given."""
     given = os.environ.get("TOKENLAB_STACK_DATABASE_URL")
     if given:
         if not given.startswith(("postgres://", "postgresql://")):
@@ -299,11 +310,11 @@ def prepare_database(check: bool) -> tuple[str, str | None]:
     if not shutil.which("psql"):
         raise Failed("psql is missing (Debian: postgresql-client; `just setup-stack` installs it)")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    if check:
-        psql(f'DROP DATABASE IF EXISTS "{CHECK_DATABASE}" WITH (FORCE)')
-        psql(f'CREATE DATABASE "{CHECK_DATABASE}"')
-        say(f"database {CHECK_DATABASE} created fresh for the check")
-        return f"{base}/{CHECK_DATABASE}", CHECK_DATABASE
+    if fresh:
+        psql(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+        psql(f'CREATE DATABASE "{fresh}"')
+        say(f"database {fresh} created fresh (dropped when the stack stops)")
+        return f"{base}/{fresh}", fresh
     exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{STACK_DATABASE}'")
     if exists != "1":
         psql(f'CREATE DATABASE "{STACK_DATABASE}"')
@@ -329,7 +340,7 @@ def redis_answers(url: str) -> str | None:
     return None if answer.startswith(b"+PONG") else f"answered {answer!r} to PING"
 
 
-def session_store_flags(binary: Path, check: bool) -> list[str]:
+def session_store_flags(binary: Path, prefix: str) -> list[str]:
     help_text = subprocess.run([str(binary), "serve", "--help"], capture_output=True, text=True,
                                timeout=30).stdout
     if "--session-store" not in help_text:
@@ -342,7 +353,6 @@ def session_store_flags(binary: Path, check: bool) -> list[str]:
         raise Failed(f"Redis at {redact(url)}: {problem}. Start it, or point "
                      "TOKENLAB_STACK_REDIS_URL at another one.")
     flags = ["--session-store", url]
-    prefix = CHECK_REDIS_PREFIX if check else REDIS_PREFIX
     if "--redis-prefix" in help_text:
         flags += ["--redis-prefix", prefix]
         say(f"sessions in Redis at {redact(url)}, keys {prefix}*")
@@ -522,7 +532,16 @@ def main() -> int:
             raise Failed(f"127.0.0.1:{args.port} is taken (another stack?); "
                          "TOKENLAB_STACK_PORT picks another port")
 
-        database_url, drop_database = prepare_database(args.check)
+        database_url, drop_database = prepare_database(
+            CHECK_DATABASE if args.check else args.scratch)
+        if args.check:
+            redis_prefix = CHECK_REDIS_PREFIX
+        elif args.scratch:
+            # Of this run alone: the fresh database numbers its users from 1 again, and an earlier
+            # run's sessions, alive in Redis until they expire, would be listed as theirs.
+            redis_prefix = f"{args.scratch}-{os.getpid()}:"
+        else:
+            redis_prefix = REDIS_PREFIX
         public_url = f"http://127.0.0.1:{args.port}"
         flags = [
             "--profile", "demo",
@@ -532,7 +551,7 @@ def main() -> int:
             "--public-url", public_url,
             # nginx connects from here; X-Forwarded-For from anyone else is ignored.
             "--trusted-proxies", "127.0.0.1",
-            *session_store_flags(args.bin, args.check),
+            *session_store_flags(args.bin, redis_prefix),
             *server_args,
         ]
 

@@ -98,6 +98,10 @@ struct Instance {
 
 impl Instance {
     fn start(name: &'static str, stores: &Stores) -> Self {
+        Self::start_with(name, stores, &[])
+    }
+
+    fn start_with(name: &'static str, stores: &Stores, extra: &[&str]) -> Self {
         let site = std::env::temp_dir().join("tokenlab-cross-instance-site");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
             .args(["serve", "--profile", "demo", "--bind", "127.0.0.1:0", "--instance", name])
@@ -106,6 +110,7 @@ impl Instance {
             .arg(&site)
             // Both answer at one public address, as behind a load balancer (the tokens' issuer).
             .args(["--public-url", "http://lab.test"])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -411,4 +416,132 @@ async fn b_keeps_serving_when_a_is_killed_and_nothing_a_acknowledged_is_lost_or_
     );
     assert_eq!(acknowledged.len(), 45, "A's 15 before the kill and B's 30");
     assert_eq!(orders.len(), acknowledged.len(), "each acknowledged order exactly once");
+}
+
+/// One device's client: its id, its current secret and its `tl_device` cookie, as the lab keeps
+/// them (a rotated secret from `X-Device-Token` replaces the old one).
+struct DeviceClient {
+    id: String,
+    token: String,
+    cookie: Option<String>,
+}
+
+impl DeviceClient {
+    async fn me(&mut self, http: &Client, on: &Instance) -> (StatusCode, Value, bool) {
+        let mut request = http
+            .get(on.url("/api/device/me"))
+            .header("x-device-id", &self.id)
+            .header("x-device-token", &self.token);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let renewed = response.headers().contains_key("x-session-renewed");
+        if let Some(rotated) = response.headers().get("x-device-token") {
+            self.token = rotated.to_str().unwrap().to_owned();
+        }
+        if let Some(cookie) = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("tl_device="))
+        {
+            self.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+        }
+        (status, response.json().await.unwrap_or(Value::Null), renewed)
+    }
+}
+
+#[tokio::test]
+async fn a_device_from_a_re_attaches_on_b_and_theft_seen_on_b_revokes_it_on_a() {
+    let Some(stores) = Stores::create("devices_across_instances").await else { return };
+    let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let http = Client::new();
+    let login: Value = http
+        .post(a.url("/api/device/login"))
+        .json(&json!({"username": "alice", "password": "wonderland-demo",
+                      "device_id": "cross-tablet-1", "mode": "hardened"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut tablet = DeviceClient {
+        id: "cross-tablet-1".into(),
+        token: login["device_token"].as_str().unwrap().to_owned(),
+        cookie: None,
+    };
+    // The first call (on B) attaches a session; the next ones use it wherever they land.
+    let (status, _, _) = tablet.me(&http, &b).await;
+    assert_eq!(status, StatusCode::OK);
+    let stolen = tablet.token.clone();
+    let (status, _, renewed) = tablet.me(&http, &a).await;
+    assert_eq!((status, renewed), (StatusCode::OK, false), "A serves B's session");
+
+    // The session times out (the clock moved on A): B re-attaches from the database.
+    let moved = http.post(a.url("/api/demo/clock")).json(&json!({"advance_seconds": 31 * 60}));
+    assert_eq!(moved.send().await.unwrap().status(), StatusCode::OK);
+    let (status, _, renewed) = tablet.me(&http, &b).await;
+    assert_eq!((status, renewed), (StatusCode::OK, true), "re-attached on B");
+    assert_ne!(tablet.token, stolen, "a re-attach rotates the hardened secret");
+
+    // Past the grace window, the old secret replayed on B is theft; the device dies on A too.
+    let moved = http.post(b.url("/api/demo/clock")).json(&json!({"advance_seconds": 31}));
+    assert_eq!(moved.send().await.unwrap().status(), StatusCode::OK);
+    let mut thief = DeviceClient { id: tablet.id.clone(), token: stolen, cookie: None };
+    let (status, body, _) = thief.me(&http, &b).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("device_token_reused"))
+    );
+    let (status, body, _) = tablet.me(&http, &a).await;
+    eprintln!("after theft seen on B, the device on A: {status} {}", body["reason"]);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        ["device_revoked", "not_logged_in"].contains(&body["reason"].as_str().unwrap()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_account_wide_login_ceiling_holds_across_instances() {
+    use futures::StreamExt as _;
+    let Some(stores) = Stores::create("login_ceiling_across_instances").await else { return };
+    // The clients are told apart by X-Forwarded-For, believed from a proxy on this host.
+    let proxied = ["--trusted-proxies", "127.0.0.1"];
+    let a = Instance::start_with("A", &stores, &proxied);
+    let b = Instance::start_with("B", &stores, &proxied);
+    let http = Client::new();
+    let guesses = futures::stream::iter(0..1000)
+        .map(|i| {
+            let on = if i % 2 == 0 { &a } else { &b };
+            let client = format!("198.51.100.{}", 1 + i % 50);
+            let request = http
+                .post(on.url("/api/session/login"))
+                .header("x-forwarded-for", client)
+                .json(&json!({"username": "alice", "password": format!("guess number {i}")}));
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                (status, body["reason"].as_str().unwrap_or("").to_owned())
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let checked = guesses.iter().filter(|(_, r)| r == "invalid_credentials").count();
+    let limited = guesses.iter().filter(|(_, r)| r == "rate_limited").count();
+    let other = guesses.len() - checked - limited;
+    eprintln!(
+        "1000 wrong passwords from 50 addresses over A and B: {checked} checked, {limited} rate_limited, {other} other"
+    );
+    assert_eq!(other, 0, "{guesses:?}");
+    // Each address alone could have had 10 checked (500 in all); the account's ceiling, 100, held
+    // for both instances together.
+    assert!(checked <= 100, "{checked} passwords were checked");
+    assert!(checked > 50, "the ceiling, not something else, stopped them: {checked}");
 }
