@@ -19,9 +19,11 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        // sqlx already pings every connection as it goes back to the pool; a second ping as it
-        // comes out is one more round trip to SQLite's worker thread on every statement.
-        .test_before_acquire(false)
+        // A SQLite connection cannot die idle in the pool, so testing it as it comes out is only
+        // one more round trip to its worker thread on every statement (sqlx pings it anyway as it
+        // goes back). A PostgreSQL connection can (a restarted server, a killed backend): it is
+        // still tested, so that a dead one is replaced rather than failing a request.
+        .test_before_acquire(sqlite_file_path(url).is_none() && !url.starts_with("sqlite:"))
         // WAL lets readers proceed during a write; the busy timeout makes concurrent writers queue
         // instead of failing with "database is locked", which one-time tokens rely on.
         // `synchronous=FULL`: a commit is on disk before it is acknowledged. With `NORMAL` a power

@@ -257,7 +257,18 @@ impl RedisSessionStore {
     pub async fn end_everyone(&self) -> session_store::Result<u64> {
         let mut connection = self.connection.clone();
         let mut ended = 0;
-        for pattern in [format!("{}session:*", self.prefix), format!("{}*", self.index_prefix())] {
+        // The prefix is the operator's: its glob characters must match only themselves.
+        let literal: String = self
+            .prefix
+            .chars()
+            .flat_map(|c| {
+                let escape = matches!(c, '*' | '?' | '[' | ']' | '\\');
+                escape.then_some('\\').into_iter().chain(std::iter::once(c))
+            })
+            .collect();
+        let patterns =
+            [(format!("{literal}session:*"), true), (format!("{literal}user-sessions:*"), false)];
+        for (pattern, counted) in patterns {
             let mut cursor = 0_u64;
             loop {
                 let (next, keys): (u64, Vec<String>) = self
@@ -275,7 +286,7 @@ impl RedisSessionStore {
                     let deleted: i64 = self
                         .bounded(redis::cmd("DEL").arg(&keys).query_async(&mut connection))
                         .await?;
-                    if pattern.contains("session:") {
+                    if counted {
                         ended += u64::try_from(deleted).unwrap_or(0);
                     }
                 }
