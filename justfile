@@ -156,13 +156,7 @@ stack *args: setup site setup-stack
     cargo build --release --locked -p tokenlab-server
     python3 deploy/stack.py --bin "{{target_dir}}/release/tokenlab" --site-root "{{site}}" {{args}}
 
-# The browser tests through the stack of `just stack`: each scheme logs in and calls, and instances
-# A and B both answer. The stack gets a fresh database, dropped afterwards, and Redis keys of its own
-# (`deploy/stack.py --scratch`), so the accounts and sessions of `just stack` are left alone; both
-# want port 8080 though, and TOKENLAB_STACK_PORT moves this one.
-# Playwright through nginx against instances A and B (PostgreSQL, Redis).
-# The stack's browser smoke test whenever the local PostgreSQL and Redis answer (CI has both),
-# the way the API tests run on PostgreSQL and Redis: it says so when it does not run.
+# The stack's browser smoke test whenever the local PostgreSQL and Redis answer (as CI has).
 e2e-stack-when-available:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -172,6 +166,11 @@ e2e-stack-when-available:
         echo "==> e2e-stack: NOT RUN — it needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379"
     fi
 
+# The browser tests through the stack of `just stack`: each scheme logs in and calls, and instances
+# A and B both answer. The stack gets a fresh database, dropped afterwards, and Redis keys of its own
+# (`deploy/stack.py --scratch`), so the accounts and sessions of `just stack` are left alone; both
+# want port 8080 though, and TOKENLAB_STACK_PORT moves this one.
+# Playwright through nginx against instances A and B (PostgreSQL, Redis).
 e2e-stack: setup site setup-stack
     @echo "==> building the release server for the stack"
     cargo build --release --locked -p tokenlab-server

@@ -156,7 +156,9 @@ pub struct Settings {
     pub session_store: SessionStoreChoice,
 
     /// The prefix of every Redis key this deployment writes, so that several can share one Redis.
-    #[arg(long, env = "TOKENLAB_REDIS_PREFIX", default_value = "tokenlab:")]
+    /// Not empty: the demo's "expire every session" deletes every session under it.
+    #[arg(long, env = "TOKENLAB_REDIS_PREFIX", default_value = "tokenlab:",
+          value_parser = parse_redis_prefix)]
     pub redis_prefix: String,
 
     /// This instance's name, sent as `X-Tokenlab-Instance` on every response so that a client
@@ -221,10 +223,20 @@ pub enum SessionStoreChoice {
 fn parse_session_store(text: &str) -> Result<SessionStoreChoice, String> {
     if text == "database" {
         Ok(SessionStoreChoice::Database)
-    } else if text.starts_with("redis://") || text.starts_with("rediss://") {
+    } else if text.starts_with("redis://") {
         Ok(SessionStoreChoice::Redis(text.to_owned()))
     } else {
+        // No `rediss://`: the Redis client is built without TLS (Redis on the same host or a
+        // private network, or behind a TLS tunnel).
         Err("`database` or a redis:// URL".to_owned())
+    }
+}
+
+fn parse_redis_prefix(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        Err("a non-empty prefix without spaces, such as `tokenlab:`".to_owned())
+    } else {
+        Ok(text.to_owned())
     }
 }
 

@@ -43,6 +43,15 @@ impl Stores {
 }
 
 impl Stores {
+    /// How many sessions the test's Redis prefix holds.
+    fn session_keys(&self) -> usize {
+        let mut redis =
+            redis::Client::open(self.redis_url.as_str()).unwrap().get_connection().unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}session:*", self.prefix)).query(&mut redis).unwrap();
+        keys.len()
+    }
+
     /// Polls the database until `sql` (`SELECT COUNT(*) AS n …`) counts `n`.
     async fn wait_for_count(&self, sql: &str, n: i64) {
         use sea_orm::ConnectionTrait as _;
@@ -326,6 +335,10 @@ async fn a_logout_on_a_holds_against_a_request_held_on_b_and_sign_out_reaches_b_
     let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
     let http = Client::new();
     let cookie = session_login(&http, &a).await;
+    // A minute on (the write-back step): the held request's activity slides the idle expiry, so
+    // its session is due to be saved when it finishes — the save that must find it gone.
+    let moved = http.post(a.url("/api/demo/clock")).json(&json!({"advance_seconds": 60}));
+    assert_eq!(moved.send().await.unwrap().status(), StatusCode::OK);
     let held = http
         .post(b.url("/api/orders"))
         .header("cookie", &cookie)
@@ -344,6 +357,7 @@ async fn a_logout_on_a_holds_against_a_request_held_on_b_and_sign_out_reaches_b_
         let me = http.get(on.url("/api/session/me")).header("cookie", &cookie).send().await;
         assert_eq!(me.unwrap().status(), StatusCode::UNAUTHORIZED, "on {}", on.name);
     }
+    assert_eq!(stores.session_keys(), 0, "the held request wrote no session back");
 
     let tokens = password_grant(&http, &a).await;
     let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());

@@ -161,6 +161,7 @@ async fn change_password(
             .await
             .context("ending every other sign-in at a password change")?;
     txn.commit().await.context("committing a password change")?;
+    signout::end_all_again_after_commit(&state, user.id, &keep).await?;
     state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     tracing::info!(user_id = user.id, ?ended, "password changed; other sign-ins ended");
     Ok(StatusCode::NO_CONTENT)

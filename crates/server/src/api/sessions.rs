@@ -110,6 +110,7 @@ async fn revoke_all(
     .await
     .context("signing out everywhere")?;
     txn.commit().await.context("committing a sign-out everywhere")?;
+    signout::end_all_again_after_commit(&state, caller.user_id, &keep).await?;
     state.revoked_families.reload_after_change(&state.db, state.clock.as_ref()).await;
     tracing::info!(
         user_id = caller.user_id,

@@ -242,13 +242,7 @@ pub async fn end_all(
 
     // Sessions not attached to a device that was just revoked: session-scheme sessions, and the
     // sessions of the kept device only when it is not kept.
-    ended.sessions += store
-        .end_of_user(conn, user_id, |s| {
-            let kept_session = keep.session_handle.is_some() && s.handle == keep.session_handle;
-            let kept_device = keep.device_pk.is_some() && s.device_pk == keep.device_pk;
-            !kept_session && !kept_device
-        })
-        .await?;
+    ended.sessions += store.end_of_user(conn, user_id, |s| ended_by_end_all(keep, s)).await?;
 
     let mut families_cond = refresh_families::Column::UserId.eq(user_id);
     if let Some(handle) = &keep.family_handle
@@ -258,6 +252,28 @@ pub async fn end_all(
     }
     ended.refresh_families = revoke_families(conn, families_cond, why, now).await?;
     Ok(ended)
+}
+
+/// Whether [`end_all`] ends session `s`: every one but the kept session and the kept device's.
+fn ended_by_end_all(keep: &Current, s: &crate::sessions::StoredSession) -> bool {
+    let kept_session = keep.session_handle.is_some() && s.handle == keep.session_handle;
+    let kept_device = keep.device_pk.is_some() && s.device_pk == keep.device_pk;
+    !kept_session && !kept_device
+}
+
+/// Once the transaction of an [`end_all`] has committed: in a session store outside the database
+/// (Redis), the sessions it ended were deleted before that commit, and a login that checked the
+/// old password (or a re-attach) just before it could have saved a new one since. Ending them
+/// again now closes that window; in the database the transaction itself did.
+pub async fn end_all_again_after_commit(
+    state: &AppState,
+    user_id: i64,
+    keep: &Current,
+) -> Result<u64, ApiError> {
+    if !state.session_store.is_outside_database() {
+        return Ok(0);
+    }
+    state.session_store.end_of_user(&state.db, user_id, |s| ended_by_end_all(keep, s)).await
 }
 
 /// Revokes the live devices matching `condition` and deletes every server session attached to
