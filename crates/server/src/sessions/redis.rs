@@ -142,7 +142,19 @@ impl RedisSessionStore {
     ) -> session_store::Result<T> {
         match tokio::time::timeout(DEADLINE, call).await {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(err)) => Err(unavailable(err)),
+            // Redis away, or unable to write for now: the client's to retry (503).
+            Ok(Err(err))
+                if err.is_io_error()
+                    || err.is_timeout()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) =>
+            {
+                Err(unavailable(err))
+            }
+            // Anything else (a script error, a refused permission, a Redis too old for the
+            // script) is a fault of the deployment: a 500 with the cause in the log.
+            Ok(Err(err)) => Err(session_store::Error::Backend(err.to_string())),
             Err(_) => Err(unavailable("no answer within the deadline")),
         }
     }
@@ -211,7 +223,13 @@ impl RedisSessionStore {
                 gone.push(id_hash);
                 continue;
             };
-            let stored: Stored = serde_json::from_str(&value).map_err(decode)?;
+            // A value this store did not write (or an older layout) is dropped from the index
+            // rather than failing the user's whole list and sign-out.
+            let Ok(stored) = serde_json::from_str::<Stored>(&value) else {
+                tracing::warn!(id_hash, "a session value that does not decode; left out");
+                gone.push(id_hash);
+                continue;
+            };
             found.push(StoredSession {
                 data: serde_json::to_string(&stored.data).map_err(decode)?,
                 id_hash,
