@@ -8,7 +8,7 @@
 //! ways to move the server's time:
 //! - [`TestApp::advance_clock`]: the demo clock (`POST /api/demo/clock`), as the lab's buttons do;
 //!   the clock the handlers read, shared through the database by every instance on it (the one
-//!   that moved it at once, the others within half a second).
+//!   that moved it at once, the others before the move is answered).
 //! - `app.clock.advance(..)`: the base clock under every instance of the test (the session store's
 //!   cookie and garbage expiry read it too), for time that has to pass without the demo endpoint.
 //!
