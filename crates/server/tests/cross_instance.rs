@@ -13,13 +13,16 @@ use futures::future::join_all;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+#[path = "support/redis_prefix.rs"]
+mod redis_prefix;
+use redis_prefix::RedisPrefix;
+
 /// A database and a Redis key prefix of the test's own, removed when dropped.
 struct Stores {
     admin_url: String,
     database: String,
     url: String,
-    redis_url: String,
-    prefix: String,
+    redis: RedisPrefix,
 }
 
 impl Stores {
@@ -37,21 +40,12 @@ impl Stores {
         admin.close().await.unwrap();
         let mut url = reqwest::Url::parse(&admin_url).unwrap();
         url.set_path(&database);
-        let prefix = format!("tokenlab-cross:{}:", uuid::Uuid::new_v4().simple());
-        Some(Self { admin_url, database, url: url.to_string(), redis_url, prefix })
+        let redis = RedisPrefix::new(&redis_url, "tokenlab-cross");
+        Some(Self { admin_url, database, url: url.to_string(), redis })
     }
 }
 
 impl Stores {
-    /// How many sessions the test's Redis prefix holds.
-    fn session_keys(&self) -> usize {
-        let mut redis =
-            redis::Client::open(self.redis_url.as_str()).unwrap().get_connection().unwrap();
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{}session:*", self.prefix)).query(&mut redis).unwrap();
-        keys.len()
-    }
-
     /// Polls the database until `sql` (`SELECT COUNT(*) AS n …`) counts `n`.
     async fn wait_for_count(&self, sql: &str, n: i64) {
         use sea_orm::ConnectionTrait as _;
@@ -71,17 +65,7 @@ impl Stores {
 
 impl Drop for Stores {
     fn drop(&mut self) {
-        if let Ok(mut redis) =
-            redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
-        {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{}*", self.prefix))
-                .query(&mut redis)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut redis);
-            }
-        }
+        // The Redis keys go with `self.redis`.
         let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -114,8 +98,8 @@ impl Instance {
         let site = std::env::temp_dir().join("tokenlab-cross-instance-site");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
             .args(["serve", "--profile", "demo", "--bind", "127.0.0.1:0", "--instance", name])
-            .args(["--database-url", &stores.url, "--session-store", &stores.redis_url])
-            .args(["--redis-prefix", &stores.prefix, "--site-root"])
+            .args(["--database-url", &stores.url, "--session-store", &stores.redis.url])
+            .args(["--redis-prefix", &stores.redis.prefix, "--site-root"])
             .arg(&site)
             // Both answer at one public address, as behind a load balancer (the tokens' issuer).
             .args(["--public-url", "http://lab.test"])
@@ -184,6 +168,29 @@ async fn password_grant(http: &Client, on: &Instance) -> Value {
     http.post(on.url("/api/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap()
 }
 
+/// `n` requests at once, the even ones to `a` and the odd ones to `b` (what a round-robin load
+/// balancer does); each answer's status and JSON body.
+async fn split_over(
+    (a, b): (&Instance, &Instance),
+    n: usize,
+    request: impl Fn(&Instance) -> reqwest::RequestBuilder,
+) -> Vec<(StatusCode, Value)> {
+    join_all((0..n).map(|i| {
+        let request = request(if i % 2 == 0 { a } else { b });
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await
+}
+
+/// `GET path` on `on` with the session `cookie`, as JSON.
+async fn get_with_cookie(http: &Client, on: &Instance, path: &str, cookie: &str) -> Value {
+    let response = http.get(on.url(path)).header("cookie", cookie).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 fn count(statuses: &[(StatusCode, Value)], status: StatusCode) -> usize {
     statuses.iter().filter(|(s, _)| *s == status).count()
 }
@@ -195,24 +202,11 @@ async fn exactly_once_across_instances_with_a_form_token_and_an_idempotency_key(
     let http = Client::new();
     let cookie = session_login(&http, &a).await;
 
-    let token: Value = http
-        .get(b.url("/api/orders/form-token"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = get_with_cookie(&http, &b, "/api/orders/form-token", &cookie).await;
     let body = json!({"item": "matcha", "quantity": 1, "form_token": token["form_token"]});
-    let answers = join_all((0..200).map(|i| {
-        let on = if i % 2 == 0 { &a } else { &b };
-        let request = http.post(on.url("/api/orders")).header("cookie", &cookie).json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    }))
+    let answers = split_over((&a, &b), 200, |on| {
+        http.post(on.url("/api/orders")).header("cookie", &cookie).json(&body)
+    })
     .await;
     let (created, duplicate) =
         (count(&answers, StatusCode::CREATED), count(&answers, StatusCode::CONFLICT));
@@ -230,18 +224,12 @@ async fn exactly_once_across_instances_with_a_form_token_and_an_idempotency_key(
     );
 
     let body = json!({"item": "sencha", "quantity": 2});
-    let answers = join_all((0..200).map(|i| {
-        let on = if i % 2 == 0 { &a } else { &b };
-        let request = http
-            .post(on.url("/api/orders"))
+    let answers = split_over((&a, &b), 200, |on| {
+        http.post(on.url("/api/orders"))
             .header("cookie", &cookie)
             .header("idempotency-key", "cross-instance-key")
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    }))
+            .json(&body)
+    })
     .await;
     let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).collect::<Vec<_>>();
     let in_progress = count(&answers, StatusCode::CONFLICT);
@@ -260,15 +248,7 @@ async fn exactly_once_across_instances_with_a_form_token_and_an_idempotency_key(
         "{answers:?}"
     );
     assert_eq!(created.len() + in_progress, 200, "{answers:?}");
-    let orders: Value = http
-        .get(a.url("/api/orders"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = get_with_cookie(&http, &a, "/api/orders", &cookie).await;
     let orders = orders["orders"].as_array().unwrap();
     assert_eq!(orders.len(), 2, "one order per token and per key: {orders:?}");
 }
@@ -279,16 +259,10 @@ async fn one_refresh_token_rotates_once_across_instances_and_a_late_replay_revok
     let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
     let http = Client::new();
     let parent = password_grant(&http, &a).await["refresh_token"].as_str().unwrap().to_owned();
-    let answers = join_all((0..50).map(|i| {
-        let on = if i % 2 == 0 { &a } else { &b };
-        let request = http
-            .post(on.url("/api/oauth/token"))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", parent.as_str())]);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    }))
+    let answers = split_over((&a, &b), 50, |on| {
+        http.post(on.url("/api/oauth/token"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", parent.as_str())])
+    })
     .await;
     let children: std::collections::BTreeSet<String> = answers
         .iter()
@@ -357,7 +331,7 @@ async fn a_logout_on_a_holds_against_a_request_held_on_b_and_sign_out_reaches_b_
         let me = http.get(on.url("/api/session/me")).header("cookie", &cookie).send().await;
         assert_eq!(me.unwrap().status(), StatusCode::UNAUTHORIZED, "on {}", on.name);
     }
-    assert_eq!(stores.session_keys(), 0, "the held request wrote no session back");
+    assert_eq!(stores.redis.sessions(), 0, "the held request wrote no session back");
 
     let tokens = password_grant(&http, &a).await;
     let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
@@ -413,15 +387,7 @@ async fn b_keeps_serving_when_a_is_killed_and_nothing_a_acknowledged_is_lost_or_
             Err(_) => assert!(i >= 30 && i % 2 == 0, "only A, after the kill, fails: {i}"),
         }
     }
-    let orders: Value = http
-        .get(b.url("/api/orders"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = get_with_cookie(&http, &b, "/api/orders", &cookie).await;
     let orders = orders["orders"].as_array().unwrap();
     eprintln!(
         "{attempts} orders sent, {} acknowledged, {} in the database after A was killed",

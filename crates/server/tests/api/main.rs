@@ -22,6 +22,8 @@ mod oauth;
 mod openapi;
 mod orders;
 mod platform;
+#[path = "../support/redis_prefix.rs"]
+mod redis_prefix;
 mod redis_sessions;
 mod session;
 mod signout;

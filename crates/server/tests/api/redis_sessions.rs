@@ -22,20 +22,16 @@ fn redis_url() -> Option<String> {
     url
 }
 
-/// A key prefix of the test's own, whose keys are deleted when it is dropped.
-struct Prefix {
-    url: String,
-    prefix: String,
-}
+/// The test's own key prefix, and what the server under test needs to write under it.
+struct Prefix(crate::redis_prefix::RedisPrefix);
 
 impl Prefix {
     fn new(url: &str) -> Self {
-        let prefix = format!("tokenlab-test:{}:", uuid::Uuid::new_v4().simple());
-        Self { url: url.to_owned(), prefix }
+        Self(crate::redis_prefix::RedisPrefix::new(url, "tokenlab-test"))
     }
 
     fn configure(&self) -> impl FnOnce(&mut tokenlab_server::Settings) + use<> {
-        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let (url, prefix) = (self.0.url.clone(), self.0.prefix.clone());
         move |settings| {
             settings.session_store = SessionStoreChoice::Redis(url);
             settings.redis_prefix = prefix;
@@ -44,11 +40,10 @@ impl Prefix {
 
     /// Every key under the prefix, with its value (strings and hashes as text).
     fn keys(&self) -> Vec<(String, String)> {
-        let mut connection =
-            redis::Client::open(self.url.as_str()).unwrap().get_connection().unwrap();
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query(&mut connection).unwrap();
-        keys.into_iter()
+        let mut connection = self.0.connection().unwrap();
+        self.0
+            .keys("*")
+            .into_iter()
             .map(|key| {
                 let kind: String = redis::cmd("TYPE").arg(&key).query(&mut connection).unwrap();
                 let value = if kind == "hash" {
@@ -64,24 +59,7 @@ impl Prefix {
     }
 
     fn sessions(&self) -> usize {
-        self.keys().iter().filter(|(k, _)| k.contains(":session:")).count()
-    }
-}
-
-impl Drop for Prefix {
-    fn drop(&mut self) {
-        let Ok(mut connection) =
-            redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
-        else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut connection)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut connection);
-        }
+        self.0.sessions()
     }
 }
 
