@@ -1,5 +1,7 @@
 import { defineConfig } from "@playwright/test";
 
+import base from "./playwright.config";
+
 // The browser tests of `just e2e-stack`: the lab through nginx, in front of instances A and B of
 // deploy/stack.py (PostgreSQL, sessions in Redis). `just e2e` covers the lab itself on one server.
 const port = Number(process.env.TOKENLAB_STACK_PORT ?? "8080");
@@ -8,33 +10,17 @@ const bin = process.env.TOKENLAB_BIN ? ` --bin "${process.env.TOKENLAB_BIN}"` : 
 const siteRoot = process.env.TOKENLAB_SITE_ROOT ? ` --site-root "${process.env.TOKENLAB_SITE_ROOT}"` : "";
 
 export default defineConfig({
+  // The single-server run's browser, timeouts and one-at-a-time workers; only where the lab is
+  // served differs.
+  ...base,
   testDir: "./stack-tests",
   // Apart from the single-server run's results, which that run removes when it starts.
   outputDir: "test-results/stack",
-  workers: 1,
-  fullyParallel: false,
-  forbidOnly: true,
-  retries: 0,
-  timeout: 30_000,
-  expect: { timeout: 10_000 },
-  reporter: [["list"]],
   use: {
+    ...base.use,
     // Exactly the stack's --public-url: the instances refuse state-changing requests from any
     // other origin, 127.0.0.1 and localhost being different origins.
     baseURL: `http://127.0.0.1:${port}`,
-    trace: "retain-on-failure",
-    launchOptions: {
-      // Debian's Chromium; set TOKENLAB_CHROMIUM where Playwright's own browser should be used.
-      executablePath: process.env.TOKENLAB_CHROMIUM ?? "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    },
   },
   webServer: {
     // --scratch: a fresh database, dropped when the stack stops, and Redis keys of this run's own,
