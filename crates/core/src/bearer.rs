@@ -143,6 +143,35 @@ pub fn check_time_claims(
     }
 }
 
+/// What a refresh that succeeded did, sent back as [`RefreshOutcome::HEADER`]: of any number of
+/// concurrent refreshes of one token exactly one answers `rotated`; the others, inside the grace
+/// window, answer `repeated` with that same child. Lets a client (and the lab's race console) count
+/// rotations from the answers alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// This request exchanged the token for its child.
+    Rotated,
+    /// Another request had just done so: this one was given the same child again.
+    Repeated,
+}
+
+impl RefreshOutcome {
+    pub const HEADER: &'static str = "x-tokenlab-refresh";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshOutcome::Rotated => "rotated",
+            RefreshOutcome::Repeated => "repeated",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [RefreshOutcome::Rotated, RefreshOutcome::Repeated]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == value)
+    }
+}
+
 /// What a presented refresh token that was already rotated means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotatedRefresh {
@@ -240,6 +269,22 @@ mod tests {
             check_time_claims(iat + 60, iat, exp, T0),
             Err(TimeClaimError::IssuedInTheFuture)
         );
+    }
+
+    #[test]
+    fn refresh_outcomes_round_trip_through_their_header_value() {
+        let cases = [
+            ("rotated", Some(RefreshOutcome::Rotated)),
+            ("repeated", Some(RefreshOutcome::Repeated)),
+            ("Rotated", None),
+            ("", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(RefreshOutcome::parse(value), expected, "{value:?}");
+            if let Some(outcome) = expected {
+                assert_eq!(outcome.as_str(), value);
+            }
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use tokenlab_core::Reason;
+use tokenlab_core::bearer::RefreshOutcome;
 use tokenlab_core::wire::{
     BearerMe, Family, FamilyToken, FamilyTokenState, OAuthErrorBody, OAuthErrorCode, TokenInfo,
     TokenResponse, UserView, schemas,
@@ -177,7 +178,10 @@ fn no_store() -> [(HeaderName, HeaderValue); 2] {
         (TokenRequest = "application/json"),
     )),
     responses(
-        (status = 200, description = "Tokens, with `Cache-Control: no-store`", body = TokenResponse),
+        (status = 200, description = "Tokens, with `Cache-Control: no-store`. A refresh also \
+            answers `X-Tokenlab-Refresh`: `rotated` when this request exchanged the token, `repeated` \
+            when another request had just done so and this one got the same child (the grace window)",
+            body = TokenResponse),
         TokenRefusals,
     ))]
 async fn token(
@@ -220,7 +224,13 @@ async fn token(
             return Err(ApiError::refused(Reason::InvalidRequest, "grant_type is missing").into());
         }
     };
-    Ok(respond(&state, &headers, response.into()))
+    let outcome = response.refresh_outcome;
+    let mut http = respond(&state, &headers, response.into());
+    if let Some(outcome) = outcome {
+        http.headers_mut()
+            .insert(RefreshOutcome::HEADER, HeaderValue::from_static(outcome.as_str()));
+    }
+    Ok(http)
 }
 
 /// The refresh cookie's name: `__Secure-` when served over https (the `__Host-` prefix would

@@ -15,7 +15,7 @@ use sea_orm::{
 use secrecy::SecretString;
 use sha2::Sha256;
 use tokenlab_core::bearer::{
-    RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims, rotated_refresh,
+    RefreshOutcome, RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims, rotated_refresh,
 };
 use tokenlab_core::wire::AccessClaims;
 use tokenlab_core::{Reason, Timestamp};
@@ -41,6 +41,8 @@ pub struct Issued {
     pub expires_in: i64,
     pub refresh_token: String,
     pub refresh_expires_in: i64,
+    /// For the refresh grant: whether this request rotated the token or repeated a rotation.
+    pub refresh_outcome: Option<RefreshOutcome>,
 }
 
 /// The password grant: check the password, start a refresh family, mint the first tokens.
@@ -167,7 +169,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiErr
             .insert(&txn)
             .await?;
             txn.commit().await?;
-            return issue(state, &policy, &user, &family.id, child, child_expires, now).await;
+            return issue(state, &policy, &user, &family.id, child, child_expires, now)
+                .await
+                .map(|issued| issued.after_refresh(RefreshOutcome::Rotated));
         }
         txn.rollback().await?;
         if family_revoked(state, &family.id).await? {
@@ -195,7 +199,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiErr
             let child = child_of(state, presented).await?;
             let policy = crate::policy::current(state).await?;
             let child_expires = from_unix_seconds(child_row.expires_at)?;
-            issue(state, &policy, &user, &family.id, child, child_expires, now).await
+            issue(state, &policy, &user, &family.id, child, child_expires, now)
+                .await
+                .map(|issued| issued.after_refresh(RefreshOutcome::Repeated))
         }
         _ => {
             revoke_family(state, &family.id, "reused").await?;
@@ -266,7 +272,14 @@ async fn issue(
         expires_in: (expires_at - now).whole_seconds(),
         refresh_token: refresh,
         refresh_expires_in: (refresh_expires_at - now).whole_seconds().max(0),
+        refresh_outcome: None,
     })
+}
+
+impl Issued {
+    fn after_refresh(self, outcome: RefreshOutcome) -> Self {
+        Self { refresh_outcome: Some(outcome), ..self }
+    }
 }
 
 pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {

@@ -94,17 +94,27 @@ async fn refreshing_rotates_and_the_parent_within_grace_gets_the_same_child(back
     let first = app.password_grant(&TestUser::alice()).await;
     let a = first["refresh_token"].as_str().unwrap().to_owned();
 
-    let b_body: Value = app.refresh(&a).await.json().await.unwrap();
+    let rotation = app.refresh(&a).await;
+    assert_eq!(refresh_outcome(&rotation).as_deref(), Some("rotated"));
+    let b_body: Value = rotation.json().await.unwrap();
     let b = b_body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(a, b, "{backend:?}: rotated");
     assert_ne!(b_body["access_token"], first["access_token"]);
 
     // A client that lost the response retries with the parent: same child, no alarm.
-    let again: Value = app.refresh(&a).await.json().await.unwrap();
+    let repeat = app.refresh(&a).await;
+    assert_eq!(refresh_outcome(&repeat).as_deref(), Some("repeated"));
+    let again: Value = repeat.json().await.unwrap();
     assert_eq!(again["refresh_token"], b.as_str());
     let c: Value = app.refresh(&b).await.json().await.unwrap();
     assert!(c["refresh_token"].is_string(), "the child is still good: {c}");
     app.stop().await;
+}
+
+/// `X-Tokenlab-Refresh`: whether a refresh rotated the token or repeated a rotation.
+fn refresh_outcome(response: &Response) -> Option<String> {
+    let value = response.headers().get("x-tokenlab-refresh")?;
+    Some(value.to_str().ok()?.to_owned())
 }
 
 backend_test!(a_rotated_token_after_the_grace_revokes_the_whole_family);
@@ -136,17 +146,23 @@ async fn fifty_parallel_refreshes_rotate_once(backend: Backend) {
                     .send()
                     .await
                     .unwrap();
-                (response.status(), response.json::<Value>().await.unwrap())
+                let outcome = refresh_outcome(&response);
+                (response.status(), outcome, response.json::<Value>().await.unwrap())
             })
         })
         .collect();
     let mut children = std::collections::BTreeSet::new();
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     for call in calls {
-        let (status, body) = call.await.unwrap();
+        let (status, outcome, body) = call.await.unwrap();
         assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");
         children.insert(body["refresh_token"].as_str().unwrap().to_owned());
+        *outcomes.entry(outcome.unwrap_or_default()).or_default() += 1;
     }
     assert_eq!(children.len(), 1, "exactly one rotation");
+    // The answers say so themselves: one rotated the token, every other one repeated it.
+    let expected = [("repeated".to_owned(), 49), ("rotated".to_owned(), 1)];
+    assert_eq!(outcomes, expected.into_iter().collect(), "{backend:?}");
     let child = children.into_iter().next().unwrap();
     assert_eq!(app.refresh(&child).await.status(), StatusCode::OK, "family not revoked");
     app.stop().await;
