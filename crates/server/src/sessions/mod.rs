@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum_extra::extract::cookie::Cookie;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -36,7 +36,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use tokenlab_core::random::SecretSource;
 use tokenlab_core::signout::Scheme;
-use tokenlab_core::{Clock, Timestamp};
+use tokenlab_core::{Clock, Reason, Timestamp};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
@@ -113,25 +113,45 @@ pub fn user_agent(headers: &axum::http::HeaderMap) -> String {
         .collect()
 }
 
+/// What the session layer's save after a request ran into, which it does not tell in its answer.
+#[derive(Default)]
+struct SaveReport {
+    /// The save found its session gone (ended while the request ran).
+    found_no_session: std::cell::Cell<bool>,
+    /// The save could not reach the store.
+    store_unavailable: std::cell::Cell<bool>,
+}
+
 tokio::task_local! {
-    /// Set by [`forget_ended_session`] around a request: whether a save found its session gone.
-    static SAVE_FOUND_NO_SESSION: std::cell::Cell<bool>;
+    /// Set by [`forget_ended_session`] around a request.
+    static SAVE_REPORT: SaveReport;
 }
 
 /// Wraps a session layer: when the session a request loaded was ended while the request ran (its
 /// save found no row), the response tells the browser to drop `cookie_name` — whatever the session
-/// layer itself set — so the dead id is not kept.
+/// layer itself set — so the dead id is not kept. When the save after the handler could not reach
+/// the store, the session layer answers a bare 500; the client is told what it is told when the
+/// load failed the same way, 503 `session_store_unavailable`, since retrying is what helps.
 pub async fn forget_ended_session(
     State((cookie_name, secure)): State<(String, bool)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let (mut response, found_none) = SAVE_FOUND_NO_SESSION
-        .scope(std::cell::Cell::new(false), async {
+    let (mut response, found_none, unavailable) = SAVE_REPORT
+        .scope(SaveReport::default(), async {
             let response = next.run(request).await;
-            (response, SAVE_FOUND_NO_SESSION.with(std::cell::Cell::get))
+            SAVE_REPORT.with(|report| {
+                (response, report.found_no_session.get(), report.store_unavailable.get())
+            })
         })
         .await;
+    if unavailable && response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return ApiError::refused(
+            Reason::SessionStoreUnavailable,
+            "the session store does not answer; retry in a moment",
+        )
+        .into_response();
+    }
     if found_none {
         let headers = response.headers_mut();
         let others: Vec<HeaderValue> = headers
@@ -161,7 +181,16 @@ pub async fn forget_ended_session(
 
 /// Tells [`forget_ended_session`] that the request's save found its session gone.
 fn note_save_found_no_session() {
-    let _ = SAVE_FOUND_NO_SESSION.try_with(|found| found.set(true));
+    let _ = SAVE_REPORT.try_with(|report| report.found_no_session.set(true));
+}
+
+/// Tells [`forget_ended_session`] when a save failed because the store could not be reached.
+fn note_save_result(result: &session_store::Result<()>) {
+    if let Err(session_store::Error::Backend(message)) = result
+        && message.starts_with(UNAVAILABLE)
+    {
+        let _ = SAVE_REPORT.try_with(|report| report.store_unavailable.set(true));
+    }
 }
 
 /// Where server sessions live: the application database (the default), or Redis
@@ -265,17 +294,21 @@ impl AnySessionStore {
 #[async_trait]
 impl SessionStore for AnySessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
+        let result = match self {
             Self::Database(store) => store.create(record).await,
             Self::Redis(store) => store.create(record).await,
-        }
+        };
+        note_save_result(&result);
+        result
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
+        let result = match self {
             Self::Database(store) => store.save(record).await,
             Self::Redis(store) => store.save(record).await,
-        }
+        };
+        note_save_result(&result);
+        result
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {

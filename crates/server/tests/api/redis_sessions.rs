@@ -12,7 +12,9 @@ use reqwest::{Client, StatusCode};
 use serde_json::json;
 use tokenlab_server::config::SessionStoreChoice;
 
-use crate::helpers::{Backend, Credential, TestApp, TestUser, assert_refused, spawn_app_with};
+use crate::helpers::{
+    Backend, Credential, TestApp, TestUser, assert_refused, set_cookie, spawn_app_with,
+};
 
 fn redis_url() -> Option<String> {
     let url = std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
@@ -267,6 +269,62 @@ async fn with_redis_away_sessions_fail_fast_tokens_keep_working_and_all_recovers
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     let fresh = app.session_login(&alice).await;
     assert_eq!(app.session_me(&fresh).await.status(), StatusCode::OK);
+    app.stop().await;
+    drop(redis);
+}
+
+#[tokio::test]
+async fn a_save_that_meets_redis_away_after_the_handler_says_retry_and_the_retry_is_safe() {
+    if redis_url().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = OwnRedis::start_on(port);
+    let prefix = Prefix::new(&format!("redis://127.0.0.1:{port}"));
+    let app = spawn_on_redis(&prefix).await;
+    let alice = TestUser::alice();
+    let session = app.session_login(&alice).await;
+    // A minute on, the request's activity is due to be written back: its session is saved after
+    // the handler, and that save is what meets the outage.
+    app.advance_clock(61).await;
+    let held = session
+        .apply(Client::new().post(app.url("/api/orders")))
+        .header("idempotency-key", "save-meets-outage")
+        .header("x-demo-delay-ms", "1000")
+        .json(&json!({"item": "matcha", "quantity": 1}))
+        .send();
+    let held = tokio::spawn(held);
+    // The key is claimed once the request has loaded its session and entered the handler.
+    app.wait_for_count("SELECT COUNT(*) AS n FROM idempotency_keys", 1).await;
+    redis.stop();
+    let answer = held.await.unwrap().unwrap();
+    // Not a bare 500: the order was made, but the client cannot know that, and retrying (with the
+    // same key) is what helps.
+    assert_refused(answer, StatusCode::SERVICE_UNAVAILABLE, "session_store_unavailable").await;
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 1);
+
+    // Redis back (empty): the client signs in again and retries with its key: the order it could
+    // not be told about comes back, and no second one is made.
+    redis = OwnRedis::start_on(redis.port);
+    let back = Instant::now();
+    let again = loop {
+        let response = app.try_session_login(&alice).await;
+        if response.status() == StatusCode::OK {
+            break Credential::Session(set_cookie(&response, "tl_session").unwrap());
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let retry = again
+        .apply(Client::new().post(app.url("/api/orders")))
+        .header("idempotency-key", "save-meets-outage")
+        .json(&json!({"item": "matcha", "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 1);
     app.stop().await;
     drop(redis);
 }
