@@ -94,10 +94,14 @@ setup:
         fi
     done
 
-# Test tools: cargo-nextest, and Debian's Chromium (Playwright never downloads a browser here).
+# Test tools: cargo-nextest, Debian's Chromium (Playwright never downloads a browser here), and
+# where PostgreSQL and Redis answer, what the cross-instance suite and `e2e-stack` need (nginx).
 setup-test:
     #!/usr/bin/env bash
     set -euo pipefail
+    if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+        just setup-stack
+    fi
     if ! cargo nextest --version >/dev/null 2>&1; then
         echo "==> installing cargo-nextest"
         cargo install cargo-nextest --locked

@@ -1,8 +1,10 @@
 //! Two real `tokenlab` processes, `A` and `B`, on one fresh PostgreSQL database with sessions in
-//! Redis, each addressed directly: the guarantees every scheme states, held across instances.
+//! Redis, addressed directly and, for the login ceiling, through nginx as `just stack` runs it: the
+//! guarantees every scheme states, held across instances.
 //!
 //! Needs `TEST_DATABASE_URL` (PostgreSQL) and `TEST_REDIS_URL`; `.ci/run` sets both when the local
-//! servers answer. Without them each test says so on stderr and returns. Every figure is printed.
+//! servers answer. Without them each test says so on stderr and returns. With them, the nginx pass
+//! needs Debian's nginx too (`just setup-test` installs it then). Every figure is printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::io::{BufRead as _, BufReader};
@@ -130,6 +132,10 @@ impl Instance {
         format!("{}{path}", self.base)
     }
 
+    fn host_port(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -139,6 +145,72 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Debian's nginx in front of the instances, from `deploy/nginx.conf.template` as `just stack`
+/// fills it in: the load balancer the suite's smoke pass goes through. Stopped when dropped.
+struct Nginx {
+    base: String,
+    child: Child,
+    _run_dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(instances: &[&Instance]) -> Self {
+        let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("the cross-instance suite needs nginx: `just setup-stack` installs Debian's");
+        let run_dir = tempfile::Builder::new().prefix("tokenlab-cross-nginx-").tempdir().unwrap();
+        // nginx's workers run as nobody when the master is root, and must reach the temp
+        // directories nginx creates in here.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A port nobody holds now; nginx binds it a moment later.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let servers = instances
+            .iter()
+            .map(|i| format!("        server {};  # instance {}", i.host_port(), i.name))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx.conf.template");
+        let config = std::fs::read_to_string(template)
+            .unwrap()
+            .replace("@UPSTREAM_SERVERS@", &servers)
+            .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
+            .replace("@RUN_DIR@", run_dir.path().to_str().unwrap());
+        assert!(!config.contains("@RUN_DIR@") && !config.contains("@LISTEN@"));
+        let config_path = run_dir.path().join("nginx.conf");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(run_dir.path())
+            .arg("-c")
+            .arg(&config_path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(15), "nginx never listened on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { base: format!("http://127.0.0.1:{port}"), child, _run_dir: run_dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: nginx's master takes its workers down with it.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
     }
 }
 
@@ -358,44 +430,163 @@ async fn a_logout_on_a_holds_against_a_request_held_on_b_and_sign_out_reaches_b_
     assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
 }
 
+/// SIGKILL: the process ends at once, nothing drained or flushed.
+fn sigkill(pid: u32) {
+    let killed = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    assert!(killed.is_ok_and(|status| status.success()), "kill -9 {pid}");
+}
+
+/// `POST /api/orders` with an Idempotency-Key on `on`: the status, or `None` when no answer came.
+async fn order_with_key(
+    http: &Client,
+    on: &Instance,
+    cookie: &str,
+    key: &str,
+) -> Option<StatusCode> {
+    let request = http
+        .post(on.url("/api/orders"))
+        .header("cookie", cookie)
+        .header("idempotency-key", key)
+        .json(&json!({"item": "matcha", "quantity": 1}));
+    request.send().await.ok().map(|r| r.status())
+}
+
+/// A refresh of `token` on `on`: the child and `X-Tokenlab-Refresh`, or `None` when no answer came.
+async fn refresh_on(http: &Client, on: &Instance, token: &str) -> Option<(String, String)> {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    let response = http.post(on.url("/api/oauth/token")).form(&form).send().await.ok()?;
+    assert_eq!(response.status(), StatusCode::OK, "refresh on {}", on.name);
+    let outcome = response.headers().get("x-tokenlab-refresh")?.to_str().ok()?.to_owned();
+    let body: Value = response.json().await.ok()?;
+    Some((body["refresh_token"].as_str()?.to_owned(), outcome))
+}
+
 #[tokio::test]
-async fn b_keeps_serving_when_a_is_killed_and_nothing_a_acknowledged_is_lost_or_doubled() {
+async fn b_keeps_serving_when_a_is_killed_mid_request_and_nothing_a_acknowledged_is_lost_or_doubled()
+ {
     let Some(stores) = Stores::create("kill_an_instance").await else { return };
-    let (mut a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
     let http = Client::new();
     let cookie = session_login(&http, &b).await;
     let mut acknowledged = Vec::new();
-    let mut attempts = 0;
-    for i in 0..60 {
-        if i == 30 {
-            a.kill();
-        }
+    for i in 0..20 {
         let on = if i % 2 == 0 { &a } else { &b };
-        attempts += 1;
-        let key = format!("kill-{i}");
-        let answer = http
-            .post(on.url("/api/orders"))
-            .header("cookie", &cookie)
-            .header("idempotency-key", &key)
-            .json(&json!({"item": "matcha", "quantity": 1}))
-            .send()
-            .await;
-        match answer {
-            Ok(response) if response.status() == StatusCode::CREATED => acknowledged.push(key),
-            Ok(response) => panic!("{} answered {}", on.name, response.status()),
-            // A is gone: the client's request never reached it, or its answer never came back.
-            Err(_) => assert!(i >= 30 && i % 2 == 0, "only A, after the kill, fails: {i}"),
-        }
+        let key = format!("before-{i}");
+        let status = order_with_key(&http, on, &cookie, &key).await;
+        assert_eq!(status, Some(StatusCode::CREATED), "{} before the kill", on.name);
+        acknowledged.push(key);
     }
+
+    // Four orders in flight on A, each held after claiming its key, and a refresh chain running
+    // over both instances: then A is killed (SIGKILL, no draining).
+    let tokens = password_grant(&http, &b).await;
+    let mut token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let held: Vec<_> = (0..4)
+        .map(|i| {
+            let (http, cookie, url) = (http.clone(), cookie.clone(), a.url("/api/orders"));
+            tokio::spawn(async move {
+                http.post(url)
+                    .header("cookie", cookie)
+                    .header("idempotency-key", format!("in-flight-{i}"))
+                    .header("x-demo-delay-ms", "5000")
+                    .json(&json!({"item": "matcha", "quantity": 1}))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    stores
+        .wait_for_count(
+            "SELECT COUNT(*) AS n FROM idempotency_keys WHERE key LIKE 'in-flight-%'",
+            4,
+        )
+        .await;
+    let a_pid = a.child.id();
+    let (mut rotated_seen, mut repeated_seen) = (0, 0);
+    for i in 0..30 {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let sent = refresh_on(&http, on, &token);
+        let answer = if i == 10 {
+            // A dies while this refresh is on its way to it, or in it.
+            let (answer, ()) = tokio::join!(sent, async { sigkill(a_pid) });
+            answer
+        } else {
+            sent.await
+        };
+        // A client that got no answer retries the very same token on the other instance: whether
+        // or not A rotated it before dying, the retry continues the chain (repeated, inside the
+        // grace window, or rotated) and never looks like theft.
+        let (child, outcome) = match answer {
+            Some(answer) => answer,
+            None => refresh_on(&http, &b, &token).await.expect("B answers the retry"),
+        };
+        match outcome.as_str() {
+            "rotated" => rotated_seen += 1,
+            "repeated" => repeated_seen += 1,
+            other => panic!("X-Tokenlab-Refresh: {other}"),
+        }
+        token = child;
+    }
+    for (i, request) in held.into_iter().enumerate() {
+        let answer = request.await.unwrap();
+        assert!(answer.is_err(), "the order held on A got no answer: {i} {answer:?}");
+    }
+    for i in 0..20 {
+        let key = format!("after-{i}");
+        let status = order_with_key(&http, &b, &cookie, &key).await;
+        assert_eq!(status, Some(StatusCode::CREATED), "B after the kill");
+        acknowledged.push(key);
+    }
+
+    // The client retries the four that never got an answer, with their keys, on B: A's claims
+    // hold them until their lease ends (409 in use), then B takes each over and makes its order
+    // exactly once.
+    for i in 0..4 {
+        let key = format!("in-flight-{i}");
+        let status = order_with_key(&http, &b, &cookie, &key).await;
+        assert_eq!(status, Some(StatusCode::CONFLICT), "A's claim on {key} still holds");
+    }
+    let moved = http.post(b.url("/api/demo/clock")).json(&json!({"advance_seconds": 61}));
+    assert_eq!(moved.send().await.unwrap().status(), StatusCode::OK);
+    for i in 0..4 {
+        let key = format!("in-flight-{i}");
+        let status = order_with_key(&http, &b, &cookie, &key).await;
+        assert_eq!(status, Some(StatusCode::CREATED), "B took over {key}");
+        acknowledged.push(key);
+    }
+
     let orders = get_with_cookie(&http, &b, "/api/orders", &cookie).await;
     let orders = orders["orders"].as_array().unwrap();
+    let family_tokens = {
+        use sea_orm::ConnectionTrait as _;
+        let db = sea_orm::Database::connect(&stores.url).await.unwrap();
+        let sql = "SELECT COUNT(*) AS n, COUNT(f.revoked_at) AS revoked FROM refresh_tokens t \
+                   JOIN refresh_families f ON f.id = t.family_id";
+        let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+        let row = db.query_one_raw(statement).await.unwrap().unwrap();
+        let (n, revoked) =
+            (row.try_get::<i64>("", "n").unwrap(), row.try_get::<i64>("", "revoked").unwrap());
+        db.close().await.unwrap();
+        assert_eq!(revoked, 0, "no refresh family was revoked");
+        n
+    };
     eprintln!(
-        "{attempts} orders sent, {} acknowledged, {} in the database after A was killed",
+        "A killed mid-request: {} orders acknowledged, {} in the database; 30 refreshes: {rotated_seen} rotated, {repeated_seen} repeated, {} tokens in the family",
         acknowledged.len(),
-        orders.len()
+        orders.len(),
+        family_tokens
     );
-    assert_eq!(acknowledged.len(), 45, "A's 15 before the kill and B's 30");
-    assert_eq!(orders.len(), acknowledged.len(), "each acknowledged order exactly once");
+    assert_eq!(orders.len(), 44, "each acknowledged order exactly once: {orders:?}");
+    assert_eq!(acknowledged.len(), 44);
+    // Every rotation the client saw is in the database, plus at most the one A made and never
+    // answered (its retry on B was then told `repeated`).
+    let rotations = family_tokens - 1;
+    assert!(
+        rotations == rotated_seen || (rotations == rotated_seen + 1 && repeated_seen == 1),
+        "{rotations} rotations stored, {rotated_seen} rotated and {repeated_seen} repeated seen"
+    );
+    assert!(refresh_on(&http, &b, &token).await.is_some(), "the chain's last token still works");
 }
 
 /// One device's client: its id, its current secret and its `tl_device` cookie, as the lab keeps
@@ -487,41 +678,87 @@ async fn a_device_from_a_re_attaches_on_b_and_theft_seen_on_b_revokes_it_on_a() 
 }
 
 #[tokio::test]
-async fn the_account_wide_login_ceiling_holds_across_instances() {
+async fn the_account_wide_login_ceiling_holds_across_instances_behind_nginx() {
     use futures::StreamExt as _;
     let Some(stores) = Stores::create("login_ceiling_across_instances").await else { return };
-    // The clients are told apart by X-Forwarded-For, believed from a proxy on this host.
+    // nginx connects from 127.0.0.1 and appends the address it was reached from to
+    // X-Forwarded-For; the instances believe that header from it alone.
     let proxied = ["--trusted-proxies", "127.0.0.1"];
     let a = Instance::start_with("A", &stores, &proxied);
     let b = Instance::start_with("B", &stores, &proxied);
-    let http = Client::new();
-    let guesses = futures::stream::iter(0..1000)
+    let nginx = Nginx::start(&[&a, &b]);
+    // Fifty clients, each on an address of its own: the loopback network is all of 127/8.
+    let clients: Vec<Client> = (0..50)
+        .map(|k| {
+            let address = std::net::Ipv4Addr::new(127, 0, 0, 2 + k);
+            Client::builder().local_address(std::net::IpAddr::V4(address)).build().unwrap()
+        })
+        .collect();
+    let guesses = futures::stream::iter(0..1000_usize)
         .map(|i| {
-            let on = if i % 2 == 0 { &a } else { &b };
-            let client = format!("198.51.100.{}", 1 + i % 50);
-            let request = http
-                .post(on.url("/api/session/login"))
-                .header("x-forwarded-for", client)
+            let mut request = clients[i % 50]
+                .post(nginx.url("/api/session/login"))
                 .json(&json!({"username": "alice", "password": format!("guess number {i}")}));
+            // Half of them also forge an address of their own: nginx appends the real one after
+            // it, and the rightmost entry is the one the instances believe.
+            if i % 2 == 1 {
+                request = request.header("x-forwarded-for", format!("203.0.113.{}", i % 250));
+            }
             async move {
                 let response = request.send().await.unwrap();
                 let status = response.status();
+                let instance = response
+                    .headers()
+                    .get("x-tokenlab-instance")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("?")
+                    .to_owned();
                 let body: Value = response.json().await.unwrap_or(Value::Null);
-                (status, body["reason"].as_str().unwrap_or("").to_owned())
+                (status, body["reason"].as_str().unwrap_or("").to_owned(), instance)
             }
         })
         .buffer_unordered(32)
         .collect::<Vec<_>>()
         .await;
-    let checked = guesses.iter().filter(|(_, r)| r == "invalid_credentials").count();
-    let limited = guesses.iter().filter(|(_, r)| r == "rate_limited").count();
+    let checked = guesses.iter().filter(|(_, r, _)| r == "invalid_credentials").count();
+    let limited = guesses.iter().filter(|(_, r, _)| r == "rate_limited").count();
     let other = guesses.len() - checked - limited;
+    let by_a = guesses.iter().filter(|(_, _, on)| on == "A").count();
+    let by_b = guesses.iter().filter(|(_, _, on)| on == "B").count();
     eprintln!(
-        "1000 wrong passwords from 50 addresses over A and B: {checked} checked, {limited} rate_limited, {other} other"
+        "1000 wrong passwords from 50 addresses through nginx: {checked} checked, {limited} rate_limited, {other} other; answered by A {by_a}, by B {by_b}"
     );
     assert_eq!(other, 0, "{guesses:?}");
+    assert_eq!(by_a + by_b, 1000, "every answer came from A or B");
+    assert!(by_a >= 100 && by_b >= 100, "nginx spread them: A {by_a}, B {by_b}");
     // Each address alone could have had 10 checked (500 in all); the account's ceiling, 100, held
     // for both instances together.
     assert!(checked <= 100, "{checked} passwords were checked");
     assert!(checked > 50, "the ceiling, not something else, stopped them: {checked}");
+
+    // The address the instances count is the one nginx saw, not one the client wrote: a client on
+    // an address of its own that forges a new X-Forwarded-For for every guess at one account is
+    // held to that account-and-address pair's ten all the same (fifteen pairs if forging worked).
+    let forger = Client::builder()
+        .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 99)))
+        .build()
+        .unwrap();
+    let mut forged = Vec::new();
+    for i in 0..15 {
+        let response = forger
+            .post(nginx.url("/api/session/login"))
+            .header("x-forwarded-for", format!("192.0.2.{i}"))
+            .json(&json!({"username": "mallory-target", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        forged.push(body["reason"].as_str().unwrap_or("").to_owned());
+    }
+    let forged_checked = forged.iter().filter(|r| *r == "invalid_credentials").count();
+    eprintln!(
+        "15 guesses, each with a forged X-Forwarded-For, from one address: {forged_checked} checked"
+    );
+    assert_eq!(forged_checked, 10, "{forged:?}");
+    assert!(forged[10..].iter().all(|r| r == "rate_limited"), "{forged:?}");
 }
