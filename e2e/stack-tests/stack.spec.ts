@@ -1,5 +1,5 @@
 import { expect, Locator, test } from "@playwright/test";
-import { openLab } from "../tests/helpers";
+import { cell, openLab, race } from "../tests/helpers";
 
 // The names deploy/stack.py gives its instances by default.
 const INSTANCES = ["A", "B"];
@@ -68,5 +68,39 @@ test("through nginx, every scheme logs in, calls and logs out with no instance t
   // nginx alternates requests between the instances, and the page's calls above (page load,
   // three logins, calls and logouts, the panels' refreshes) follow one another: both must show.
   expect([...new Set(answeredBy)].sort()).toEqual(INSTANCES);
+  expect(failures).toEqual([]);
+});
+
+test("the race console through nginx: copies land on both instances and each guarantee holds across them", async ({ page }) => {
+  const failures = await openLab(page);
+  const session = page.getByTestId("session-panel");
+  const sessionForm = session.getByTestId("session-login");
+  await sessionForm.getByLabel("Password").fill("wonderland-demo");
+  await sessionForm.getByRole("button", { name: "Log in" }).click();
+  await expect(session.getByTestId("session-user")).toContainText("alice");
+
+  // The round robin sends every other copy to the other instance; the one form token is consumed
+  // in the shared database, so the instance that loses the race says so like the one that won.
+  let panel = await race(page, /one form token/, 60);
+  await expect(panel.getByTestId("race-verdict")).toHaveAttribute("data-held", "true");
+  for (const instance of INSTANCES) {
+    const answered = (await cell(panel, instance, "created")) + (await cell(panel, instance, "duplicate"));
+    expect(answered, `copies answered by ${instance}`).toBeGreaterThan(0);
+  }
+  expect(await cell(panel, "all", "created")).toBe(1);
+  expect(await cell(panel, "all", "duplicate")).toBe(59);
+
+  await panel.getByLabel(/one refresh token/).check();
+  await panel.getByLabel("Password").fill("wonderland-demo");
+  panel = await race(page, /one refresh token/, 60);
+  await expect(panel.getByTestId("race-verdict")).toHaveAttribute("data-held", "true");
+  for (const instance of INSTANCES) {
+    const answered = (await cell(panel, instance, "rotated")) + (await cell(panel, instance, "repeated"));
+    expect(answered, `refreshes answered by ${instance}`).toBeGreaterThan(0);
+  }
+  expect(await cell(panel, "all", "rotated")).toBe(1);
+
+  await session.getByRole("button", { name: "Log out" }).click();
+  await expect(sessionForm).toBeVisible();
   expect(failures).toEqual([]);
 });

@@ -1,5 +1,5 @@
 import * as path from "path";
-import { expect, Page } from "@playwright/test";
+import { expect, Locator, Page } from "@playwright/test";
 
 const cspListeners = new WeakMap<Page, ((violation: string) => void)[]>();
 
@@ -59,3 +59,22 @@ export function uniqueName(prefix: string): string {
  * them into docs/screenshots/, where the README links them.
  */
 export const screenshotDir = path.resolve(__dirname, "../../target/screenshots");
+
+/** Chooses a race, sets the number of copies, fires, and waits for the verdict. */
+export async function race(page: Page, kind: RegExp, copies: number): Promise<Locator> {
+  const panel = page.getByTestId("race-panel");
+  await panel.getByLabel(kind).check();
+  await panel.getByLabel("Copies").fill(String(copies));
+  await panel.getByRole("button", { name: `Fire ${copies} at once` }).click();
+  await expect(panel.getByTestId("race-verdict")).toBeVisible({ timeout: 20_000 });
+  return panel;
+}
+
+/** The count in the table's `row` ("all" or an instance) under `outcome`. */
+export async function cell(panel: Locator, row: string, outcome: string): Promise<number> {
+  const text = await panel
+    .getByTestId("race-table")
+    .locator(`tr[data-instance="${row}"] td[data-outcome="${outcome}"]`)
+    .innerText();
+  return Number(text);
+}

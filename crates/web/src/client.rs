@@ -26,6 +26,7 @@ const RESPONSE_HEADERS_SHOWN: &[(&str, Masking)] = &[
     ("x-session-renewed", Masking::None),
     ("x-device-token", Masking::Secret),
     ("idempotent-replayed", Masking::None),
+    ("x-tokenlab-refresh", Masking::None),
     ("x-tokenlab-db-queries", Masking::None),
     ("x-request-id", Masking::None),
 ];

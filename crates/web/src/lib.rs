@@ -19,7 +19,7 @@ use leptos_router::path;
 use crate::client::ApiClient;
 use crate::components::{
     AccountPanel, AttackLab, BearerPanel, ClockBar, DevicePanel, Inspector, OrdersPanel,
-    PolicyPicker, RevocationPanel, SessionPanel, SessionsPanel, Timeline, Walkthrough,
+    PolicyPicker, RaceConsole, RevocationPanel, SessionPanel, SessionsPanel, Timeline, Walkthrough,
 };
 use crate::logins::PageLogins;
 use crate::server_clock::ServerClock;
@@ -115,6 +115,7 @@ fn LabPage() -> impl IntoView {
             <RevocationPanel/>
             <PolicyPicker/>
             <OrdersPanel/>
+            <RaceConsole/>
             <div class="side-by-side">
                 <Timeline/>
                 <Inspector/>
