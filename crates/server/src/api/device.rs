@@ -146,8 +146,11 @@ async fn me(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let call = authenticate_device(&state, &session, &headers).await?;
-    // Demo: held after the session was loaded, as a slow request would be.
-    slow_network::hold(slow_network::requested(&state, &headers)).await;
+    // Demo: held after the session was loaded, as a slow request would be (a re-attach was held
+    // inside, before its session was attached).
+    if !call.renewed {
+        slow_network::hold(slow_network::requested(&state, &headers)).await;
+    }
     let body = DeviceMe {
         user: UserView { id: call.auth.user_id, username: call.auth.username.clone() },
         device: view(&call.device)?,

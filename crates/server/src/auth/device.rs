@@ -205,7 +205,8 @@ pub async fn authenticate_device(
     }
     // C5: no live session (timed out, evicted, or a new browser session): find the token in the
     // database and attach a fresh session to it.
-    reattach(state, session, headers, device_id, token, now)
+    let delay = crate::slow_network::requested(state, headers);
+    reattach(state, session, headers, (device_id, token), now, delay)
         .await
         .context("re-attaching a device session from the database")
 }
@@ -284,15 +285,18 @@ async fn reattach(
     state: &AppState,
     session: &Session,
     headers: &HeaderMap,
-    device_id: &str,
-    token: &str,
+    (device_id, token): (&str, &str),
     now: Timestamp,
+    delay: Option<std::time::Duration>,
 ) -> Result<DeviceCall, ApiError> {
     let (device, rotated_token) =
         match find_hardened(state, device_id, token, now, Rotate::Yes).await? {
             Some(found) => found,
             None => (find_as_written(state, device_id, token, now).await?, None),
         };
+    // Demo: held between finding the device and attaching its session, the window a revocation
+    // can fall into (see below).
+    crate::slow_network::hold(delay).await;
     let mode = mode_of(&device)?;
     let token_digest = match mode {
         DeviceMode::AsWritten => token.to_owned(),
@@ -318,6 +322,19 @@ async fn reattach(
     session.insert(OWNER_KEY, &owner).await?;
     session.insert(AUTH_KEY, &auth).await?;
     session.save().await?;
+    // The device was live when it was read, but a revocation may have committed since, after
+    // deleting the device's sessions and so before this one existed. Read once more: revoked now
+    // means this session goes too. A revocation that commits after this read finds the session
+    // (it ends the device's sessions once more after committing, `revoke_where`), so one of the
+    // two always sees the other.
+    let still_live = devices::Entity::find_by_id(device.id)
+        .one(&state.db)
+        .await?
+        .is_some_and(|row| row.revoked_at.is_none());
+    if !still_live {
+        session.delete().await?;
+        return Err(refusal(Reason::DeviceRevoked));
+    }
     mark_seen(state, device.id, now).await?;
     let device = KnownDevice {
         facts: DeviceFacts { last_seen_at: now.unix_timestamp(), ..DeviceFacts::of(&device) },
@@ -565,9 +582,17 @@ pub async fn revoke_where(
     condition: sea_orm::sea_query::SimpleExpr,
 ) -> Result<(), ApiError> {
     let txn = state.db.begin().await.context("revoking devices")?;
-    crate::auth::signout::revoke_devices(&txn, &state.session_store, condition, state.clock.now())
-        .await
-        .context("revoking devices")?;
+    crate::auth::signout::revoke_devices(
+        &txn,
+        &state.session_store,
+        condition.clone(),
+        state.clock.now(),
+    )
+    .await
+    .context("revoking devices")?;
     txn.commit().await.context("committing a device revocation")?;
+    crate::auth::signout::end_revoked_device_sessions_again(state, condition)
+        .await
+        .context("ending the revoked devices' sessions after the commit")?;
     Ok(())
 }

@@ -261,19 +261,51 @@ fn ended_by_end_all(keep: &Current, s: &crate::sessions::StoredSession) -> bool 
     !kept_session && !kept_device
 }
 
-/// Once the transaction of an [`end_all`] has committed: in a session store outside the database
-/// (Redis), the sessions it ended were deleted before that commit, and a login that checked the
-/// old password (or a re-attach) just before it could have saved a new one since. Ending them
-/// again now closes that window; in the database the transaction itself did.
+/// Once the transaction of an [`end_all`] has committed: the sessions it ended were deleted before
+/// that commit, and a login that checked the old password, or a device re-attach, just before it
+/// could have saved a new one since — in Redis, which the transaction does not cover, and on
+/// PostgreSQL too, where an insert is not held back by another transaction's uncommitted delete.
+/// Ending them again now closes that window.
 pub async fn end_all_again_after_commit(
     state: &AppState,
     user_id: i64,
     keep: &Current,
 ) -> Result<u64, ApiError> {
-    if !state.session_store.is_outside_database() {
-        return Ok(0);
-    }
     state.session_store.end_of_user(&state.db, user_id, |s| ended_by_end_all(keep, s)).await
+}
+
+/// Once a device revocation has committed: ends the sessions of the devices `condition` matches
+/// that are revoked now, for the same reason as [`end_all_again_after_commit`]. A device logged in
+/// again since (live once more) keeps its new session.
+pub async fn end_revoked_device_sessions_again(
+    state: &AppState,
+    condition: SimpleExpr,
+) -> Result<u64, ApiError> {
+    let revoked = devices::Entity::find()
+        .filter(condition)
+        .filter(devices::Column::RevokedAt.is_not_null())
+        .all(&state.db)
+        .await?;
+    end_sessions_of(&state.db, &state.session_store, &revoked).await
+}
+
+/// Ends every server session attached to one of `devices`; how many ended.
+async fn end_sessions_of(
+    conn: &impl ConnectionTrait,
+    store: &AnySessionStore,
+    devices: &[devices::Model],
+) -> Result<u64, ApiError> {
+    let mut by_user = std::collections::BTreeMap::<i64, Vec<i64>>::new();
+    for device in devices {
+        by_user.entry(device.user_id).or_default().push(device.id);
+    }
+    let mut ended = 0;
+    for (user_id, device_pks) in by_user {
+        ended += store
+            .end_of_user(conn, user_id, |s| s.device_pk.is_some_and(|pk| device_pks.contains(&pk)))
+            .await?;
+    }
+    Ok(ended)
 }
 
 /// Revokes the live devices matching `condition` and deletes every server session attached to
@@ -285,16 +317,7 @@ pub async fn revoke_devices(
     now: Timestamp,
 ) -> Result<Ended, ApiError> {
     let matching = devices::Entity::find().filter(condition.clone()).all(conn).await?;
-    let mut by_user = std::collections::BTreeMap::<i64, Vec<i64>>::new();
-    for device in &matching {
-        by_user.entry(device.user_id).or_default().push(device.id);
-    }
-    let mut sessions = 0;
-    for (user_id, device_pks) in by_user {
-        sessions += store
-            .end_of_user(conn, user_id, |s| s.device_pk.is_some_and(|pk| device_pks.contains(&pk)))
-            .await?;
-    }
+    let sessions = end_sessions_of(conn, store, &matching).await?;
     let devices = devices::Entity::update_many()
         .col_expr(devices::Column::RevokedAt, Expr::value(now.unix_timestamp()))
         .filter(condition)

@@ -267,12 +267,6 @@ impl AnySessionStore {
         }
     }
 
-    /// Whether sessions live outside the database, so that ending them is not part of a database
-    /// transaction.
-    pub fn is_outside_database(&self) -> bool {
-        matches!(self, Self::Redis(_))
-    }
-
     /// Removes sessions whose record expired (Redis does that by itself).
     pub async fn delete_expired(&self) -> Result<u64, sea_orm::DbErr> {
         match self {

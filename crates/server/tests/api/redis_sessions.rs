@@ -328,3 +328,14 @@ async fn a_save_that_meets_redis_away_after_the_handler_says_retry_and_the_retry
     app.stop().await;
     drop(redis);
 }
+
+#[tokio::test]
+async fn a_re_attach_held_across_a_revocation_leaves_no_session_in_redis() {
+    let Some(url) = redis_url() else { return };
+    let prefix = Prefix::new(&url);
+    let app = spawn_on_redis(&prefix).await;
+    crate::signout::re_attach_held_across_a_revocation(&app).await;
+    // The sign-in that revoked the phone is the only session left.
+    assert_eq!(prefix.sessions(), 1, "{:?}", prefix.keys());
+    app.stop().await;
+}

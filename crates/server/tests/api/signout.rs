@@ -132,6 +132,48 @@ async fn a_device_request_in_flight_cannot_undo_a_device_logout(backend: Backend
     app.stop().await;
 }
 
+backend_test!(a_re_attach_held_across_a_revocation_leaves_the_device_no_session);
+async fn a_re_attach_held_across_a_revocation_leaves_the_device_no_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    re_attach_held_across_a_revocation(&app).await;
+    let device_sessions = "SELECT COUNT(*) AS n FROM sessions WHERE device_pk IS NOT NULL";
+    assert_eq!(app.count(device_sessions).await, 0, "{backend:?}");
+    app.stop().await;
+}
+
+/// A phone whose session timed out calls again; its re-attach finds the device live and is held
+/// (`X-Demo-Delay-Ms`) before it attaches a session, while the user signs out everywhere from
+/// another sign-in. The revocation deleted the device's sessions before this one existed; the
+/// re-attach must not bring the device back. The caller checks its session store holds none.
+pub async fn re_attach_held_across_a_revocation(app: &TestApp) {
+    let phone = device_login(app, "phone-re-attach-race").await;
+    let Credential::Device { device_id, token, .. } = &phone else { unreachable!() };
+    app.advance_clock(31 * 60).await;
+    let held = {
+        let request = phone
+            .apply(Client::new().get(app.url("/api/device/me")))
+            .header("x-demo-delay-ms", "1500");
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    // The re-attach has found the device and rotated its secret: it is held now.
+    app.wait_for_count("SELECT COUNT(*) AS n FROM devices WHERE rotated_at IS NOT NULL", 1).await;
+    let owner = app.session_login(&TestUser::alice()).await;
+    let ended = revoke_all(app, &owner, true).await;
+    assert_eq!(ended["ended"]["devices"], 1, "{ended}");
+
+    let held = held.await.unwrap();
+    let cookie = crate::helpers::set_cookie(&held, "tl_device");
+    let rotated = held.headers().get("x-device-token").map(|v| v.to_str().unwrap().to_owned());
+    assert_refused(held, StatusCode::UNAUTHORIZED, "device_revoked").await;
+    // Whatever the held answer carried, it opens nothing.
+    if let Some(cookie) = cookie.filter(|c| !c.is_empty()) {
+        let token = rotated.unwrap_or_else(|| token.clone());
+        let again = Credential::Device { cookie, device_id: device_id.clone(), token };
+        assert_eq!(app.device_me(&again).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_refused(app.device_me(&phone).await, StatusCode::UNAUTHORIZED, "device_revoked").await;
+}
+
 backend_test!(a_password_change_ends_every_other_credential_and_keeps_the_callers);
 async fn a_password_change_ends_every_other_credential_and_keeps_the_callers(backend: Backend) {
     let app = spawn_app(backend).await;
