@@ -106,7 +106,7 @@ impl Application {
                 db.clone(),
                 secrets.clone(),
                 base_clock,
-                crate::db::sqlite_file_path(&settings.database_url).map(std::path::Path::new),
+                crate::db::sqlite_file_path(&settings.database_url).as_deref(),
             )),
             SessionStoreChoice::Redis(url) => AnySessionStore::Redis(
                 RedisSessionStore::connect(url, &settings.redis_prefix, secrets.clone())

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tokenlab_migrations::{Migrator, MigratorTrait as _};
 
 /// Connects and runs every pending migration.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file_path(url)
-        && let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
@@ -23,7 +23,7 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
         // one more round trip to its worker thread on every statement (sqlx pings it anyway as it
         // goes back). A PostgreSQL connection can (a restarted server, a killed backend): it is
         // still tested, so that a dead one is replaced rather than failing a request.
-        .test_before_acquire(sqlite_file_path(url).is_none() && !url.starts_with("sqlite:"))
+        .test_before_acquire(!url.starts_with("sqlite:"))
         // WAL lets readers proceed during a write; the busy timeout makes concurrent writers queue
         // instead of failing with "database is locked", which one-time tokens rely on.
         // `synchronous=FULL`: a commit is on disk before it is acknowledged. With `NORMAL` a power
@@ -43,10 +43,18 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     Ok(db)
 }
 
-pub fn sqlite_file_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then_some(path)
+/// The file a `sqlite:` URL names, read as sqlx reads it (percent-decoded, query dropped); `None`
+/// for another database or an in-memory one.
+pub fn sqlite_file_path(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options: SqliteConnectOptions = url.parse().ok()?;
+    let path = options.get_filename();
+    // sqlx names an in-memory database `file:sqlx-in-memory-N`; `mode=memory` is one too.
+    let in_memory = path.to_str().is_some_and(|p| p.starts_with("file:sqlx-in-memory-"))
+        || url.contains("mode=memory");
+    (!in_memory && !path.as_os_str().is_empty()).then(|| path.to_path_buf())
 }
 
 #[cfg(test)]
@@ -58,11 +66,15 @@ mod tests {
         let cases = [
             ("sqlite://data/tokenlab.db", Some("data/tokenlab.db")),
             ("sqlite:///tmp/x.db?mode=rwc", Some("/tmp/x.db")),
+            ("sqlite:///tmp/with%20space.db", Some("/tmp/with space.db")),
+            ("sqlite:data/x.db", Some("data/x.db")),
             ("sqlite::memory:", None),
+            ("sqlite://x.db?mode=memory", None),
             ("postgres://postgres@127.0.0.1/test", None),
         ];
         for (url, expected) in cases {
-            assert_eq!(sqlite_file_path(url), expected, "{url}");
+            let path = sqlite_file_path(url);
+            assert_eq!(path.as_deref(), expected.map(std::path::Path::new), "{url}");
         }
     }
 }

@@ -50,20 +50,19 @@ pub async fn advance(
     if let Err(refused) = DemoClock::check_step(seconds) {
         return Ok(Err(refused));
     }
-    // One statement, so that two instances advancing at once both count.
+    // One statement, so that two instances advancing at once both count, and it answers the offset
+    // it wrote.
     let moved = Entity::update_many()
         .col_expr(Column::OffsetSeconds, Expr::col(Column::OffsetSeconds).add(seconds))
         .filter(Column::Id.eq(ROW))
         .filter(Column::OffsetSeconds.lte(DemoClock::MAX_OFFSET_SECONDS - seconds))
-        .exec(db)
-        .await?
-        .rows_affected;
-    if moved == 0 {
+        .exec_with_returning(db)
+        .await?;
+    let Some(row) = moved.first() else {
         return Ok(Err(AdvanceError::TooLarge));
-    }
-    let offset = load(db).await?;
-    clock.adopt(offset);
-    Ok(Ok(offset))
+    };
+    clock.adopt(row.offset_seconds);
+    Ok(Ok(row.offset_seconds))
 }
 
 /// Returns every instance's clock to the real time (this one's at once).

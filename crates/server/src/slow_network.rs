@@ -1,7 +1,8 @@
 //! `X-Demo-Delay-Ms`: in the demo profile, a request can ask to be held this long after it was
 //! authenticated, as a slow network or a body dripped by an attacker would hold it. The lab uses it
-//! to put a request in flight across a double submit, a logout or an expiry; outside the demo
-//! profile the header means nothing.
+//! to put a request in flight across a double submit, a logout or an expiry; a device re-attach is
+//! held between finding its device and attaching the new session, the window a revocation can fall
+//! into. Outside the demo profile the header means nothing.
 
 use std::time::Duration;
 

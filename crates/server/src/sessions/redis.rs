@@ -49,23 +49,7 @@ end
 return 1
 ";
 
-/// Deletes a session and its index entry. KEYS[1]: the session. ARGV: the index key's prefix,
-/// the id hash.
-const DELETE: &str = r"
-local value = redis.call('GET', KEYS[1])
-if not value then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-local ok, stored = pcall(cjson.decode, value)
-if ok and type(stored.user_id) == 'number' then
-  redis.call('HDEL', ARGV[1] .. string.format('%d', stored.user_id), ARGV[2])
-end
-return 1
-";
-
 static WRITE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(WRITE));
-static DELETE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(DELETE));
 
 /// What a session key holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -106,6 +90,16 @@ fn decode(err: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Decode(err.to_string())
 }
 
+/// `redis_version` from the `server` section of `INFO`.
+fn redis_version(info: &str) -> Option<&str> {
+    info.lines().find_map(|line| line.trim().strip_prefix("redis_version:"))
+}
+
+/// Whether a dotted version's major number is at least `major`.
+fn version_at_least(version: &str, major: u32) -> bool {
+    version.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= major)
+}
+
 impl RedisSessionStore {
     /// Connects to `url` (`redis://HOST:PORT[/DB]`); keys start with `prefix`.
     pub async fn connect(
@@ -121,12 +115,23 @@ impl RedisSessionStore {
             // meanwhile fail within DEADLINE instead of waiting for it.
             .set_number_of_retries(usize::MAX)
             .set_max_delay(Duration::from_secs(1));
-        let connection =
+        let mut connection =
             tokio::time::timeout(DEADLINE * 4, ConnectionManager::new_with_config(client, config))
                 .await
                 .map_err(|_| {
                     redis::RedisError::from((redis::ErrorKind::Io, "no answer from Redis in time"))
                 })??;
+        // The write script sets the index's expiry with PEXPIRETIME, which Redis 6 lacks: refuse
+        // at start rather than fail every login later.
+        let info: String = redis::cmd("INFO").arg("server").query_async(&mut connection).await?;
+        let version = redis_version(&info).unwrap_or("unknown");
+        if !version_at_least(version, 7) {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "Redis 7 or later is needed",
+                format!("this server is Redis {version}"),
+            )));
+        }
         Ok(Self { connection, prefix: prefix.into(), secrets })
     }
 
@@ -353,11 +358,41 @@ impl session_store::SessionStore for RedisSessionStore {
         Ok(Some(Record { id: *id, data: stored.data, expiry_date }))
     }
 
+    /// Deletes the session and, in the same transaction, its entry in its owner's index. The
+    /// owner is read from the session first, so every key a command touches is named up front.
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let id_hash = storage_hash(&id.to_string());
-        let mut invocation = DELETE_SCRIPT.key(self.session_key(&id_hash));
-        invocation.arg(self.index_prefix()).arg(&id_hash);
+        let key = self.session_key(&id_hash);
         let mut connection = self.connection.clone();
-        self.bounded(invocation.invoke_async::<i64>(&mut connection)).await.map(drop)
+        let value: Option<String> =
+            self.bounded(redis::cmd("GET").arg(&key).query_async(&mut connection)).await?;
+        let Some(value) = value else { return Ok(()) };
+        let mut transaction = redis::pipe();
+        transaction.atomic().del(&key).ignore();
+        // A session's owner never changes, so reading it outside the transaction is safe; a value
+        // that does not decode has no index entry worth removing.
+        if let Some(user_id) = serde_json::from_str::<Stored>(&value).ok().and_then(|s| s.user_id) {
+            transaction.hdel(self.index_key(user_id), &id_hash).ignore();
+        }
+        self.bounded(transaction.query_async::<()>(&mut connection)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_version_is_read_from_info_and_judged_by_its_major_number() {
+        let cases = [
+            ("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n", Some("7.0.15"), true),
+            ("# Server\r\nredis_version:6.2.14\r\n", Some("6.2.14"), false),
+            ("redis_version:10.1.0\n", Some("10.1.0"), true),
+            ("# Server\r\nredis_mode:standalone\r\n", None, false),
+        ];
+        for (info, version, enough) in cases {
+            assert_eq!(redis_version(info), version, "{info:?}");
+            assert_eq!(version.is_some_and(|v| version_at_least(v, 7)), enough, "{info:?}");
+        }
     }
 }
