@@ -56,10 +56,11 @@ STACK_DATABASE = "tokenlab_stack"
 # password, whatever was done in the lab's own database meanwhile.
 CHECK_DATABASE = "tokenlab_stack_check"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
-# Keys of the stack's sessions start with this; the check's own with CHECK_REDIS_PREFIX, so that
-# it never reads or ends a session of the interactive stack.
+# Keys of the stack's sessions start with this; a check's own with CHECK_REDIS_PREFIX and its
+# process id, so that it never reads or ends a session of the interactive stack or of an earlier
+# check (whose fresh database numbered its users the same), and it deletes them when it stops.
 REDIS_PREFIX = "tokenlab-stack:"
-CHECK_REDIS_PREFIX = "tokenlab-stack-check:"
+CHECK_REDIS_PREFIX = "tokenlab-stack-check"
 DEMO_USER = "alice"
 DEMO_PASSWORD = "wonderland-demo"
 INSTANCE_HEADER = "x-tokenlab-instance"
@@ -340,6 +341,47 @@ def redis_answers(url: str) -> str | None:
     return None if answer.startswith(b"+PONG") else f"answered {answer!r} to PING"
 
 
+def read_reply(stream) -> object:
+    """One RESP reply: enough of the protocol for SCAN and DEL."""
+    line = stream.readline()
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n")
+    if kind == b"-":
+        raise Failed(f"Redis answered: {rest.decode(errors='replace')}")
+    if kind in (b"+", b":"):
+        return rest.decode()
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else stream.read(size + 2)[:-2].decode(errors="replace")
+    if kind == b"*":
+        size = int(rest)
+        return [] if size < 0 else [read_reply(stream) for _ in range(size)]
+    raise Failed(f"Redis answered something unexpected: {line!r}")
+
+
+def delete_redis_keys(url: str, prefix: str) -> int:
+    """Deletes the keys under `prefix` (a prefix this script made up: no glob characters)."""
+    parts = urllib.parse.urlsplit(url)
+    database = parts.path.strip("/") or "0"
+    deleted = 0
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 5) as s:
+        stream = s.makefile("rb")
+
+        def command(*words: str) -> object:
+            encoded = [w.encode() for w in words]
+            s.sendall(b"*%d\r\n" % len(encoded)
+                      + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in encoded))
+            return read_reply(stream)
+
+        command("SELECT", database)
+        cursor = "0"
+        while True:
+            cursor, keys = command("SCAN", cursor, "MATCH", f"{prefix}*", "COUNT", "500")
+            if keys:
+                deleted += int(command("DEL", *keys))
+            if cursor == "0":
+                return deleted
+
+
 def session_store_flags(binary: Path, prefix: str) -> list[str]:
     help_text = subprocess.run([str(binary), "serve", "--help"], capture_output=True, text=True,
                                timeout=30).stdout
@@ -519,6 +561,8 @@ def main() -> int:
 
     run_dir: Path | None = None
     drop_database: str | None = None
+    # A check's or a scratch run's Redis keys, deleted when it stops: (URL, prefix).
+    own_redis_keys: tuple[str, str] | None = None
     failed = True
     try:
         if not args.bin.is_file():
@@ -535,13 +579,16 @@ def main() -> int:
         database_url, drop_database = prepare_database(
             CHECK_DATABASE if args.check else args.scratch)
         if args.check:
-            redis_prefix = CHECK_REDIS_PREFIX
+            redis_prefix = f"{CHECK_REDIS_PREFIX}-{os.getpid()}:"
         elif args.scratch:
             # Of this run alone: the fresh database numbers its users from 1 again, and an earlier
             # run's sessions, alive in Redis until they expire, would be listed as theirs.
             redis_prefix = f"{args.scratch}-{os.getpid()}:"
         else:
             redis_prefix = REDIS_PREFIX
+        store_flags = session_store_flags(args.bin, redis_prefix)
+        if (args.check or args.scratch) and "--session-store" in store_flags:
+            own_redis_keys = (store_flags[store_flags.index("--session-store") + 1], redis_prefix)
         public_url = f"http://127.0.0.1:{args.port}"
         flags = [
             "--profile", "demo",
@@ -551,7 +598,7 @@ def main() -> int:
             "--public-url", public_url,
             # nginx connects from here; X-Forwarded-For from anyone else is ignored.
             "--trusted-proxies", "127.0.0.1",
-            *session_store_flags(args.bin, redis_prefix),
+            *store_flags,
             *server_args,
         ]
 
@@ -606,6 +653,12 @@ def main() -> int:
         if drop_database:
             with contextlib.suppress(Failed, subprocess.SubprocessError):
                 psql(f'DROP DATABASE IF EXISTS "{drop_database}" WITH (FORCE)')
+        if own_redis_keys:
+            try:
+                deleted = delete_redis_keys(*own_redis_keys)
+                say(f"deleted this run's {deleted} Redis keys ({own_redis_keys[1]}*)")
+            except (Failed, OSError, ValueError) as err:
+                say(f"warning: this run's Redis keys ({own_redis_keys[1]}*) stay: {err}")
         if run_dir is not None:
             if failed or args.keep:
                 say(f"logs kept in {run_dir}")
