@@ -15,8 +15,9 @@ run: setup site
     @echo "==> starting; the database ./data/tokenlab.db is created and migrated on start"
     TOKENLAB_PROFILE=demo TOKENLAB_SITE_ROOT="{{site}}" "{{target_dir}}/release/tokenlab" serve
 
-# Formatting, lints, unit + API tests, then the browser tests against the built app.
-test: setup setup-test fmt-check clippy test-rust site e2e e2e-stack-when-available
+# Formatting, lints, unit + API tests, the browser tests against the built app, and a short pass
+# of each robustness tool.
+test: setup setup-test fmt-check clippy test-rust site e2e e2e-stack-when-available fuzz-api-short
 
 fmt-check:
     cargo fmt --all -- --check
@@ -36,6 +37,19 @@ e2e:
     @echo "==> building the server for the browser tests"
     cargo build --locked -p tokenlab-server
     cd e2e && TOKENLAB_BIN="{{target_dir}}/debug/tokenlab" TOKENLAB_SITE_ROOT="{{site}}" TOKENLAB_E2E_PORT="{{e2e_port}}" npx playwright test
+
+# Schema-driven fuzzing of the whole API (Schemathesis, every check and phase), without
+# credentials and signed in with each scheme: `just fuzz-api` runs 5 minutes per scheme with a new
+# seed; `--seconds N`, `--schemes session,bearer`, `--seed S` (to replay) change that. Reports in
+# target/fuzz-api/; docs/reliability.md says what it covers.
+fuzz-api *args:
+    cargo build --locked -p tokenlab-server
+    python3 fuzz/api/run.py --bin "{{target_dir}}/debug/tokenlab" --seconds 300 {{args}}
+
+# The bounded pass `just test` runs: 20 s per scheme, one fixed seed, so that a failure replays.
+fuzz-api-short:
+    cargo build --locked -p tokenlab-server
+    python3 fuzz/api/run.py --bin "{{target_dir}}/debug/tokenlab" --seconds 20 --seed 20261201
 
 # The browser half: wasm (release, size-optimised), its JS glue, the stylesheet and favicon, the API docs.
 site:

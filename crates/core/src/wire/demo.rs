@@ -26,7 +26,11 @@ pub struct ClockState {
 #[serde(deny_unknown_fields)]
 pub struct ClockChange {
     /// Seconds to move forward: 1 up to a year.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire::numbers::optional_whole_number"
+    )]
     pub advance_seconds: Option<i64>,
     /// `true` returns to the real time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod demo;
 pub mod device;
 pub mod errors;
+mod numbers;
 pub mod oauth;
 pub mod orders;
 #[cfg(feature = "openapi")]

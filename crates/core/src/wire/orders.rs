@@ -21,6 +21,7 @@ pub struct NewOrder {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::order_item))]
     pub item: String,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::wire::schemas::order_quantity))]
+    #[serde(deserialize_with = "crate::wire::numbers::whole_number")]
     pub quantity: i64,
     /// A one-time token from `GET /api/orders/form-token`; or send an `Idempotency-Key` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]

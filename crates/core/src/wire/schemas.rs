@@ -8,7 +8,7 @@
 
 use utoipa::openapi::schema::{
     AdditionalProperties, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
-    Type,
+    SchemaType, Type,
 };
 
 use crate::Reason;
@@ -218,6 +218,61 @@ pub fn clock_change() -> Schema {
 }
 
 /// A token-policy preset's name.
+/// `POST /api/oauth/token`: one of the two grants, each with what it needs (RFC 6749 §4.3.2 and
+/// §6). The server reads any form or JSON object, so that whatever falls outside these is answered
+/// with RFC 6749's own errors: a missing field `invalid_request`, another grant
+/// `unsupported_grant_type`. The browser variant sends no `refresh_token` and has it read from
+/// the `tl_refresh` cookie instead; that request is outside this schema, like every cookie-borne
+/// credential of the document.
+pub fn token_request() -> Schema {
+    let grant = |name: &'static str| {
+        string().enum_values(Some([name])).description(Some("Which grant this request is."))
+    };
+    let password_grant = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .title(Some("password"))
+        .property("grant_type", grant("password"))
+        .required("grant_type")
+        .property("username", string().max_length(Some(USERNAME_MAX_CHARS)).examples(["alice"]))
+        .required("username")
+        .property("password", password())
+        .required("password");
+    let refresh_grant = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .title(Some("refresh_token"))
+        .property("grant_type", grant("refresh_token"))
+        .required("grant_type")
+        .property(
+            "refresh_token",
+            string().description(Some(
+                "The refresh token to exchange; the answer carries the one that replaces it.",
+            )),
+        )
+        .required("refresh_token");
+    OneOfBuilder::new()
+        .item(password_grant)
+        .item(refresh_grant)
+        .description(Some(
+            "RFC 6749 §4.3.2 / §6, form-encoded as the RFC requires; JSON is accepted too.",
+        ))
+        .build()
+        .into()
+}
+
+/// `POST /api/oauth/revoke`: RFC 7009 §2.2 answers 200 whatever the body holds, so the document
+/// constrains nothing. A `token` field (form or JSON) names the refresh token to revoke; without
+/// one, the `tl_refresh` cookie's.
+pub fn revoke_request() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some(
+            "`token=…` (form) or `{\"token\": \"…\"}` (JSON): the refresh token whose family \
+             ends. Any other body, or none, revokes the `tl_refresh` cookie's family, or nothing.",
+        ))
+        .build()
+        .into()
+}
+
 pub fn policy_name() -> Object {
     string()
         .enum_values(Some(TokenPolicy::PRESETS.map(|p| p.name)))

@@ -122,7 +122,9 @@ async fn retire_key(
 
 /// Reset the demo: every session, device, refresh family, form token, idempotency key, order,
 /// login-throttle count and registered account goes; the demo account gets its password back; the
-/// clock returns to the real time and the token policy to the server's own. Signing keys stay.
+/// clock returns to the real time and the token policy to the server's own. Every signing key kept
+/// in the database is retired and a new one made, so that no access token outlives the reset
+/// (`removed.signing_keys`): its family is gone, and with it what would have let it be revoked.
 #[utoipa::path(post, path = "/demo/reset", tag = "demo",
     responses((status = 200, body = ResetDone), ResetRefusals))]
 async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiError> {
@@ -179,8 +181,20 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
         .filter(users::Column::Username.eq(crate::app::DEMO_USERNAME))
         .exec(&txn)
         .await?;
+    // An access token is refused when its login is revoked, and the logins were just deleted, not
+    // revoked: the keys that signed the tokens go instead. Keys from files (--keys-dir) are the
+    // deployment's own and stay; the reset cannot end those tokens.
+    let keys_in_database = matches!(state.keys, crate::keys::KeyStore::Database(_));
+    if keys_in_database {
+        let retired = crate::keys::retire_every_signing_key(&txn, state.clock.now()).await?;
+        removed.insert("signing_keys", retired);
+    }
     crate::demo_clock::reset(&txn, clock).await?;
     txn.commit().await?;
+    if keys_in_database {
+        crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now()).await?;
+        state.keys.reload(&state.db).await?;
+    }
     crate::demo_clock::settle().await;
     tracing::info!(?removed, "demo reset");
     Ok(ApiJson(ResetDone {

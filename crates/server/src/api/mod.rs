@@ -67,6 +67,7 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     openapi.paths.paths =
         paths.into_iter().map(|(path, item)| (format!("/api{path}"), item)).collect();
     add_security_schemes(&mut openapi, state);
+    oauth::mark_revoke_body_optional(&mut openapi);
     // One stack, one `.layer` (see `app::router`). The error shape (`error::json_errors`) is
     // enforced once, around all of `/api`, by `app::router`.
     let router = router.layer(

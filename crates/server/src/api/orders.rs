@@ -77,10 +77,11 @@ struct OrderHeaders {
     /// Instead of `form_token` (never both): retries with the same key get the first response.
     #[param(rename = "Idempotency-Key", schema_with = schemas::idempotency_key)]
     idempotency_key: Option<String>,
-    /// Demo profile: hold the request this long before processing it (a slow network), at most
-    /// ten seconds; longer asks are held ten seconds.
-    #[param(rename = "X-Demo-Delay-Ms")]
-    demo_delay_ms: Option<u64>,
+    /// Demo profile: hold the request this many milliseconds before processing it (a slow
+    /// network), at most ten seconds; longer asks are held ten seconds. A value that is not a
+    /// whole number of milliseconds is ignored, and outside the demo profile the header is.
+    #[param(rename = "X-Demo-Delay-Ms", example = "2000")]
+    demo_delay_ms: Option<String>,
 }
 
 /// Issue a one-time form token for the caller.

@@ -191,6 +191,22 @@ pub async fn rotate(
     create(db, secrets, SIGNING, created).await
 }
 
+/// Retires every signing key in force (through `conn`, so inside the caller's transaction): every
+/// access token issued so far is refused from then on. How many were retired; [`ensure`] makes
+/// the next one.
+pub async fn retire_every_signing_key(
+    conn: &impl sea_orm::ConnectionTrait,
+    now: Timestamp,
+) -> Result<u64, ApiError> {
+    let retired = server_keys::Entity::update_many()
+        .col_expr(server_keys::Column::RetiredAt, Expr::value(now.unix_timestamp()))
+        .filter(server_keys::Column::Kind.eq(SIGNING))
+        .filter(server_keys::Column::RetiredAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(retired.rows_affected)
+}
+
 /// Tokens signed with a retired key are refused from now on. Returns whether a key was retired.
 pub async fn retire(db: &DatabaseConnection, kid: &str, now: Timestamp) -> Result<bool, ApiError> {
     let retired = server_keys::Entity::update_many()

@@ -13,7 +13,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use sea_orm::DatabaseConnection;
 use tokenlab_core::wire::{Jwk, JwkSet};
 
-pub use database::{DatabaseKeys, ensure, retire, rotate};
+pub use database::{DatabaseKeys, ensure, retire, retire_every_signing_key, rotate};
 use files::KeyDirectory;
 
 use crate::error::ApiError;

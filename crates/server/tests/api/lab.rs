@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, TestUser, assert_refused, production, spawn_app, spawn_app_with,
+    Backend, Credential, TestApp, TestUser, assert_refused, production, spawn_app, spawn_app_with,
 };
 
 fn queries(response: &Response) -> u32 {
@@ -226,9 +226,12 @@ backend_test!(reset_wipes_demo_data_and_the_clock);
 async fn reset_wipes_demo_data_and_the_clock(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.register("bob", "correct horse battery").await.status(), StatusCode::CREATED);
+    let bob = TestUser::new("bob", "correct horse battery");
+    let bobs_access = app.password_grant(&bob).await["access_token"].as_str().unwrap().to_owned();
     let alice = TestUser::alice();
     let browser = app.session_login(&alice).await;
-    app.password_grant(&alice).await;
+    let alices_access =
+        app.password_grant(&alice).await["access_token"].as_str().unwrap().to_owned();
     // Changed from the signed-in browser, whose session the change keeps for reset to remove.
     let changed = browser
         .apply(Client::new().post(app.url("/api/accounts/password")))
@@ -248,6 +251,15 @@ async fn reset_wipes_demo_data_and_the_clock(backend: Backend) {
     assert_eq!(done["token_policy"], "article");
     assert_eq!(done["removed"]["users"], 1, "{done}");
     assert!(done["removed"]["sessions"].as_u64().unwrap() >= 1, "{done}");
+    assert_eq!(done["removed"]["signing_keys"], 1, "{done}");
+    // No access token outlives the reset: not the demo account's, whose login is gone, nor that of
+    // bob, who is gone too (a form token for him would be a row pointing at no user).
+    for access in [&alices_access, &bobs_access] {
+        assert_refused(app.jwt_me(access).await, StatusCode::UNAUTHORIZED, "token_invalid").await;
+        let form = Credential::Bearer(access.clone());
+        let response = app.get_as("/api/orders/form-token", &form).await;
+        assert_refused(response, StatusCode::UNAUTHORIZED, "token_invalid").await;
+    }
 
     let (_, state) = inspect(&app).await;
     for table in
@@ -255,6 +267,9 @@ async fn reset_wipes_demo_data_and_the_clock(backend: Backend) {
     {
         assert_eq!(state[table], json!([]), "{table} after reset");
     }
+    // A new login's token is signed with the new key.
+    let fresh = app.password_grant(&alice).await;
+    assert_eq!(app.jwt_me(fresh["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
     // The demo account is back to its documented password, and bob is gone.
     assert_eq!(app.try_session_login(&alice).await.status(), StatusCode::OK);
     assert_eq!(app.register("bob", "correct horse battery").await.status(), StatusCode::CREATED);
