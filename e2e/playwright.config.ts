@@ -31,8 +31,13 @@ export default defineConfig({
       ],
     },
   },
+  // After the suite: no secret the tests saw issued or sent is in the server's log or in a URL
+  // (tests/fixtures.ts records them).
+  globalTeardown: "./leak-check.ts",
   webServer: {
-    command: `rm -rf e2e/.tmp && mkdir -p e2e/.tmp && "${bin}" serve --bind 127.0.0.1:${port} --database-url sqlite://e2e/.tmp/e2e.db --profile demo --site-root "${siteRoot}"`,
+    // The log goes to e2e/.tmp/server.log at `debug`, everything a server would log, for the leak
+    // check to read.
+    command: `rm -rf e2e/.tmp && mkdir -p e2e/.tmp && RUST_LOG=debug "${bin}" serve --bind 127.0.0.1:${port} --database-url sqlite://e2e/.tmp/e2e.db --profile demo --site-root "${siteRoot}" > e2e/.tmp/server.log 2>&1`,
     cwd: "..",
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,

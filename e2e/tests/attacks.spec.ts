@@ -1,5 +1,5 @@
 import * as path from "path";
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { openLab, screenshotDir } from "./helpers";
 
 test.beforeEach(async ({ request }) => {

@@ -1,4 +1,4 @@
-import { expect, Page, test } from "@playwright/test";
+import { expect, Page, test } from "./fixtures";
 import { openLab } from "./helpers";
 
 test.beforeEach(async ({ request }) => {

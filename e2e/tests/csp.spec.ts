@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { onCspViolation, openLab } from "./helpers";
 
 // The pages' Content-Security-Policy (ADR 0024) as a browser enforces it: the app hydrates, Swagger

@@ -1,5 +1,5 @@
 import * as path from "path";
-import { expect, Page, test } from "@playwright/test";
+import { expect, Page, test } from "./fixtures";
 import { openLab, screenshotDir } from "./helpers";
 
 test.beforeEach(async ({ request }) => {

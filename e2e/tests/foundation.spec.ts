@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { openLab, uniqueName } from "./helpers";
 
 test("the lab page hydrates without errors", async ({ page }) => {

@@ -1,4 +1,4 @@
-import { APIRequestContext, expect, Page, test } from "@playwright/test";
+import { APIRequestContext, expect, Page, test } from "./fixtures";
 import { openLab, uniqueName } from "./helpers";
 
 // Issue 11: one list of a user's sign-ins across schemes, ending one (or all) from it, and the
