@@ -90,7 +90,7 @@ export const test = base.extend<{ leakWatch: void }>({
       await use();
       await Promise.allSettled(pending);
       fs.mkdirSync(leakWatchDir, { recursive: true });
-      const file = path.join(leakWatchDir, `${testInfo.testId}.json`);
+      const file = path.join(leakWatchDir, `${testInfo.testId}-${testInfo.retry}.json`);
       fs.writeFileSync(file, JSON.stringify({ test: testInfo.title, secrets: [...secrets], urls }));
     },
     { auto: true },

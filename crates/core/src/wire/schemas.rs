@@ -217,7 +217,6 @@ pub fn clock_change() -> Schema {
         .into()
 }
 
-/// A token-policy preset's name.
 /// `POST /api/oauth/token`: one of the two grants, each with what it needs (RFC 6749 §4.3.2 and
 /// §6). The server reads any form or JSON object, so that whatever falls outside these is answered
 /// with RFC 6749's own errors: a missing field `invalid_request`, another grant
@@ -273,6 +272,7 @@ pub fn revoke_request() -> Schema {
         .into()
 }
 
+/// A token-policy preset's name.
 pub fn policy_name() -> Object {
     string()
         .enum_values(Some(TokenPolicy::PRESETS.map(|p| p.name)))

@@ -188,11 +188,12 @@ async fn reset(State(state): State<AppState>) -> Result<ApiJson<ResetDone>, ApiE
     if keys_in_database {
         let retired = crate::keys::retire_every_signing_key(&txn, state.clock.now()).await?;
         removed.insert("signing_keys", retired);
+        // The next key in the same transaction: no instance ever reads a state without one.
+        crate::keys::ensure(&txn, state.secrets.as_ref(), state.clock.now()).await?;
     }
     crate::demo_clock::reset(&txn, clock).await?;
     txn.commit().await?;
     if keys_in_database {
-        crate::keys::ensure(&state.db, state.secrets.as_ref(), state.clock.now()).await?;
         state.keys.reload(&state.db).await?;
     }
     crate::demo_clock::settle().await;

@@ -326,14 +326,18 @@ async fn reattach(
     // deleting the device's sessions and so before this one existed. Read once more: revoked now
     // means this session goes too. A revocation that commits after this read finds the session
     // (it ends the device's sessions once more after committing, `revoke_where`), so one of the
-    // two always sees the other.
-    let still_live = devices::Entity::find_by_id(device.id)
-        .one(&state.db)
-        .await?
-        .is_some_and(|row| row.revoked_at.is_none());
-    if !still_live {
+    // two always sees the other. A new login on the device meanwhile (a new epoch, which also
+    // lifts a revocation) has replaced the secret this session was attached with: it goes too.
+    let now_stored = devices::Entity::find_by_id(device.id).one(&state.db).await?;
+    let verdict = match now_stored {
+        Some(row) if row.revoked_at.is_some() => Some(Reason::DeviceRevoked),
+        Some(row) if row.login_epoch != device.login_epoch => Some(Reason::DeviceUnknown),
+        Some(_) => None,
+        None => Some(Reason::DeviceUnknown),
+    };
+    if let Some(reason) = verdict {
         session.delete().await?;
-        return Err(refusal(Reason::DeviceRevoked));
+        return Err(refusal(reason));
     }
     mark_seen(state, device.id, now).await?;
     let device = KnownDevice {

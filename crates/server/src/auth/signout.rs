@@ -317,7 +317,10 @@ pub async fn revoke_devices(
     now: Timestamp,
 ) -> Result<Ended, ApiError> {
     let matching = devices::Entity::find().filter(condition.clone()).all(conn).await?;
-    let sessions = end_sessions_of(conn, store, &matching).await?;
+    // Revoked first, then the sessions ended: a re-attach that saves its session and then reads
+    // the device (`auth::device::reattach`) either sees it revoked, or saved before the sessions
+    // were ended here. Outside a transaction that closes the window; inside one, the caller ends
+    // them once more after its commit (`end_revoked_device_sessions_again`).
     let devices = devices::Entity::update_many()
         .col_expr(devices::Column::RevokedAt, Expr::value(now.unix_timestamp()))
         .filter(condition)
@@ -325,6 +328,7 @@ pub async fn revoke_devices(
         .exec(conn)
         .await?
         .rows_affected;
+    let sessions = end_sessions_of(conn, store, &matching).await?;
     Ok(Ended { sessions, devices, refresh_families: 0 })
 }
 

@@ -30,7 +30,7 @@ const HMAC: &str = "hmac";
 
 /// Makes sure a signing key and an HMAC key exist.
 pub async fn ensure(
-    db: &DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     secrets: &dyn SecretSource,
     now: Timestamp,
 ) -> Result<(), ApiError> {
@@ -48,7 +48,7 @@ pub async fn ensure(
 }
 
 async fn create(
-    db: &DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     secrets: &dyn SecretSource,
     kind: &str,
     now: Timestamp,

@@ -141,6 +141,31 @@ async fn a_re_attach_held_across_a_revocation_leaves_the_device_no_session(backe
     app.stop().await;
 }
 
+backend_test!(a_re_attach_held_across_a_new_login_on_the_device_keeps_only_the_new_login);
+async fn a_re_attach_held_across_a_new_login_on_the_device_keeps_only_the_new_login(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let phone = device_login(&app, "phone-re-login-race").await;
+    app.advance_clock(31 * 60).await;
+    let held = {
+        let request = phone
+            .apply(Client::new().get(app.url("/api/device/me")))
+            .header("x-demo-delay-ms", "1500");
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    app.wait_for_count("SELECT COUNT(*) AS n FROM devices WHERE rotated_at IS NOT NULL", 1).await;
+    // The same device logs in again with the password: a new secret, a new epoch.
+    let again = device_login(&app, "phone-re-login-race").await;
+    let held = held.await.unwrap();
+    // The held re-attach was for the secret the new login replaced: it attaches nothing.
+    assert_refused(held, StatusCode::UNAUTHORIZED, "device_unknown").await;
+    let device_sessions = "SELECT COUNT(*) AS n FROM sessions WHERE device_pk IS NOT NULL";
+    assert_eq!(app.count(device_sessions).await, 1, "{backend:?}: the new login's alone");
+    assert_eq!(app.device_me(&again).await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
 /// A phone whose session timed out calls again; its re-attach finds the device live and is held
 /// (`X-Demo-Delay-Ms`) before it attaches a session, while the user signs out everywhere from
 /// another sign-in. The revocation deleted the device's sessions before this one existed; the
