@@ -17,7 +17,7 @@ run: setup site
 
 # Formatting, lints, unit + API tests, the browser tests against the built app, and a short pass
 # of each robustness tool.
-test: setup setup-test fmt-check clippy test-rust site e2e e2e-stack-when-available fuzz-api-short
+test: setup setup-test fmt-check clippy test-rust site e2e e2e-stack-when-available fuzz-api-short fuzz-smoke
 
 fmt-check:
     cargo fmt --all -- --check
@@ -50,6 +50,53 @@ fuzz-api *args:
 fuzz-api-short:
     cargo build --locked -p tokenlab-server
     python3 fuzz/api/run.py --bin "{{target_dir}}/debug/tokenlab" --seconds 20 --seed 20261201
+
+# Coverage-guided fuzzing (cargo fuzz, libFuzzer) of the rules that read untrusted input, each
+# target until 10 million executions (or an hour): `just fuzz`, or `just fuzz client_address`.
+# Only the stable toolchain exists here; RUSTC_BOOTSTRAP lets it take libFuzzer's flags, for
+# fuzzing only. A crash leaves its input in fuzz/artifacts/ and fails the recipe.
+fuzz *targets: setup-fuzz
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd fuzz
+    targets="{{targets}}"
+    for target in ${targets:-$(RUSTC_BOOTSTRAP=1 cargo fuzz list)}; do
+        echo "==> fuzz $target: 10 million runs"
+        log="{{target_dir}}/fuzz/$target.log"
+        mkdir -p "$(dirname "$log")"
+        if ! RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{target_dir}}/fuzz" cargo fuzz run -O "$target" -- \
+            -runs=10000000 -max_total_time=3600 > "$log" 2>&1; then
+            tail -40 "$log"
+            exit 1
+        fi
+        grep -E '^Done' "$log"
+    done
+
+# The short pass `just test` runs: 20 seconds of each fuzz target.
+fuzz-smoke: setup-fuzz
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd fuzz
+    for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+        echo "==> fuzz $target: 20 s"
+        log="{{target_dir}}/fuzz/$target.log"
+        mkdir -p "$(dirname "$log")"
+        if ! RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="{{target_dir}}/fuzz" cargo fuzz run -O "$target" -- \
+            -max_total_time=20 > "$log" 2>&1; then
+            tail -40 "$log"
+            exit 1
+        fi
+        grep -E '^Done' "$log"
+    done
+
+# cargo-fuzz, when missing.
+setup-fuzz:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "==> installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
 
 # The crash harness at length: 200 SIGKILLs of a server on PostgreSQL (a database of its own,
 # dropped afterwards) in the middle of orders and refreshes, then the database checked against what
