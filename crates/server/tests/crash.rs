@@ -22,8 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
-use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
+
+#[path = "support/scratch_database.rs"]
+mod scratch_database;
+use scratch_database::ScratchDatabase;
 
 /// xorshift64*: the kill moments only need to differ from run to run and replay from a seed.
 struct Moments(u64);
@@ -42,10 +45,11 @@ impl Moments {
     }
 }
 
-/// The database the runs share, removed at the end.
+/// The database the runs share: a SQLite file, or with `TOKENLAB_CRASH_BACKEND=postgres` a
+/// PostgreSQL database of its own; removed at the end.
 struct Database {
     url: String,
-    cleanup: Option<(String, String)>,
+    _postgres: Option<ScratchDatabase>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -55,47 +59,20 @@ impl Database {
             Ok("postgres") => {
                 let admin_url = std::env::var("TEST_DATABASE_URL")
                     .expect("TOKENLAB_CRASH_BACKEND=postgres needs TEST_DATABASE_URL");
-                let name = format!("tokenlab_crash_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-                admin.close().await.unwrap();
-                let mut url = reqwest::Url::parse(&admin_url).unwrap();
-                url.set_path(&name);
-                Database { url: url.to_string(), cleanup: Some((admin_url, name)), _dir: None }
+                let scratch = ScratchDatabase::create(&admin_url, "tokenlab_crash").await;
+                Database { url: scratch.url.clone(), _postgres: Some(scratch), _dir: None }
             }
             Ok("sqlite") | Err(_) => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("crash.db").display());
-                Database { url, cleanup: None, _dir: Some(dir) }
+                Database { url, _postgres: None, _dir: Some(dir) }
             }
             Ok(other) => panic!("TOKENLAB_CRASH_BACKEND={other}: sqlite or postgres"),
         }
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        let db = sea_orm::Database::connect(&self.url).await.unwrap();
-        let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
-        let row = db.query_one_raw(statement).await.unwrap().unwrap();
-        let n = row.try_get::<i64>("", "n").unwrap();
-        db.close().await.unwrap();
-        n
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let Some((admin_url, name)) = self.cleanup.take() else { return };
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                let admin = sea_orm::Database::connect(&admin_url).await?;
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await?;
-                admin.close().await
-            })
-        })
-        .join();
+        scratch_database::count(&self.url, sql).await
     }
 }
 

@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 
 #[path = "support/redis_prefix.rs"]
 mod redis_prefix;
+#[path = "support/scratch_database.rs"]
+mod scratch_database;
 use redis_prefix::RedisPrefix;
+use scratch_database::ScratchDatabase;
 
 /// A database and a Redis key prefix of the test's own, removed when dropped.
 struct Stores {
-    admin_url: String,
-    database: String,
-    url: String,
+    database: ScratchDatabase,
     redis: RedisPrefix,
 }
 
@@ -35,52 +36,20 @@ impl Stores {
             eprintln!("{test}: NOT RUN — set TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL");
             return None;
         };
-        use sea_orm::ConnectionTrait as _;
-        let database = format!("tokenlab_cross_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
-        admin.execute_unprepared(&format!("CREATE DATABASE {database}")).await.unwrap();
-        admin.close().await.unwrap();
-        let mut url = reqwest::Url::parse(&admin_url).unwrap();
-        url.set_path(&database);
+        let database = ScratchDatabase::create(&admin_url, "tokenlab_cross").await;
         let redis = RedisPrefix::new(&redis_url, "tokenlab-cross");
-        Some(Self { admin_url, database, url: url.to_string(), redis })
+        Some(Self { database, redis })
     }
-}
 
-impl Stores {
     /// Polls the database until `sql` (`SELECT COUNT(*) AS n …`) counts `n`.
     async fn wait_for_count(&self, sql: &str, n: i64) {
-        use sea_orm::ConnectionTrait as _;
-        let db = sea_orm::Database::connect(&self.url).await.unwrap();
         for _ in 0..500 {
-            let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
-            let row = db.query_one_raw(statement).await.unwrap().unwrap();
-            if row.try_get::<i64>("", "n").unwrap() == n {
-                db.close().await.unwrap();
+            if scratch_database::count(&self.database.url, sql).await == n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("never counted {n}: {sql}");
-    }
-}
-
-impl Drop for Stores {
-    fn drop(&mut self) {
-        // The Redis keys go with `self.redis`.
-        let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                use sea_orm::ConnectionTrait as _;
-                let admin = sea_orm::Database::connect(&admin_url).await?;
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                    .await?;
-                admin.close().await
-            })
-        })
-        .join();
     }
 }
 
@@ -100,7 +69,7 @@ impl Instance {
         let site = std::env::temp_dir().join("tokenlab-cross-instance-site");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
             .args(["serve", "--profile", "demo", "--bind", "127.0.0.1:0", "--instance", name])
-            .args(["--database-url", &stores.url, "--session-store", &stores.redis.url])
+            .args(["--database-url", &stores.database.url, "--session-store", &stores.redis.url])
             .args(["--redis-prefix", &stores.redis.prefix, "--site-root"])
             .arg(&site)
             // Both answer at one public address, as behind a load balancer (the tokens' issuer).
@@ -560,7 +529,7 @@ async fn b_keeps_serving_when_a_is_killed_mid_request_and_nothing_a_acknowledged
     let orders = orders["orders"].as_array().unwrap();
     let family_tokens = {
         use sea_orm::ConnectionTrait as _;
-        let db = sea_orm::Database::connect(&stores.url).await.unwrap();
+        let db = sea_orm::Database::connect(&stores.database.url).await.unwrap();
         let sql = "SELECT COUNT(*) AS n, COUNT(f.revoked_at) AS revoked FROM refresh_tokens t \
                    JOIN refresh_families f ON f.id = t.family_id";
         let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
