@@ -174,6 +174,9 @@ reasons! {
     SessionStoreUnavailable = "session_store_unavailable", 503,
         "The store that keeps server sessions (Redis, with --session-store) did not answer. Nothing about your sign-in changed; retry in a moment. Requests with an access token do not need it.",
         "RFC 9110 §15.6.4 (503 Service Unavailable)";
+    DatabaseUnavailable = "database_unavailable", 503,
+        "The database could not serve this request: no connection came free in time, or the connection was lost. Retry in a moment; repeat a state-changing request with the same Idempotency-Key or form token, so that it is done at most once.",
+        "RFC 9110 §15.6.4 (503 Service Unavailable, Retry-After)";
     ServerBusy = "server_busy", 503,
         "Every password check the server can run at once is taken, and none came free in time. Nothing was checked; retry after Retry-After seconds. Requests with a token never wait for this.",
         "RFC 9110 §15.6.4 (503 Service Unavailable, Retry-After)";

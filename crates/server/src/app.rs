@@ -81,7 +81,11 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, base_clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         settings.validate()?;
-        let db = crate::db::connect_and_migrate(&settings.database_url).await?;
+        let pool = crate::db::PoolLimits {
+            max_connections: settings.db_max_connections,
+            acquire_timeout: Duration::from_secs(settings.db_acquire_timeout.into()),
+        };
+        let db = crate::db::connect_and_migrate(&settings.database_url, pool).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
@@ -466,8 +470,8 @@ async fn livez() -> &'static str {
 /// session store when it is Redis (`--session-store`). A refusal names the one that does not.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Serving, and every dependency answers", body = String, example = "ok"),
-              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody),
-              (status = 503, description = "The session store (Redis) does not answer: `session_store_unavailable`", body = crate::error::ErrorBody)))]
+              (status = 500, description = "The database answers with a fault", body = crate::error::ErrorBody),
+              (status = 503, description = "The database does not answer (`database_unavailable`), or the session store (Redis) does not (`session_store_unavailable`)", body = crate::error::ErrorBody)))]
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<&'static str, ApiError> {
@@ -485,8 +489,8 @@ async fn readyz(
 /// The older name of `/readyz`, kept so that existing probes keep working.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "Serving, and every dependency answers", body = String, example = "ok"),
-              (status = 500, description = "The database does not answer", body = crate::error::ErrorBody),
-              (status = 503, description = "The session store (Redis) does not answer: `session_store_unavailable`", body = crate::error::ErrorBody)))]
+              (status = 500, description = "The database answers with a fault", body = crate::error::ErrorBody),
+              (status = 503, description = "The database does not answer (`database_unavailable`), or the session store (Redis) does not (`session_store_unavailable`)", body = crate::error::ErrorBody)))]
 async fn healthz(state: axum::extract::State<AppState>) -> Result<&'static str, ApiError> {
     readyz(state).await
 }

@@ -208,6 +208,18 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Database connections this instance keeps open at most. Several instances on one PostgreSQL
+    /// share its `max_connections`: keep the sum of theirs below it.
+    #[arg(long, env = "TOKENLAB_DB_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+
+    /// A request that waits this long for a free database connection answers 503
+    /// `database_unavailable` instead of waiting on (the pool is exhausted, or the database
+    /// does not answer).
+    #[arg(long, env = "TOKENLAB_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_seconds)]
+    pub db_acquire_timeout: u32,
+
     /// Password of the seeded demo account `alice` (demo profile only).
     #[arg(long, env = "TOKENLAB_DEMO_PASSWORD", default_value = "wonderland-demo")]
     pub demo_password: SecretString,
@@ -290,7 +302,9 @@ pub enum ConfigError {
          where the lab rotates and retires them"
     )]
     KeysDirInDemo,
-    #[error("--header-timeout, --body-timeout and --handler-timeout must be at least one second")]
+    #[error(
+        "--header-timeout, --body-timeout, --handler-timeout and --db-acquire-timeout must be at least one second"
+    )]
     ZeroTimeout,
     #[error("session timeouts must be at least one second, and idle no longer than absolute")]
     BadSessionTimeouts,
@@ -355,7 +369,9 @@ impl Settings {
         {
             return Err(ConfigError::ProductionWithoutHttps);
         }
-        if [self.header_timeout, self.body_timeout, self.handler_timeout].contains(&0) {
+        if [self.header_timeout, self.body_timeout, self.handler_timeout, self.db_acquire_timeout]
+            .contains(&0)
+        {
             return Err(ConfigError::ZeroTimeout);
         }
         if self.profile == Profile::Production && self.trusted_proxies.is_none() {

@@ -3,11 +3,19 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 use tokenlab_migrations::{Migrator, MigratorTrait as _};
 
+/// How many connections the pool keeps, and how long a request waits for one
+/// (`--db-max-connections`, `--db-acquire-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
 /// Connects and runs every pending migration.
-pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect_and_migrate(url: &str, pool: PoolLimits) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file_path(url)
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
@@ -16,8 +24,8 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     }
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(pool.max_connections)
+        .acquire_timeout(pool.acquire_timeout)
         .sqlx_logging(false)
         // A SQLite connection cannot die idle in the pool, so testing it as it comes out is only
         // one more round trip to its worker thread on every statement (sqlx pings it anyway as it
@@ -43,6 +51,47 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     Ok(db)
 }
 
+/// Whether a database error says the database could not be reached or used *now* — no connection
+/// came free in time, the connection was lost or its backend terminated, the server is shutting
+/// down or full, SQLite stayed locked past its busy timeout — as opposed to a fault in what was
+/// asked of it. The first kind is the client's to retry (503 `database_unavailable`); the second
+/// is a bug (500).
+pub fn unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
+            true
+        }
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => match runtime {
+            RuntimeErr::SqlxError(sqlx) => sqlx_unavailable(sqlx),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed
+        | Error::Io(_)
+        | Error::Tls(_)
+        | Error::BeginFailed => true,
+        // PostgreSQL's SQLSTATE classes 08 (connection exception) and 57P (operator intervention:
+        // `pg_terminate_backend`, shutdown, not accepting connections yet), and 53300 (too many
+        // connections); SQLite's primary codes 5 and 6 (busy and locked, past the busy timeout),
+        // extended codes included.
+        Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code == "53300"
+                || code.parse::<u32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
+        }),
+        _ => false,
+    }
+}
+
 /// The file a `sqlite:` URL names, read as sqlx reads it (percent-decoded, query dropped); `None`
 /// for another database or an in-memory one.
 pub fn sqlite_file_path(url: &str) -> Option<std::path::PathBuf> {
@@ -59,7 +108,33 @@ pub fn sqlite_file_path(url: &str) -> Option<std::path::PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_file_path;
+    use std::sync::Arc;
+
+    use sea_orm::sqlx;
+
+    use super::*;
+
+    #[test]
+    fn unavailable_is_what_a_retry_can_fix() {
+        let sqlx_err = |e: sqlx::Error| RuntimeErr::SqlxError(Arc::new(e));
+        let cases = [
+            (DbErr::ConnectionAcquire(ConnAcquireErr::Timeout), true),
+            (DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed), true),
+            (DbErr::Conn(sqlx_err(sqlx::Error::PoolTimedOut)), true),
+            (DbErr::Exec(sqlx_err(sqlx::Error::PoolClosed)), true),
+            (
+                DbErr::Query(sqlx_err(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))),
+                true,
+            ),
+            (DbErr::Query(sqlx_err(sqlx::Error::RowNotFound)), false),
+            (DbErr::Exec(sqlx_err(sqlx::Error::Protocol("unexpected message".into()))), false),
+            (DbErr::Custom("disk full".into()), false),
+            (DbErr::RecordNotFound("user".into()), false),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(unavailable(&err), expected, "{err:?}");
+        }
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -68,6 +68,7 @@ impl ApiError {
     pub fn reason(&self) -> Reason {
         match self {
             Self::Refused { reason, .. } => *reason,
+            Self::Internal(cause) if database_unavailable(cause) => Reason::DatabaseUnavailable,
             Self::Internal(_) => Reason::Internal,
         }
     }
@@ -108,18 +109,13 @@ impl From<tower_sessions::session::Error> for ApiError {
 /// anything else a store says is a fault.
 impl From<tower_sessions::session_store::Error> for ApiError {
     fn from(err: tower_sessions::session_store::Error) -> Self {
-        match &err {
-            tower_sessions::session_store::Error::Backend(message)
-                if message.starts_with(crate::sessions::UNAVAILABLE) =>
-            {
-                tracing::warn!("{message}");
-                Self::refused(
-                    Reason::SessionStoreUnavailable,
-                    "the session store does not answer; retry in a moment",
-                )
-            }
-            _ => Self::internal(err),
+        if let tower_sessions::session_store::Error::Backend(message) = &err
+            && let Some(reason) = crate::sessions::unavailable_reason(message)
+        {
+            tracing::warn!("{message}");
+            return Self::refused(reason, "the session store does not answer; retry in a moment");
         }
+        Self::internal(err)
     }
 }
 
@@ -127,6 +123,13 @@ impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::Internal(anyhow::Error::new(err))
     }
+}
+
+/// Whether a fault's chain holds a database error that says the database could not be reached or
+/// used now ([`crate::db::unavailable`]): the request is answered 503 `database_unavailable`, not
+/// 500, whatever context the error gathered on its way up.
+fn database_unavailable(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|e| e.downcast_ref::<sea_orm::DbErr>().is_some_and(crate::db::unavailable))
 }
 
 /// `.context("loading the device")?` on any fallible step of a request turns its error into an
@@ -164,7 +167,12 @@ impl IntoResponse for ApiError {
             Self::Internal(source) => {
                 // `{:#}` prints every context and cause in the chain, outermost first; the request's
                 // span (method, path, request id) is attached by the tracing layer.
-                tracing::error!(error = format!("{source:#}"), "request failed");
+                let cause = format!("{source:#}");
+                if reason == Reason::DatabaseUnavailable {
+                    tracing::warn!(error = cause, "database unavailable");
+                } else {
+                    tracing::error!(error = cause, "request failed");
+                }
                 (reason.explanation().to_owned(), Vec::new(), ErrorDetails::default())
             }
         };
@@ -173,6 +181,11 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(ErrorBody { reason, message, details })).into_response();
         for (name, value) in headers {
             response.headers_mut().insert(name, value);
+        }
+        if reason == Reason::DatabaseUnavailable {
+            // A pool that was exhausted or a connection that was lost is usually fine a second
+            // later; a client that honours Retry-After does not hammer it meanwhile.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

@@ -21,15 +21,17 @@ use utoipa::openapi::{ContentBuilder, RefOr};
 /// What the layers around all of `/api` answer any request with (`app::router`): a body that
 /// broke off, did not arrive within `--body-timeout` or is over `serve::MAX_BODY_BYTES`
 /// (`serve::read_body_within`, whatever the handler would read); a handler past
-/// `--handler-timeout` (a 503 that `error::json_errors` words `server_busy`); a server fault;
-/// with `--session-store redis://…`, Redis not answering when the request's session (either
-/// cookie's, which most routes carry) is read or written.
+/// `--handler-timeout` (a 503 that `error::json_errors` words `deadline_exceeded`); a server
+/// fault; the database not serving it (no pool connection within `--db-acquire-timeout`, a lost
+/// connection); with `--session-store redis://…`, Redis not answering when the request's session
+/// (either cookie's, which most routes carry) is read or written.
 pub const EVERY_REQUEST: &[Reason] = &[
     Reason::BadRequest,
     Reason::RequestTimeout,
     Reason::PayloadTooLarge,
     Reason::Internal,
     Reason::DeadlineExceeded,
+    Reason::DatabaseUnavailable,
     Reason::SessionStoreUnavailable,
 ];
 /// `guard::reject_cross_site`, around every state-changing request under `/api`.

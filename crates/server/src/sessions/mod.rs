@@ -54,6 +54,21 @@ pub mod sqlite_reads;
 /// `session_store_unavailable`, see `error.rs`), as opposed to a fault.
 pub const UNAVAILABLE: &str = "session store unavailable: ";
 
+/// The same, when the store is the application database ([`DbSessionStore`]): answered 503
+/// `database_unavailable`, like any other request the database could not serve.
+const DATABASE_UNAVAILABLE: &str = "session store unavailable (database): ";
+
+/// The 503 a store's `Backend` error stands for, if it says the store could not be reached.
+pub fn unavailable_reason(message: &str) -> Option<Reason> {
+    if message.starts_with(DATABASE_UNAVAILABLE) {
+        Some(Reason::DatabaseUnavailable)
+    } else if message.starts_with(UNAVAILABLE) {
+        Some(Reason::SessionStoreUnavailable)
+    } else {
+        None
+    }
+}
+
 /// One stored session as the sessions list, sign-out and the inspector see it.
 #[derive(Debug, Clone)]
 pub struct StoredSession {
@@ -118,8 +133,8 @@ pub fn user_agent(headers: &axum::http::HeaderMap) -> String {
 struct SaveReport {
     /// The save found its session gone (ended while the request ran).
     found_no_session: std::cell::Cell<bool>,
-    /// The save could not reach the store.
-    store_unavailable: std::cell::Cell<bool>,
+    /// The save could not reach the store: the 503 that says so.
+    store_unavailable: std::cell::Cell<Option<Reason>>,
 }
 
 tokio::task_local! {
@@ -145,12 +160,11 @@ pub async fn forget_ended_session(
             })
         })
         .await;
-    if unavailable && response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
-        return ApiError::refused(
-            Reason::SessionStoreUnavailable,
-            "the session store does not answer; retry in a moment",
-        )
-        .into_response();
+    if let Some(reason) = unavailable
+        && response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR
+    {
+        return ApiError::refused(reason, "the session store does not answer; retry in a moment")
+            .into_response();
     }
     if found_none {
         let headers = response.headers_mut();
@@ -187,9 +201,9 @@ fn note_save_found_no_session() {
 /// Tells [`forget_ended_session`] when a save failed because the store could not be reached.
 fn note_save_result(result: &session_store::Result<()>) {
     if let Err(session_store::Error::Backend(message)) = result
-        && message.starts_with(UNAVAILABLE)
+        && let Some(reason) = unavailable_reason(message)
     {
-        let _ = SAVE_REPORT.try_with(|report| report.store_unavailable.set(true));
+        let _ = SAVE_REPORT.try_with(|report| report.store_unavailable.set(Some(reason)));
     }
 }
 
@@ -336,8 +350,14 @@ impl std::fmt::Debug for DbSessionStore {
     }
 }
 
-fn backend(err: impl std::fmt::Display) -> session_store::Error {
-    session_store::Error::Backend(err.to_string())
+/// A database error as a store error, marked when the database could not be reached so that the
+/// client is answered 503 rather than 500.
+fn backend(err: sea_orm::DbErr) -> session_store::Error {
+    if crate::db::unavailable(&err) {
+        session_store::Error::Backend(format!("{DATABASE_UNAVAILABLE}{err}"))
+    } else {
+        session_store::Error::Backend(err.to_string())
+    }
 }
 
 impl DbSessionStore {
@@ -379,7 +399,7 @@ impl DbSessionStore {
 
     fn fresh_id(&self) -> session_store::Result<Id> {
         let mut bytes = [0u8; 16];
-        self.secrets.fill(&mut bytes).map_err(backend)?;
+        self.secrets.fill(&mut bytes).map_err(|e| session_store::Error::Backend(e.to_string()))?;
         Ok(Id(i128::from_le_bytes(bytes)))
     }
 

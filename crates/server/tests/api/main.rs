@@ -13,6 +13,7 @@ mod clock;
 mod connections;
 mod cost;
 mod csp;
+mod db_faults;
 mod device;
 mod instances;
 mod keys;
