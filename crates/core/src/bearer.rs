@@ -8,6 +8,11 @@ use time::Duration;
 
 use crate::Timestamp;
 
+#[cfg(feature = "jwt")]
+mod verify;
+#[cfg(feature = "jwt")]
+pub use verify::{AUDIENCE, TokenRejection, verify_access_token};
+
 /// Lifetimes, by name, so the lab can put the article's numbers next to current advice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenPolicy {
@@ -132,11 +137,12 @@ pub fn check_time_claims(
 ) -> Result<(), TimeClaimError> {
     let now = now.unix_timestamp();
     let leeway = LEEWAY.whole_seconds();
-    if now >= exp + leeway {
+    // Saturating: the claims are whatever a signed token says, the far ends of i64 included.
+    if now >= exp.saturating_add(leeway) {
         Err(TimeClaimError::Expired)
-    } else if now + leeway < nbf {
+    } else if now.saturating_add(leeway) < nbf {
         Err(TimeClaimError::NotYetValid)
-    } else if now + leeway < iat {
+    } else if now.saturating_add(leeway) < iat {
         Err(TimeClaimError::IssuedInTheFuture)
     } else {
         Ok(())
@@ -269,6 +275,16 @@ mod tests {
             check_time_claims(iat + 60, iat, exp, T0),
             Err(TimeClaimError::IssuedInTheFuture)
         );
+        // The far ends of i64, as a signed token may carry them, are judged, not overflowed.
+        let extremes = [
+            (i64::MIN, i64::MIN, i64::MAX, Ok(())),
+            (iat, iat, i64::MIN, Err(TimeClaimError::Expired)),
+            (iat, i64::MAX, exp, Err(TimeClaimError::NotYetValid)),
+            (i64::MAX, iat, exp, Err(TimeClaimError::IssuedInTheFuture)),
+        ];
+        for (iat, nbf, exp, expected) in extremes {
+            assert_eq!(check_time_claims(iat, nbf, exp, T0), expected, "{iat} {nbf} {exp}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The operating system's CSPRNG as tokenlab's [`SecretSource`], and how secrets are stored.
 
 use sha2::{Digest as _, Sha256};
-use tokenlab_core::random::{SECRET_BYTES, SecretSource, SecretSourceError};
+use tokenlab_core::random::{SECRET_BYTES, SecretSource, SecretSourceError, encode_token};
 
 use crate::error::ApiError;
 
@@ -18,7 +18,7 @@ impl SecretSource for OsSecrets {
 pub fn new_token(secrets: &dyn SecretSource) -> Result<String, ApiError> {
     let mut bytes = [0u8; SECRET_BYTES];
     secrets.fill(&mut bytes).map_err(ApiError::internal)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(encode_token(&bytes))
 }
 
 /// A fresh 128-bit identifier that names something without being a credential for it (the

@@ -7,10 +7,11 @@
 //! `utoipa::ToSchema`, which is where the API document's schemas come from. Timestamps travel as
 //! RFC 3339 strings, reasons, device modes and sign-in schemes as core's own enums.
 //!
-//! Request bodies whose fields are secrets (passwords, refresh tokens) are not here: the server
-//! parses them into `secrecy::SecretString`, a dependency core does without.
+//! Request bodies whose fields are secrets (passwords, refresh tokens) are in [`credentials`], as
+//! `secrecy::SecretString`s; the browser builds those requests itself and never reads them.
 
 pub mod accounts;
+pub mod credentials;
 pub mod demo;
 pub mod device;
 pub mod errors;

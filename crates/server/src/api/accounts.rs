@@ -6,11 +6,10 @@ use sea_orm::{
     SqlErr, TransactionTrait as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::account::{validate_password, validate_username};
-use tokenlab_core::wire::{Account, schemas};
-use utoipa::ToSchema;
+use tokenlab_core::wire::Account;
+use tokenlab_core::wire::credentials::{NewAccount, PasswordChange};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,16 +27,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         OpenApiRouter::new().routes(routes!(create_account)).routes(routes!(change_password));
     // The session layer lets a session-cookie caller who changes the password stay signed in.
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    #[schema(schema_with = schemas::username)]
-    username: String,
-    /// Used exactly as sent (never trimmed).
-    #[schema(value_type = String, schema_with = schemas::new_password)]
-    password: SecretString,
 }
 
 refusals!(
@@ -91,18 +80,6 @@ pub async fn register(
         }
         Err(err) => Err(err.into()),
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    #[schema(example = "alice")]
-    username: String,
-    #[schema(value_type = String, schema_with = schemas::password)]
-    current_password: SecretString,
-    /// Used exactly as sent.
-    #[schema(value_type = String, schema_with = schemas::new_password)]
-    new_password: SecretString,
 }
 
 refusals!(

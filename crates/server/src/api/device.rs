@@ -11,17 +11,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
-use secrecy::SecretString;
 use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::device::{DeviceMode, validate_device_id};
 use tokenlab_core::display::mask_secret;
+use tokenlab_core::wire::credentials::DeviceLogin;
 use tokenlab_core::wire::{
     DeviceList, DeviceListEntry, DeviceLoginResponse, DeviceMe, DeviceSessionInfo, DeviceView,
-    UserView, schemas,
+    UserView,
 };
 use tower_sessions::Session;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,19 +47,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(logout_all));
     state.cookies.with_session(routes, state.session_store.clone(), DEVICE_COOKIE)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceLogin {
-    #[schema(example = "alice")]
-    username: String,
-    #[schema(value_type = String, schema_with = schemas::password)]
-    password: SecretString,
-    #[schema(schema_with = schemas::device_id)]
-    device_id: String,
-    #[schema(schema_with = schemas::device_mode)]
-    mode: DeviceMode,
 }
 
 /// `DELETE /api/device/devices/{id}`.

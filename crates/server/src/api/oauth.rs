@@ -14,14 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
 use tokenlab_core::Reason;
 use tokenlab_core::bearer::RefreshOutcome;
+use tokenlab_core::wire::credentials::{Grant, RevokeRequest, TokenRequest};
 use tokenlab_core::wire::{
     BearerMe, Family, FamilyToken, FamilyTokenState, OAuthErrorBody, OAuthErrorCode, TokenInfo,
-    TokenResponse, UserView, schemas,
+    TokenResponse, UserView,
 };
-use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,30 +44,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(family))
         .routes(routes!(me))
 }
-
-/// RFC 6749 §4.3.2 / §6. Form-encoded, as the RFC requires; JSON is accepted too. The password
-/// grant needs `username` and `password`; the refresh grant `refresh_token`, or the `tl_refresh`
-/// cookie. Read loosely, so that a missing one is answered `invalid_request` and another grant
-/// `unsupported_grant_type`, as the RFC says; the document states the two grants exactly
-/// (`schemas::token_request`).
-#[derive(Debug, Deserialize)]
-pub struct TokenRequest {
-    grant_type: Option<String>,
-    username: Option<String>,
-    password: Option<SecretString>,
-    refresh_token: Option<SecretString>,
-}
-
-impl utoipa::PartialSchema for TokenRequest {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        schemas::token_request().into()
-    }
-}
-
-impl ToSchema for TokenRequest {}
-
-const PASSWORD_GRANT: &str = "password";
-const REFRESH_GRANT: &str = "refresh_token";
 
 /// What a grant is refused with: the request, the password check, the refresh token.
 const GRANT_REFUSALS: [&[Reason]; 3] = [
@@ -188,38 +163,12 @@ async fn token(
     request: Result<JsonOrForm<TokenRequest>, ApiError>,
 ) -> Result<Response, OAuthError> {
     let JsonOrForm(request) = request?;
-    let response = match request.grant_type.as_deref() {
-        Some(PASSWORD_GRANT) => {
-            let (Some(username), Some(password)) = (request.username, request.password) else {
-                return Err(ApiError::refused(
-                    Reason::InvalidRequest,
-                    "the password grant needs username and password",
-                )
-                .into());
-            };
+    let grant = request.into_grant(refresh_cookie(&state, &headers)).map_err(ApiError::from)?;
+    let response = match grant {
+        Grant::Password { username, password } => {
             bearer::password_login(&state, &username, password, client, &headers).await?
         }
-        Some(REFRESH_GRANT) => {
-            let Some(refresh) = request.refresh_token.or_else(|| refresh_cookie(&state, &headers))
-            else {
-                return Err(ApiError::refused(
-                    Reason::InvalidRequest,
-                    "the refresh_token grant needs refresh_token",
-                )
-                .into());
-            };
-            bearer::refresh(&state, refresh.expose_secret()).await?
-        }
-        Some(_) => {
-            return Err(ApiError::refused(
-                Reason::UnsupportedGrantType,
-                "use password or refresh_token",
-            )
-            .into());
-        }
-        None => {
-            return Err(ApiError::refused(Reason::InvalidRequest, "grant_type is missing").into());
-        }
+        Grant::RefreshToken(refresh) => bearer::refresh(&state, refresh.expose_secret()).await?,
     };
     let outcome = response.refresh_outcome;
     let mut http = respond(&state, &headers, response.into());
@@ -280,21 +229,6 @@ fn respond(state: &AppState, headers: &HeaderMap, mut response: TokenResponse) -
     }
     http
 }
-
-/// RFC 7009 form (`token=…`), or JSON. The document constrains nothing
-/// (`schemas::revoke_request`): the endpoint answers 200 to any body.
-#[derive(Debug, Deserialize)]
-pub struct RevokeRequest {
-    token: Option<SecretString>,
-}
-
-impl utoipa::PartialSchema for RevokeRequest {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        schemas::revoke_request().into()
-    }
-}
-
-impl ToSchema for RevokeRequest {}
 
 /// RFC 7009 §2.2: a revocation with no body at all is answered 200 like any other. utoipa marks a
 /// body optional only when its type is an `Option`, whose `null` variant next to an any-value

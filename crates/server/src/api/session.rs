@@ -6,12 +6,10 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use secrecy::SecretString;
-use serde::Deserialize;
 use tokenlab_core::display::mask_secret;
-use tokenlab_core::wire::{SessionInfo, SessionView, UserView, schemas};
+use tokenlab_core::wire::credentials::LoginRequest;
+use tokenlab_core::wire::{SessionInfo, SessionView, UserView};
 use tower_sessions::Session;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,15 +25,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let routes =
         OpenApiRouter::new().routes(routes!(login)).routes(routes!(me)).routes(routes!(logout));
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    #[schema(example = "alice")]
-    username: String,
-    #[schema(value_type = String, schema_with = schemas::password)]
-    password: SecretString,
 }
 
 refusals!(LoginRefusals = STATE_CHANGING, JSON_BODY, PASSWORD_CHECK);

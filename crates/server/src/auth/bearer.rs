@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum_extra::headers::authorization::Bearer;
 use axum_extra::headers::{Authorization, HeaderMapExt as _};
 use hmac::{Hmac, Mac as _};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Header};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _, Set,
@@ -15,8 +15,10 @@ use sea_orm::{
 use secrecy::SecretString;
 use sha2::Sha256;
 use tokenlab_core::bearer::{
-    RefreshOutcome, RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims, rotated_refresh,
+    AUDIENCE, RefreshOutcome, RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims,
+    rotated_refresh, verify_access_token,
 };
+use tokenlab_core::random::{decode_token, encode_token};
 use tokenlab_core::wire::AccessClaims;
 use tokenlab_core::{Reason, Timestamp};
 
@@ -29,9 +31,6 @@ use crate::error::{ApiError, Context as _};
 use crate::secrets::{new_token, storage_hash};
 use crate::sessions::user_agent;
 use crate::state::AppState;
-
-/// The audience every access token is minted for and checked against.
-pub const AUDIENCE: &str = "tokenlab-api";
 
 /// Tokens just minted: the access token, and the refresh token that replaces the client's.
 #[derive(Debug)]
@@ -96,13 +95,17 @@ async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
     let key = state.keys.hmac_key()?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(ApiError::internal)?;
     mac.update(parent.as_bytes());
-    Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(encode_token(&mac.finalize().into_bytes().into()))
 }
 
 /// The refresh_token grant: rotate the presented refresh token (or, within the grace window,
 /// answer a retry with the same child), detect reuse, and mint a new access token.
 #[tracing::instrument(name = "bearer.refresh", skip_all)]
 pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiError> {
+    if decode_token(presented).is_none() {
+        // Not in the form tokenlab issues: no lookup can find it.
+        return Err(ApiError::refused(Reason::RefreshInvalid, "malformed refresh token"));
+    }
     let now = state.clock.now();
     let hash = storage_hash(presented);
     let row = refresh_tokens::Entity::find_by_id(hash.clone())
@@ -223,6 +226,9 @@ async fn family_revoked(state: &AppState, family_id: &str) -> Result<bool, ApiEr
 
 /// Revokes the family of a refresh token, if it is one of ours (RFC 7009 logout).
 pub async fn revoke_by_refresh_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+    if decode_token(token).is_none() {
+        return Ok(());
+    }
     if let Some(row) =
         refresh_tokens::Entity::find_by_id(storage_hash(token)).one(&state.db).await?
     {
@@ -347,31 +353,12 @@ pub(crate) async fn verify_signed_claims(
 
 /// The expensive half of the check, done once per token and instance (then cached): the header,
 /// the `kid`, the Ed25519 signature, and every claim but the time claims, which depend on when
-/// the token is used.
+/// the token is used (`tokenlab_core::bearer::verify_access_token`).
 fn verify_signature(state: &AppState, token: &str) -> Result<(String, AccessClaims), ApiError> {
-    let header = jsonwebtoken::decode_header(token)
-        .map_err(|_| invalid_token(Reason::TokenInvalid, "malformed token"))?;
-    if header.alg != Algorithm::EdDSA {
-        return Err(invalid_token(Reason::TokenInvalid, "algorithm not accepted"));
-    }
-    let kid = header.kid.ok_or_else(|| invalid_token(Reason::TokenInvalid, "no kid"))?;
-    let key = state
-        .keys
-        .verifying_key(&kid)
-        .ok_or_else(|| invalid_token(Reason::TokenInvalid, "unknown or retired kid"))?;
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    // Time is checked below on the injected clock; the library would read the system clock.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = tokenlab_core::bearer::LEEWAY.whole_seconds().unsigned_abs();
-    validation.set_audience(&[AUDIENCE]);
-    validation.set_issuer(&[state.public_origin.as_ref()]);
-    validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
     // `sid` is required by `AccessClaims` itself: a token without one (minted before logins could
     // be ended) is refused, and the client refreshes.
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
-        .map_err(|e| invalid_token(Reason::TokenInvalid, &format!("rejected: {e}")))?;
-    Ok((kid, data.claims))
+    verify_access_token(token, state.public_origin.as_ref(), |kid| state.keys.verifying_key(kid))
+        .map_err(|rejection| invalid_token(Reason::TokenInvalid, &rejection.to_string()))
 }
 
 /// The bearer of a valid access token, for endpoints shared by the schemes: user id, name, and
