@@ -63,3 +63,112 @@ pub fn verify_access_token(
         .map_err(|e| TokenRejection::Rejected(e.to_string()))?;
     Ok((kid, data.claims))
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::SigningKey;
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    use jsonwebtoken::EncodingKey;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const ISSUER: &str = "https://lab.example";
+
+    fn keys(seed: u8) -> (EncodingKey, DecodingKey) {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let der = key.to_pkcs8_der().unwrap();
+        (
+            EncodingKey::from_ed_der(der.as_bytes()),
+            DecodingKey::from_ed_der(&key.verifying_key().to_bytes()),
+        )
+    }
+
+    fn claims() -> Value {
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "1", "iat": 0, "nbf": 0, "exp": 900,
+               "jti": "j", "sid": "s", "preferred_username": "alice"})
+    }
+
+    fn without(claim: &str) -> Value {
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove(claim);
+        c
+    }
+
+    fn with(claim: &str, value: Value) -> Value {
+        let mut c = claims();
+        c[claim] = value;
+        c
+    }
+
+    /// `header` and `claims` signed with `key` as EdDSA, whatever the header says.
+    fn signed(header: &Value, claims: &Value, key: &EncodingKey) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::EdDSA).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn only_our_signature_our_key_and_our_claims_pass() {
+        use TokenRejection::*;
+        let (ours, verifying) = keys(1);
+        let (theirs, _) = keys(2);
+        let header = json!({"alg": "EdDSA", "typ": "JWT", "kid": "k1"});
+        // The library words `Rejected`; only which refusal it is matters here.
+        let rejected = Rejected(String::new());
+        let cases = [
+            ("good", signed(&header, &claims(), &ours), None),
+            ("not a token", "a.b.c".to_owned(), Some(Malformed)),
+            (
+                "alg none",
+                signed(&json!({"alg": "none", "kid": "k1"}), &claims(), &ours),
+                Some(Malformed),
+            ),
+            (
+                "alg HS256",
+                signed(&json!({"alg": "HS256", "kid": "k1"}), &claims(), &ours),
+                Some(AlgorithmNotAccepted),
+            ),
+            ("no kid", signed(&json!({"alg": "EdDSA"}), &claims(), &ours), Some(NoKid)),
+            (
+                "another kid",
+                signed(&json!({"alg": "EdDSA", "kid": "k2"}), &claims(), &ours),
+                Some(UnknownKid),
+            ),
+            ("another key", signed(&header, &claims(), &theirs), Some(rejected.clone())),
+            (
+                "their issuer",
+                signed(&header, &with("iss", json!("https://evil.example")), &ours),
+                Some(rejected.clone()),
+            ),
+            (
+                "their audience",
+                signed(&header, &with("aud", json!("other")), &ours),
+                Some(rejected.clone()),
+            ),
+            ("no exp", signed(&header, &without("exp"), &ours), Some(rejected.clone())),
+            ("no sid", signed(&header, &without("sid"), &ours), Some(rejected.clone())),
+        ];
+        for (name, token, refusal) in cases {
+            let key_for = |kid: &str| (kid == "k1").then(|| verifying.clone());
+            match (verify_access_token(&token, ISSUER, key_for), refusal) {
+                (Ok((kid, claims)), None) => {
+                    assert_eq!((kid.as_str(), claims.sub.as_str()), ("k1", "1"))
+                }
+                (Err(got), Some(expected)) => assert_eq!(
+                    std::mem::discriminant(&got),
+                    std::mem::discriminant(&expected),
+                    "{name}: {got}"
+                ),
+                (got, expected) => panic!("{name}: {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+}
