@@ -8,6 +8,7 @@ pub mod bearer;
 pub mod clock;
 pub mod device;
 pub mod display;
+pub mod dpop;
 pub mod password;
 pub mod random;
 pub mod reason;
