@@ -166,3 +166,26 @@ async fn revoking_a_device_ends_its_live_session_without_the_session_reading_the
     .await;
     app.stop().await;
 }
+
+backend_test!(a_refresh_token_not_in_the_issued_form_is_refused_without_a_lookup);
+async fn a_refresh_token_not_in_the_issued_form_is_refused_without_a_lookup(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let issued =
+        app.password_grant(&TestUser::alice()).await["refresh_token"].as_str().unwrap().to_owned();
+    // Made-up, the issued one in capitals, one character short: not 64 lowercase hex digits.
+    for presented in ["made-up", &issued.to_uppercase(), &issued[1..]] {
+        let response = app.refresh(presented).await;
+        assert_eq!(statements(&response), 0, "{backend:?}: {presented}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["reason"], "refresh_invalid", "{body}");
+    }
+    // In the issued form but unknown: the lookup that says so, and nothing more.
+    let unknown = "0".repeat(64);
+    let response = app.refresh(&unknown).await;
+    assert_eq!(statements(&response), 1, "{backend:?}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "refresh_invalid", "{body}");
+    // And the issued one still works.
+    assert_eq!(app.refresh(&issued).await.status(), StatusCode::OK);
+    app.stop().await;
+}
