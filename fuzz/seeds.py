@@ -4,6 +4,8 @@ unit tests send (named after the test they come from). `just fuzz` and `just fuz
 these and keep what libFuzzer finds beyond them in the target directory, so the repository only
 holds this script's output. Run it again after changing a case: `python3 fuzz/seeds.py`."""
 
+import base64
+import hashlib
 import json
 import pathlib
 import shutil
@@ -38,6 +40,25 @@ def raw(token):
 
 EDDSA = {"alg": "EdDSA", "typ": "JWT", "kid": "fuzz-key"}
 
+# dpop_proof's signing key: Ed25519 from the seed 32 × 0x09; its public half, base64url
+# (`openssl pkey -pubout` of that seed's PKCS#8 form).
+DPOP_X = "_RckOFqgx1tk-3jNYC-h2ZH96_drE8WO1wLqyDXp9hg"
+DPOP_HEADER = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": DPOP_X}}
+# `ath` of the access token dpop_proof's requests present: base64url SHA-256 of "an.access.token".
+ATH = base64.urlsafe_b64encode(hashlib.sha256(b"an.access.token").digest()).rstrip(b"=").decode()
+
+
+def proof(mode, header=None, **changes):
+    """dpop_proof's signed mode (bit 0 set): a header and claims the target signs. Bit 1: the
+    request presents an access token; bit 2: the server asks for a nonce."""
+    body = {"jti": "e1j3V_bKic8-LAEB", "htm": "GET", "htu": "https://lab.example/api/jwt/me", "iat": NOW}
+    for key, value in changes.items():
+        if value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    return bytes([mode]) + json.dumps(header or DPOP_HEADER).encode() + b"\n" + json.dumps(body).encode()
+
 SEEDS = {
     # tests/api/oauth.rs forged_and_malformed_tokens_are_refused, and the good token before it.
     "access_token": {
@@ -66,6 +87,21 @@ SEEDS = {
         "no_grant_type": b"username=alice&password=p",
         "revoke_form": b"token=" + b"cd" * 32,
         "percent_encoded": b"grant_type=password&username=al%69ce&password=%F0%9F%94%91",
+    },
+    # crates/core dpop/tests.rs: the proofs the table tests sign, and the refusals beside them.
+    "dpop_proof": {
+        "good": proof(1),
+        "with_ath": proof(3, ath=ATH),
+        "ath_missing": proof(3),
+        "nonce_missing": proof(5),
+        "too_old": proof(1, iat=NOW - 61),
+        "ahead": proof(1, iat=NOW + 5),
+        "another_url": proof(1, htu="https://lab.example/api/device/me"),
+        "query_and_case": proof(1, htu="HTTPS://LAB.example:443/api/jwt/me?a=b"),
+        "typ_jwt": proof(1, header={**DPOP_HEADER, "typ": "JWT"}),
+        "private_key": proof(1, header={**DPOP_HEADER, "jwk": {**DPOP_HEADER["jwk"], "d": DPOP_X}}),
+        "es256_named": proof(1, header={**DPOP_HEADER, "alg": "ES256"}),
+        "raw": b"\x00eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.",
     },
     # crates/core random.rs tokens_round_trip_and_only_their_own_form_decodes.
     "refresh_token": {

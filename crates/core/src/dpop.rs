@@ -45,6 +45,9 @@ pub const JTI_MAX_CHARS: usize = 128;
 /// periods, whenever it was issued.
 pub const NONCE_PERIOD: Duration = Duration::minutes(5);
 
+/// Bytes of a P-256 coordinate and of an Ed25519 public key alike.
+const COORDINATE_BYTES: usize = 32;
+
 /// A public key as a proof's header carries it (RFC 7517), with the members the thumbprint and
 /// the signature check read. `d` is read only to refuse a header that carries a private key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,14 +177,26 @@ impl Jwk {
     /// The kind of proof key this is, if a proof may be signed with it: a public P-256 or Ed25519
     /// key. A `jwk` holding a private key (`d`) is refused outright (RFC 9449 §4.3): a client that
     /// sends its private key has given the binding away.
+    ///
+    /// The coordinates must also be exactly as long as the curve's (32 bytes each): the JWT
+    /// library slices an Ed25519 key's first 32 bytes without checking, so a shorter `x` made it
+    /// panic (found by the `dpop_proof` fuzz target).
     pub fn proof_key(&self) -> Result<ProofKey, ProofRejection> {
         if self.d.is_some() {
             return Err(ProofRejection::KeyNotAccepted);
         }
         self.thumbprint()?;
+        let coordinate = |value: &Option<String>| {
+            value
+                .as_deref()
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .is_some_and(|bytes| bytes.len() == COORDINATE_BYTES)
+        };
         match (self.kty.as_str(), self.crv.as_deref()) {
-            ("EC", Some("P-256")) => Ok(ProofKey::Es256),
-            ("OKP", Some("Ed25519")) => Ok(ProofKey::EdDsa),
+            ("EC", Some("P-256")) if coordinate(&self.x) && coordinate(&self.y) => {
+                Ok(ProofKey::Es256)
+            }
+            ("OKP", Some("Ed25519")) if coordinate(&self.x) => Ok(ProofKey::EdDsa),
             _ => Err(ProofRejection::KeyNotAccepted),
         }
     }

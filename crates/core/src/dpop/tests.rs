@@ -60,7 +60,7 @@ fn thumbprints_are_rfc_7638s() {
 #[test]
 fn proofs_are_signed_by_public_p256_or_ed25519_keys() {
     let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
-    let cases: [(Members<'_>, Result<ProofKey, ProofRejection>); 6] = [
+    let cases: [(Members<'_>, Result<ProofKey, ProofRejection>); 10] = [
         (
             &[("kty", "EC"), ("crv", "P-256"), ("x", RFC9449_X), ("y", RFC9449_Y)],
             Ok(ProofKey::Es256),
@@ -72,6 +72,21 @@ fn proofs_are_signed_by_public_p256_or_ed25519_keys() {
             Err(ProofRejection::KeyNotAccepted),
         ),
         (&[("kty", "OKP"), ("crv", "X25519"), ("x", x)], Err(ProofRejection::KeyNotAccepted)),
+        // Coordinates of the wrong length: the `dpop_proof` fuzz target's first crash was an
+        // Ed25519 `x` of 28 bytes, which the JWT library sliced to 32 without checking.
+        (
+            &[("kty", "OKP"), ("crv", "Ed25519"), ("x", "_RckOFqgx1tk-3jNYC-h2ZH96_drE8WO1wL9hg")],
+            Err(ProofRejection::KeyNotAccepted),
+        ),
+        (
+            &[("kty", "OKP"), ("crv", "Ed25519"), ("x", &x[..40])],
+            Err(ProofRejection::KeyNotAccepted),
+        ),
+        (&[("kty", "OKP"), ("crv", "Ed25519"), ("x", "AAAA")], Err(ProofRejection::KeyNotAccepted)),
+        (
+            &[("kty", "EC"), ("crv", "P-256"), ("x", RFC9449_X), ("y", &RFC9449_Y[..40])],
+            Err(ProofRejection::KeyNotAccepted),
+        ),
         (&[("kty", "RSA"), ("n", RFC7638_N), ("e", "AQAB")], Err(ProofRejection::KeyNotAccepted)),
         (
             &[("kty", "EC"), ("crv", "secp256k1"), ("x", RFC9449_X), ("y", RFC9449_Y)],
@@ -361,6 +376,10 @@ AmsYEUUJWZtPJgG+veL/RCBGMBVLCjzxqkhZICL2gUHJEsA9shyyVNBX
             tampered.find('.').unwrap() + 1..tampered.rfind('.').unwrap(),
             &URL_SAFE_NO_PAD.encode(with(claims(), "htm", json!("POST")).to_string()),
         );
+        // The fuzz target's first crash: its key's x with five characters cut from the middle
+        // (28 bytes), which the JWT library sliced to 32 without checking.
+        let short_key =
+            json!({"kty": "OKP", "crv": "Ed25519", "x": "_RckOFqgx1tk-3jNYC-h2ZH96_drE8WO1wL9hg"});
         let mut with_private_key = header(&ed);
         with_private_key["jwk"]["d"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
         let cases: Vec<(&str, String, Result<String, ProofRejection>)> = vec![
@@ -389,6 +408,11 @@ AmsYEUUJWZtPJgG+veL/RCBGMBVLCjzxqkhZICL2gUHJEsA9shyyVNBX
             (
                 "the private key sent",
                 sign(&ed, &with_private_key, &claims()),
+                Err(ProofRejection::KeyNotAccepted),
+            ),
+            (
+                "a key too short",
+                sign(&ed, &with(header(&ed), "jwk", short_key), &claims()),
                 Err(ProofRejection::KeyNotAccepted),
             ),
             (
