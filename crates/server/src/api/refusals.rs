@@ -168,7 +168,9 @@ fn response(listed: &[(Body, Reason)]) -> Response {
         .description(format!("{}\n\n{}", codes.join(", "), explained.join("\n")))
         .content("application/json", ContentBuilder::new().schema(Some(schema)).build());
     let reasons = || listed.iter().map(|(_, r)| *r);
-    if reasons().any(|r| matches!(r, Reason::RateLimited | Reason::ServerBusy)) {
+    if reasons().any(|r| {
+        matches!(r, Reason::RateLimited | Reason::ServerBusy | Reason::DatabaseUnavailable)
+    }) {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()
