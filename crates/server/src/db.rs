@@ -78,16 +78,19 @@ fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
         | Error::Io(_)
         | Error::Tls(_)
         | Error::BeginFailed => true,
-        // PostgreSQL's SQLSTATE classes 08 (connection exception) and 57P (operator intervention:
-        // `pg_terminate_backend`, shutdown, not accepting connections yet), and 53300 (too many
-        // connections); SQLite's primary codes 5 and 6 (busy and locked, past the busy timeout),
-        // extended codes included.
-        Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("57P")
-                || code == "53300"
-                || code.parse::<u32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
-        }),
+        Error::Database(db) => {
+            let Some(code) = db.code() else { return false };
+            if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite's primary codes 5 and 6 (busy and locked, past the busy timeout),
+                // extended codes included.
+                code.parse::<u32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
+            } else {
+                // PostgreSQL's SQLSTATE classes 08 (connection exception) and 57P (operator
+                // intervention: `pg_terminate_backend`, shutdown, not accepting connections yet),
+                // and 53300 (too many connections).
+                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            }
+        }
         _ => false,
     }
 }
@@ -134,6 +137,25 @@ mod tests {
         for (err, expected) in cases {
             assert_eq!(unavailable(&err), expected, "{err:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn sqlite_locked_past_its_busy_timeout_is_unavailable_and_a_bad_statement_is_not() {
+        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("locked.db").display());
+        let holder = Database::connect(&url).await.unwrap();
+        holder.execute_unprepared("CREATE TABLE t (x INTEGER)").await.unwrap();
+        let writing = holder.begin().await.unwrap();
+        writing.execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
+        let mut options = ConnectOptions::new(&url);
+        options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_millis(50)));
+        let other = Database::connect(options).await.unwrap();
+        let locked = other.execute_unprepared("INSERT INTO t VALUES (2)").await.unwrap_err();
+        assert!(unavailable(&locked), "{locked:?}");
+        let bad = other.execute_unprepared("INSERT INTO missing VALUES (1)").await.unwrap_err();
+        assert!(!unavailable(&bad), "{bad:?}");
+        writing.rollback().await.unwrap();
     }
 
     #[test]
