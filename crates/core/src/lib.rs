@@ -19,5 +19,8 @@ pub mod submit;
 pub mod throttle;
 pub mod wire;
 
+#[cfg(all(test, feature = "jwt"))]
+mod test_jws;
+
 pub use clock::{Clock, ManualClock, OffsetClock, Timestamp};
 pub use reason::Reason;

@@ -66,8 +66,6 @@ pub fn verify_access_token(
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use ed25519_dalek::SigningKey;
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     use jsonwebtoken::EncodingKey;
@@ -103,16 +101,8 @@ mod tests {
         c
     }
 
-    /// `header` and `claims` signed with `key` as EdDSA, whatever the header says.
     fn signed(header: &Value, claims: &Value, key: &EncodingKey) -> String {
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::EdDSA).unwrap();
-        format!("{message}.{signature}")
+        crate::test_jws::sign(header, claims, key, Algorithm::EdDSA)
     }
 
     #[test]

@@ -341,14 +341,7 @@ AmsYEUUJWZtPJgG+veL/RCBGMBVLCjzxqkhZICL2gUHJEsA9shyyVNBX
 
     /// `header` and `claims` as a JWT signed by `signer`, whatever the header says.
     fn sign(signer: &Signer, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &signer.key, signer.algorithm).unwrap();
-        format!("{message}.{signature}")
+        crate::test_jws::sign(header, claims, &signer.key, signer.algorithm)
     }
 
     fn header(signer: &Signer) -> Value {

@@ -37,6 +37,8 @@ use tokenlab_server::config::{Profile, TrustedProxies};
 use tokenlab_server::secrets::OsSecrets;
 use tokenlab_server::{Application, Settings};
 
+use crate::scratch_database::ScratchDatabase;
+
 /// Where every test's clock starts. In the past of any machine that runs the tests: the session
 /// store's rows carry tower-sessions' expiry on the system clock, and its garbage collector
 /// compares them with this clock, so it never collects a live session.
@@ -274,16 +276,7 @@ impl TestApp {
 
     /// The single number a `SELECT COUNT(*) AS n …` answers, read straight from the database.
     pub async fn count(&self, sql: &str) -> i64 {
-        use sea_orm::ConnectionTrait as _;
-        let db = sea_orm::Database::connect(self.database_url()).await.unwrap();
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .unwrap();
-        let n = row.try_get::<i64>("", "n").unwrap();
-        db.close().await.unwrap();
-        n
+        crate::scratch_database::count(self.database_url(), sql).await
     }
 
     /// Polls the database until `sql` counts `n`: the event a test waits for, never a fixed sleep.
@@ -468,12 +461,12 @@ pub async fn assert_refused(response: Response, status: StatusCode, reason: &str
 /// A fresh database: a temporary SQLite file, or a new PostgreSQL database dropped afterwards.
 struct TestDb {
     url: String,
-    kind: TestDbKind,
+    _owned: TestDbKind,
 }
 
 enum TestDbKind {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres(#[allow(dead_code)] ScratchDatabase),
 }
 
 impl TestDb {
@@ -482,47 +475,13 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                Self { url, kind: TestDbKind::Sqlite(dir) }
+                Self { url, _owned: TestDbKind::Sqlite(dir) }
             }
             Backend::Postgres => {
-                use sea_orm::ConnectionTrait as _;
                 let admin_url =
                     std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
-                let name = format!("tokenlab_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(&admin_url)
-                    .await
-                    .expect("TEST_DATABASE_URL answers");
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-                admin.close().await.unwrap();
-                let mut url = reqwest::Url::parse(&admin_url).unwrap();
-                url.set_path(&name);
-                Self { url: url.to_string(), kind: TestDbKind::Postgres { admin_url, name } }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDbKind::Postgres { admin_url, name } = &self.kind {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime, which cannot be blocked on; a thread with its own
-            // small runtime can.
-            let dropped = std::thread::spawn(move || {
-                let rt =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    use sea_orm::ConnectionTrait as _;
-                    let admin = sea_orm::Database::connect(&admin_url).await?;
-                    admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await?;
-                    admin.close().await
-                })
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop test database {}", self.url);
+                let db = ScratchDatabase::create(&admin_url, "tokenlab_test").await;
+                Self { url: db.url.clone(), _owned: TestDbKind::Postgres(db) }
             }
         }
     }

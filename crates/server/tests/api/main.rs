@@ -26,6 +26,8 @@ mod platform;
 #[path = "../support/redis_prefix.rs"]
 mod redis_prefix;
 mod redis_sessions;
+#[path = "../support/scratch_database.rs"]
+mod scratch_database;
 mod session;
 mod signout;
 mod throttle;
