@@ -26,6 +26,8 @@ use tokenlab_core::dpop::{
 
 /// The seeds' `iat` (2026-01-01T00:00:00Z).
 const NOW: Timestamp = datetime!(2026-01-01 00:00 UTC);
+const ORIGIN: &str = "https://lab.example";
+const PATH: &str = "/api/jwt/me";
 const URL: &str = "https://lab.example/api/jwt/me";
 const ACCESS_TOKEN: &str = "an.access.token";
 const NONCE_KEY: &[u8] = b"fuzz nonce key";
@@ -54,7 +56,8 @@ fuzz_target!(|input: &[u8]| {
     };
     let request = ProofContext {
         method: "GET",
-        url: URL,
+        origins: &[ORIGIN],
+        path: PATH,
         access_token: (mode & 2 != 0).then_some(ACCESS_TOKEN),
         nonce: if mode & 4 != 0 { NonceRule::Required { key: NONCE_KEY } } else { NonceRule::None },
     };

@@ -16,6 +16,7 @@ mod m20261127_000007_demo_counters;
 mod m20261201_000008_session_owners;
 mod m20261201_000009_login_throttle_pending;
 mod m20261201_000010_demo_clock;
+mod m20261202_000011_dpop;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_session_owners::Migration),
             Box::new(m20261201_000009_login_throttle_pending::Migration),
             Box::new(m20261201_000010_demo_clock::Migration),
+            Box::new(m20261202_000011_dpop::Migration),
         ]
     }
 }

@@ -229,8 +229,11 @@ pub enum NonceRule<'a> {
 pub struct ProofContext<'a> {
     /// The request's method, as sent (`GET`, `POST`).
     pub method: &'a str,
-    /// The request's URL as the server is reached (its public origin and the path).
-    pub url: &'a str,
+    /// The origins the server is reached at: its public origin (and, serving on a loopback
+    /// address without one, the loopback names of the same port). A proof names one of them.
+    pub origins: &'a [&'a str],
+    /// The request's path, without the query.
+    pub path: &'a str,
     /// The access token the request presents, when it presents one: the proof must carry its
     /// hash (`ath`).
     pub access_token: Option<&'a str>,
@@ -274,9 +277,12 @@ pub fn check_claims(
     if claims.htm != request.method {
         return Err(ProofRejection::WrongMethod);
     }
-    match (normalize_htu(&claims.htu), normalize_htu(request.url)) {
-        (Some(presented), Some(expected)) if presented == expected => {}
-        _ => return Err(ProofRejection::WrongUrl),
+    let presented = normalize_htu(&claims.htu).ok_or(ProofRejection::WrongUrl)?;
+    let names_this_request = request.origins.iter().any(|origin| {
+        normalize_htu(&format!("{origin}{}", request.path)).is_some_and(|url| url == presented)
+    });
+    if !names_this_request {
+        return Err(ProofRejection::WrongUrl);
     }
     let now_seconds = now.unix_timestamp();
     if claims.iat > now_seconds.saturating_add(PROOF_MAX_AHEAD.whole_seconds()) {

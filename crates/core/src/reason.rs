@@ -111,6 +111,18 @@ reasons! {
     TokenRevoked = "token_revoked", 401,
         "The access token was signed correctly and has not expired, but its login was ended (sign out everywhere, a password change, or the end of its refresh-token family). tokenlab checks this on every request; most JWT setups do not, and would accept the token until it expires.",
         "OWASP ASVS V7.4 (session termination); RFC 7009 §2 (revocation)";
+    TokenBound = "token_bound", 401,
+        "This access token is bound to a key (DPoP): it counts only as Authorization: DPoP, beside a fresh proof signed by that key. Sent as Bearer, or copied without the key, it is worthless.",
+        "RFC 9449 §7.1 (DPoP-bound access tokens)";
+    DpopProofInvalid = "dpop_proof_invalid", 401,
+        "The DPoP proof is missing, malformed, signed by another key than the one the token or refresh token is bound to, or names another method, URL or access token, or an iat outside the server's window (60 s back, 5 s ahead).",
+        "RFC 9449 §4.3 (checking DPoP proofs)";
+    DpopProofReplayed = "dpop_proof_replayed", 401,
+        "This DPoP proof (its jti) was already used, on this server instance or another: a proof counts once. The client signs a fresh one for every request.",
+        "RFC 9449 §11.1 (DPoP proof replay)";
+    UseDpopNonce = "use_dpop_nonce", 401,
+        "The server wants its current nonce in the DPoP proof: sign a new proof with the DPoP-Nonce this answer carries and retry. Nonces stop proofs made in advance by a script that has since lost the page.",
+        "RFC 9449 §8–9 (server-provided nonce)";
     RefreshInvalid = "refresh_invalid", 400,
         "This refresh token was never issued here.",
         "RFC 6749 §5.2 (invalid_grant)";

@@ -241,7 +241,7 @@ pub async fn collect_once(state: &AppState) -> Result<(), sea_orm::DbErr> {
     use sea_orm::{ColumnTrait as _, Condition, EntityTrait as _, QueryFilter as _};
 
     use crate::entities::{
-        devices, form_tokens, idempotency_keys, refresh_families, refresh_tokens,
+        devices, dpop_proofs_seen, form_tokens, idempotency_keys, refresh_families, refresh_tokens,
     };
     let sessions = state.session_store.delete_expired().await?;
     let now = state.clock.now();
@@ -253,6 +253,12 @@ pub async fn collect_once(state: &AppState) -> Result<(), sea_orm::DbErr> {
         .rows_affected;
     let tokens = form_tokens::Entity::delete_many()
         .filter(form_tokens::Column::ExpiresAt.lt(now_s))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    // A proof whose iat left the window is refused as too old: its row has nothing to stop.
+    let proofs = dpop_proofs_seen::Entity::delete_many()
+        .filter(dpop_proofs_seen::Column::ExpiresAt.lt(now_s))
         .exec(&state.db)
         .await?
         .rows_affected;
@@ -301,11 +307,12 @@ pub async fn collect_once(state: &AppState) -> Result<(), sea_orm::DbErr> {
         .exec(&state.db)
         .await?
         .rows_affected;
-    if sessions + keys + tokens + throttle + refresh + families + devices > 0 {
+    if sessions + keys + tokens + proofs + throttle + refresh + families + devices > 0 {
         tracing::info!(
             sessions,
             keys,
             tokens,
+            proofs,
             throttle,
             refresh,
             families,

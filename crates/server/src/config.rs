@@ -47,6 +47,16 @@ pub enum Profile {
     Production,
 }
 
+/// Whether DPoP proofs must carry a server nonce (RFC 9449 §8–9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DpopNonces {
+    /// Every proof names a nonce the server handed out in the last five to ten minutes: proofs
+    /// made in advance by a script that has since lost the page are worthless.
+    Required,
+    /// Proofs need no nonce: one round trip fewer, and pre-made proofs work for a minute.
+    Off,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
@@ -148,6 +158,12 @@ pub struct Settings {
     /// `recommended` in production. The demo can switch presets at runtime (`PUT /api/demo/policy`).
     #[arg(long, env = "TOKENLAB_TOKEN_POLICY")]
     pub token_policy: Option<String>,
+
+    /// Whether DPoP proofs must carry the server's nonce (`required`), or not (`off`). Nonces are
+    /// derived from the refresh-derivation key and the time, so every instance accepts every
+    /// instance's, and nothing is stored.
+    #[arg(long, env = "TOKENLAB_DPOP_NONCES", value_enum, default_value_t = DpopNonces::Required)]
+    pub dpop_nonces: DpopNonces,
 
     /// Where server sessions live: `database` (the default: the application database), or
     /// `redis://HOST:PORT[/DB]`, for several instances that share sessions in Redis.

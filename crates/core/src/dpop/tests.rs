@@ -144,7 +144,8 @@ fn proof_claims() -> ProofClaims {
 
 const REQUEST: ProofContext<'static> = ProofContext {
     method: "GET",
-    url: "https://lab.example/api/jwt/me",
+    origins: &["https://lab.example"],
+    path: "/api/jwt/me",
     access_token: None,
     nonce: NonceRule::None,
 };
@@ -154,6 +155,12 @@ fn claims_must_describe_this_request_now() {
     let token = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
     let with_token = ProofContext { access_token: Some(token), ..REQUEST };
     let with_nonce = ProofContext { nonce: NonceRule::Required { key: NONCE_KEY }, ..REQUEST };
+    let loopback = ProofContext {
+        origins: &["http://127.0.0.1:3000", "http://localhost:3000"],
+        path: "/api/jwt/me",
+        ..REQUEST
+    };
+    let on_loopback = |htu: &str| ProofClaims { htu: htu.into(), ..proof_claims() };
     let at = |seconds: i64| ProofClaims { iat: T0.unix_timestamp() + seconds, ..proof_claims() };
     let cases: Vec<(&str, ProofClaims, ProofContext<'_>, Result<(), ProofRejection>)> = vec![
         ("as sent", proof_claims(), REQUEST, Ok(())),
@@ -198,6 +205,20 @@ fn claims_must_describe_this_request_now() {
             ProofClaims { htu: "HTTPS://LAB.example:443/api/jwt/me?a=b".into(), ..proof_claims() },
             REQUEST,
             Ok(()),
+        ),
+        ("one loopback name", on_loopback("http://127.0.0.1:3000/api/jwt/me"), loopback, Ok(())),
+        ("the other", on_loopback("http://localhost:3000/api/jwt/me"), loopback, Ok(())),
+        (
+            "another port",
+            on_loopback("http://localhost:3001/api/jwt/me"),
+            loopback,
+            Err(ProofRejection::WrongUrl),
+        ),
+        (
+            "another path",
+            on_loopback("http://localhost:3000/api/jwt/me/"),
+            loopback,
+            Err(ProofRejection::WrongUrl),
         ),
         (
             "a path only",

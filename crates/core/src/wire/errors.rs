@@ -40,13 +40,19 @@ pub enum OAuthErrorCode {
     InvalidGrant,
     /// `grant_type` is neither `password` nor `refresh_token`.
     UnsupportedGrantType,
+    /// The `DPoP` proof was refused (RFC 9449 §5).
+    InvalidDpopProof,
+    /// Retry with the nonce in the answer's `DPoP-Nonce` (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
-    pub const ALL: [OAuthErrorCode; 3] = [
+    pub const ALL: [OAuthErrorCode; 5] = [
         OAuthErrorCode::InvalidRequest,
         OAuthErrorCode::InvalidGrant,
         OAuthErrorCode::UnsupportedGrantType,
+        OAuthErrorCode::InvalidDpopProof,
+        OAuthErrorCode::UseDpopNonce,
     ];
 
     /// The wire form, as in `{"error": "..."}`.
@@ -55,6 +61,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidRequest => "invalid_request",
             OAuthErrorCode::InvalidGrant => "invalid_grant",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -65,6 +73,10 @@ impl OAuthErrorCode {
             Reason::InvalidRequest | Reason::InvalidJson | Reason::UnsupportedMediaType => {
                 OAuthErrorCode::InvalidRequest
             }
+            Reason::DpopProofInvalid | Reason::DpopProofReplayed => {
+                OAuthErrorCode::InvalidDpopProof
+            }
+            Reason::UseDpopNonce => OAuthErrorCode::UseDpopNonce,
             _ => OAuthErrorCode::InvalidGrant,
         }
     }

@@ -36,8 +36,8 @@ pub use device::{
 };
 pub use errors::{ErrorBody, ErrorDetails, OAuthErrorBody, OAuthErrorCode};
 pub use oauth::{
-    AccessClaims, BearerMe, Family, FamilyToken, FamilyTokenState, Jwk, JwkSet, TokenInfo,
-    TokenResponse,
+    AccessClaims, BearerMe, Confirmation, Family, FamilyToken, FamilyTokenState, Jwk, JwkSet,
+    TokenInfo, TokenResponse,
 };
 pub use orders::{CreatedOrder, FormToken, NewOrder, Order, OrderList};
 pub use session::{SessionInfo, SessionView, UserView};

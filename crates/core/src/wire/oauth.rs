@@ -21,12 +21,25 @@ pub struct AccessClaims {
     /// that login refuses the token.
     pub sid: String,
     pub preferred_username: String,
+    /// Present when the token is bound to a key (DPoP, RFC 9449 §6): it is then accepted only
+    /// with a proof signed by the key this thumbprint names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800's confirmation claim, as RFC 9449 §6.1 uses it: the thumbprint (RFC 7638) of the key
+/// the token is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `Bearer`, or `DPoP` when the request carried a proof: the access token is then bound to
+    /// the proof's key and is sent as `Authorization: DPoP`, each time with a fresh proof.
     #[cfg_attr(feature = "openapi", schema(example = "Bearer"))]
     pub token_type: String,
     /// Seconds the access token lives.
@@ -94,6 +107,9 @@ pub struct TokenInfo {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The thumbprint of the key the token is bound to (DPoP), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

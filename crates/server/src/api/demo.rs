@@ -225,10 +225,13 @@ async fn expire_sessions(
     responses((status = 200, body = StatelessVerdict), StatelessRefusals))]
 async fn stateless_jwt(
     State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::extract::OriginalUri,
     headers: axum::http::HeaderMap,
 ) -> Result<ApiJson<StatelessVerdict>, ApiError> {
     demo_clock(&state)?;
-    let claims = crate::auth::bearer::verify_signed_claims(&state, &headers).await?;
+    let target = crate::auth::dpop::Target { method: &method, path: uri.path() };
+    let claims = crate::auth::bearer::verify_signed_claims(&state, &headers, target).await?;
     Ok(ApiJson(StatelessVerdict { accepted: true, exp: claims.exp }))
 }
 

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
@@ -26,9 +26,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::refusals::{
-    self, BEARER, Body, EVERY_REQUEST, PASSWORD_CHECK, STATE_CHANGING, refusals,
+    self, BEARER, Body, DPOP_PROOF, DpopProofHeader, EVERY_REQUEST, PASSWORD_CHECK, STATE_CHANGING,
+    refusals,
 };
 use crate::auth::bearer::{self, Issued, bearer_claims, invalid_token};
+use crate::auth::dpop::{self, Target};
 use crate::clock::from_unix_seconds;
 use crate::entities::{refresh_families, refresh_tokens};
 use crate::error::ApiError;
@@ -45,9 +47,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-/// What a grant is refused with: the request, the password check, the refresh token.
-const GRANT_REFUSALS: [&[Reason]; 3] = [
+/// What a grant is refused with: the request, its DPoP proof, the password check, the refresh
+/// token.
+const GRANT_REFUSALS: [&[Reason]; 4] = [
     &[Reason::InvalidRequest, Reason::UnsupportedGrantType],
+    DPOP_PROOF,
     PASSWORD_CHECK,
     &[
         Reason::RefreshInvalid,
@@ -79,9 +83,10 @@ refusals!(BearerRefusals = BEARER);
 
 impl From<Issued> for TokenResponse {
     fn from(issued: Issued) -> Self {
+        let token_type = if issued.dpop_jkt.is_some() { "DPoP" } else { "Bearer" };
         Self {
             access_token: issued.access_token,
-            token_type: "Bearer".to_owned(),
+            token_type: token_type.to_owned(),
             expires_in: issued.expires_in,
             refresh_token: Some(issued.refresh_token),
             refresh_expires_in: issued.refresh_expires_in,
@@ -144,7 +149,13 @@ fn no_store() -> [(HeaderName, HeaderValue); 2] {
 /// With `X-Refresh-Cookie: 1` (the browser variant) the refresh token is set as the HttpOnly cookie
 /// `tl_refresh` instead of sent in the body, and the refresh grant reads it from there. A body that
 /// is neither a form nor JSON, or does not parse, is `invalid_request`.
+///
+/// With a `DPoP` proof (RFC 9449) the tokens are bound to the proof's key: `token_type` is `DPoP`,
+/// the access token carries `cnf.jkt`, and the refresh token is exchanged only with a proof by the
+/// same key. When the server requires nonces, a proof without the current one is answered 400
+/// `use_dpop_nonce` with the nonce in `DPoP-Nonce`; sign a new proof with it and retry.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    params(DpopProofHeader),
     request_body(content(
         (TokenRequest = "application/x-www-form-urlencoded"),
         (TokenRequest = "application/json"),
@@ -153,28 +164,46 @@ fn no_store() -> [(HeaderName, HeaderValue); 2] {
         (status = 200, description = "Tokens, with `Cache-Control: no-store`. A refresh also \
             answers `X-Tokenlab-Refresh`: `rotated` when this request exchanged the token, `repeated` \
             when another request had just done so and this one got the same child (the grace window)",
-            body = TokenResponse),
+            body = TokenResponse,
+            headers(("DPoP-Nonce" = String, description = "With a DPoP proof, when the server \
+                requires nonces: the nonce the next proofs carry"))),
         TokenRefusals,
     ))]
 async fn token(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     request: Result<JsonOrForm<TokenRequest>, ApiError>,
 ) -> Result<Response, OAuthError> {
     let JsonOrForm(request) = request?;
     let grant = request.into_grant(refresh_cookie(&state, &headers)).map_err(ApiError::from)?;
+    // The proof is judged before the password or the refresh token, so a bad proof costs no hash.
+    let dpop_jkt = match dpop::presented(&headers)? {
+        Some(proof) => {
+            let target = Target { method: &method, path: uri.path() };
+            Some(dpop::accept(&state, proof, target, None, None).await?.jkt)
+        }
+        None => None,
+    };
+    let bound = dpop_jkt.is_some();
     let response = match grant {
         Grant::Password { username, password } => {
-            bearer::password_login(&state, &username, password, client, &headers).await?
+            bearer::password_login(&state, &username, password, client, &headers, dpop_jkt).await?
         }
-        Grant::RefreshToken(refresh) => bearer::refresh(&state, refresh.expose_secret()).await?,
+        Grant::RefreshToken(refresh) => {
+            bearer::refresh(&state, refresh.expose_secret(), dpop_jkt.as_deref()).await?
+        }
     };
     let outcome = response.refresh_outcome;
     let mut http = respond(&state, &headers, response.into());
     if let Some(outcome) = outcome {
         http.headers_mut()
             .insert(RefreshOutcome::HEADER, HeaderValue::from_static(outcome.as_str()));
+    }
+    if bound && let Some((name, value)) = dpop::current_nonce(&state)? {
+        http.headers_mut().insert(name, value);
     }
     Ok(http)
 }
@@ -315,20 +344,30 @@ async fn family(
     Ok(axum::Json(Family { revoked_reason: family.revoked_reason, tokens }))
 }
 
-/// Who the bearer of this access token is; no session, one key lookup.
+/// Who the bearer of this access token is; no session, no database statement for a bearer token
+/// (one, the replay store's, for a DPoP-bound token and its proof).
 #[utoipa::path(get, path = "/jwt/me", tag = "oauth", security(("bearer" = [])),
+    params(DpopProofHeader),
     responses((status = 200, body = BearerMe), BearerRefusals))]
 async fn me(
     State(state): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<BearerMe>, ApiError> {
-    let claims = bearer_claims(&state, &headers).await?;
+    let target = Target { method: &method, path: uri.path() };
+    let claims = bearer_claims(&state, &headers, target).await?;
     let id = claims
         .sub
         .parse()
         .map_err(|_| invalid_token(Reason::TokenInvalid, "sub is not a user id"))?;
     Ok(axum::Json(BearerMe {
         user: UserView { id, username: claims.preferred_username },
-        token: TokenInfo { iat: claims.iat, exp: claims.exp, jti: claims.jti },
+        token: TokenInfo {
+            iat: claims.iat,
+            exp: claims.exp,
+            jti: claims.jti,
+            dpop_jkt: claims.cnf.map(|cnf| cnf.jkt),
+        },
     }))
 }

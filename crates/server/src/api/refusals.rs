@@ -58,12 +58,32 @@ pub const DEVICE: &[Reason] = &[
     Reason::DeviceTokenExpired,
     Reason::DeviceTokenReused,
 ];
-/// `auth::bearer::verify_signed_claims`: an access token's signature and time claims.
-pub const SIGNED_TOKEN: &[Reason] =
-    &[Reason::NotLoggedIn, Reason::TokenInvalid, Reason::TokenExpired];
+/// `auth::dpop::accept`: a DPoP proof (its form, key, request, window, nonce), and its `jti` not
+/// seen before.
+pub const DPOP_PROOF: &[Reason] =
+    &[Reason::DpopProofInvalid, Reason::DpopProofReplayed, Reason::UseDpopNonce];
+/// `auth::bearer::verify_signed_claims`: an access token's signature and time claims, and for a
+/// token bound to a key, its proof.
+pub const SIGNED_TOKEN: &[Reason] = &[
+    Reason::NotLoggedIn,
+    Reason::TokenInvalid,
+    Reason::TokenExpired,
+    Reason::TokenBound,
+    Reason::DpopProofInvalid,
+    Reason::DpopProofReplayed,
+    Reason::UseDpopNonce,
+];
 /// `auth::bearer::bearer_claims`: also, the token's login was not ended.
-pub const BEARER: &[Reason] =
-    &[Reason::NotLoggedIn, Reason::TokenInvalid, Reason::TokenExpired, Reason::TokenRevoked];
+pub const BEARER: &[Reason] = &[
+    Reason::NotLoggedIn,
+    Reason::TokenInvalid,
+    Reason::TokenExpired,
+    Reason::TokenBound,
+    Reason::DpopProofInvalid,
+    Reason::DpopProofReplayed,
+    Reason::UseDpopNonce,
+    Reason::TokenRevoked,
+];
 /// `auth::Caller`: an access token, else the device headers (checked against the database only),
 /// else the session cookie.
 pub const CALLER: &[Reason] = &[
@@ -75,8 +95,25 @@ pub const CALLER: &[Reason] = &[
     Reason::DeviceTokenReused,
     Reason::TokenInvalid,
     Reason::TokenExpired,
+    Reason::TokenBound,
+    Reason::DpopProofInvalid,
+    Reason::DpopProofReplayed,
+    Reason::UseDpopNonce,
     Reason::TokenRevoked,
 ];
+
+/// The `DPoP` request header (RFC 9449 §4): a proof, signed by the key the tokens are (to be)
+/// bound to, of this request's method and URL.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the `HeaderMap`; this type only describes it.
+pub struct DpopProofHeader {
+    /// A DPoP proof JWT (`typ: dpop+jwt`, ES256 or EdDSA, the public key in `jwk`; claims `jti`,
+    /// `htm`, `htu`, `iat`, with `ath` beside a bound access token and `nonce` when the server
+    /// asks for one). Each proof counts once.
+    #[param(rename = "DPoP")]
+    dpop: Option<String>,
+}
 /// The demo's endpoints check the profile themselves, not only by being routed in it.
 pub const DEMO_ONLY: &[Reason] = &[Reason::NotFound];
 

@@ -3,8 +3,6 @@
 //! back, RFC 9700 §4.14.2). `api/oauth.rs` speaks RFC 6749 over HTTP on top of it.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum_extra::headers::authorization::Bearer;
-use axum_extra::headers::{Authorization, HeaderMapExt as _};
 use hmac::{Hmac, Mac as _};
 use jsonwebtoken::{Algorithm, Header};
 use sea_orm::sea_query::{Expr, Query};
@@ -19,9 +17,10 @@ use tokenlab_core::bearer::{
     rotated_refresh, verify_access_token,
 };
 use tokenlab_core::random::{decode_token, encode_token};
-use tokenlab_core::wire::AccessClaims;
+use tokenlab_core::wire::{AccessClaims, Confirmation};
 use tokenlab_core::{Reason, Timestamp};
 
+use crate::auth::dpop::{self, Target};
 use crate::auth::password::{authenticate, still_current};
 use crate::auth::revocation::family_handle;
 use crate::auth::signout;
@@ -42,9 +41,13 @@ pub struct Issued {
     pub refresh_expires_in: i64,
     /// For the refresh grant: whether this request rotated the token or repeated a rotation.
     pub refresh_outcome: Option<RefreshOutcome>,
+    /// The thumbprint of the key both tokens are bound to (DPoP), if they are.
+    pub dpop_jkt: Option<String>,
 }
 
-/// The password grant: check the password, start a refresh family, mint the first tokens.
+/// The password grant: check the password, start a refresh family, mint the first tokens. With
+/// `dpop_jkt` (the thumbprint of the key a checked proof was signed with), the family and every
+/// access token minted from it are bound to that key.
 #[tracing::instrument(name = "bearer.password_grant", skip_all)]
 pub async fn password_login(
     state: &AppState,
@@ -52,6 +55,7 @@ pub async fn password_login(
     password: SecretString,
     client: std::net::IpAddr,
     headers: &HeaderMap,
+    dpop_jkt: Option<String>,
 ) -> Result<Issued, ApiError> {
     let user = authenticate(state, username, password, client).await?;
     let now = state.clock.now();
@@ -69,6 +73,7 @@ pub async fn password_login(
         revoked_at: Set(None),
         revoked_reason: Set(None),
         user_agent: Set(Some(user_agent(headers))),
+        dpop_jkt: Set(dpop_jkt.clone()),
     }
     .insert(&txn)
     .await?;
@@ -85,7 +90,8 @@ pub async fn password_login(
     .await?;
     still_current(&txn, &user).await?;
     txn.commit().await.context("starting a refresh-token family")?;
-    issue(state, &policy, &user, &family, refresh, expires_at, now).await
+    let family = Minted { id: &family, dpop_jkt: dpop_jkt.as_deref() };
+    issue(state, &policy, &user, family, refresh, expires_at, now).await
 }
 
 /// The child of a refresh token is derived from it with the server's HMAC key, so a client that
@@ -99,9 +105,15 @@ async fn child_of(state: &AppState, parent: &str) -> Result<String, ApiError> {
 }
 
 /// The refresh_token grant: rotate the presented refresh token (or, within the grace window,
-/// answer a retry with the same child), detect reuse, and mint a new access token.
+/// answer a retry with the same child), detect reuse, and mint a new access token. A family bound
+/// to a key (DPoP) is refreshed only with a proof by that key (`dpop_jkt`, already checked), and a
+/// bearer family only without one.
 #[tracing::instrument(name = "bearer.refresh", skip_all)]
-pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiError> {
+pub async fn refresh(
+    state: &AppState,
+    presented: &str,
+    dpop_jkt: Option<&str>,
+) -> Result<Issued, ApiError> {
     if decode_token(presented).is_none() {
         // Not in the form tokenlab issues: no lookup can find it.
         return Err(ApiError::refused(Reason::RefreshInvalid, "malformed refresh token"));
@@ -122,6 +134,29 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiErr
             "this refresh token's family was revoked",
         ));
     }
+    match (family.dpop_jkt.as_deref(), dpop_jkt) {
+        (Some(bound), Some(proved)) if bound == proved => {}
+        (None, None) => {}
+        (Some(_), Some(_)) => {
+            return Err(ApiError::refused(
+                Reason::DpopProofInvalid,
+                "this refresh token is bound to another key than the DPoP proof's",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(ApiError::refused(
+                Reason::DpopProofInvalid,
+                "this refresh token is bound to a key: send a DPoP proof signed by it",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::refused(
+                Reason::DpopProofInvalid,
+                "this refresh token is not bound to a key: refresh it without a DPoP proof",
+            ));
+        }
+    }
+    let minted = Minted { id: &family.id, dpop_jkt: family.dpop_jkt.as_deref() };
     let user = users::Entity::find_by_id(family.user_id)
         .one(&state.db)
         .await?
@@ -172,7 +207,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiErr
             .insert(&txn)
             .await?;
             txn.commit().await?;
-            return issue(state, &policy, &user, &family.id, child, child_expires, now)
+            return issue(state, &policy, &user, minted, child, child_expires, now)
                 .await
                 .map(|issued| issued.after_refresh(RefreshOutcome::Rotated));
         }
@@ -202,7 +237,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, ApiErr
             let child = child_of(state, presented).await?;
             let policy = crate::policy::current(state).await?;
             let child_expires = from_unix_seconds(child_row.expires_at)?;
-            issue(state, &policy, &user, &family.id, child, child_expires, now)
+            issue(state, &policy, &user, minted, child, child_expires, now)
                 .await
                 .map(|issued| issued.after_refresh(RefreshOutcome::Repeated))
         }
@@ -247,12 +282,19 @@ pub async fn revoke_family(state: &AppState, family_id: &str, why: &str) -> Resu
     Ok(())
 }
 
+/// The family tokens are minted from: its id, and the key it is bound to.
+#[derive(Debug, Clone, Copy)]
+struct Minted<'a> {
+    id: &'a str,
+    dpop_jkt: Option<&'a str>,
+}
+
 /// Mints an access token and pairs it with the refresh token the client must now keep.
 async fn issue(
     state: &AppState,
     policy: &TokenPolicy,
     user: &users::Model,
-    family_id: &str,
+    family: Minted<'_>,
     refresh: String,
     refresh_expires_at: Timestamp,
     now: Timestamp,
@@ -266,8 +308,9 @@ async fn issue(
         nbf: now.unix_timestamp(),
         exp: expires_at.unix_timestamp(),
         jti: new_token(state.secrets.as_ref())?[..32].to_owned(),
-        sid: family_handle(family_id),
+        sid: family_handle(family.id),
         preferred_username: user.username.clone(),
+        cnf: family.dpop_jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
     };
     let (kid, key) = state.keys.signing_key()?;
     let mut header = Header::new(Algorithm::EdDSA);
@@ -279,6 +322,7 @@ async fn issue(
         refresh_token: refresh,
         refresh_expires_in: (refresh_expires_at - now).whole_seconds().max(0),
         refresh_outcome: None,
+        dpop_jkt: family.dpop_jkt.map(str::to_owned),
     })
 }
 
@@ -295,14 +339,15 @@ pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {
     ApiError::refused(reason, description.to_owned()).with_header(header::WWW_AUTHENTICATE, value)
 }
 
-/// Verifies an `Authorization: Bearer` access token: [`verify_signed_claims`], and that its login
-/// was not ended (from the revoked-families cache, without a database statement).
+/// Verifies an access token: [`verify_signed_claims`], and that its login was not ended (from the
+/// revoked-families cache, without a database statement).
 #[tracing::instrument(name = "bearer.check", skip_all)]
 pub async fn bearer_claims(
     state: &AppState,
     headers: &HeaderMap,
+    target: Target<'_>,
 ) -> Result<AccessClaims, ApiError> {
-    let claims = verify_signed_claims(state, headers).await?;
+    let claims = verify_signed_claims(state, headers, target).await?;
     if state.revoked_families.contains(&claims.sid) {
         return Err(invalid_token(
             Reason::TokenRevoked,
@@ -312,22 +357,93 @@ pub async fn bearer_claims(
     Ok(claims)
 }
 
+/// How the request presents its access token: `Authorization: Bearer`, or `Authorization: DPoP`
+/// (RFC 9449 §7.1) for a token bound to a key, beside a proof in the `DPoP` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented<'a> {
+    Bearer(&'a str),
+    Dpop(&'a str),
+}
+
+fn presented_token(headers: &HeaderMap) -> Result<Presented<'_>, ApiError> {
+    let missing = || {
+        ApiError::refused(
+            Reason::NotLoggedIn,
+            "send Authorization: Bearer <access token>, or DPoP <access token> with a proof",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer, DPoP algs=\"ES256 EdDSA\""),
+        )
+    };
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let (scheme, token) =
+        value.to_str().ok().and_then(|v| v.split_once(' ')).ok_or_else(missing)?;
+    let token = token.trim_start_matches(' ');
+    if token.is_empty() || token.contains(' ') {
+        return Err(invalid_token(Reason::TokenInvalid, "the access token is not one word"));
+    }
+    // Authentication schemes compare case-insensitively (RFC 9110 §11.1).
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        Ok(Presented::Bearer(token))
+    } else if scheme.eq_ignore_ascii_case("DPoP") {
+        Ok(Presented::Dpop(token))
+    } else {
+        Err(missing())
+    }
+}
+
 /// What a resource server without a revocation check verifies: one algorithm, a `kid` naming
 /// one of our unretired keys, the signature, every registered claim present and well-typed, `iss`
-/// and `aud` ours, and the time claims on the injected clock. Only the demo's contrast endpoint
-/// stops here; every real check goes through [`bearer_claims`].
+/// and `aud` ours, the time claims on the injected clock, and for a token bound to a key, a fresh
+/// proof by that key for this request. Only the demo's contrast endpoint stops here; every real
+/// check goes through [`bearer_claims`].
 pub(crate) async fn verify_signed_claims(
     state: &AppState,
     headers: &HeaderMap,
+    target: Target<'_>,
 ) -> Result<AccessClaims, ApiError> {
-    let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() else {
+    match presented_token(headers)? {
+        Presented::Bearer(token) => {
+            let claims = unbound_claims(state, token)?;
+            if claims.cnf.is_some() {
+                return Err(dpop::challenged(ApiError::refused(
+                    Reason::TokenBound,
+                    "this access token is bound to a key: send it as Authorization: DPoP, with a proof",
+                )));
+            }
+            Ok(claims)
+        }
+        Presented::Dpop(token) => {
+            bound_claims(state, headers, target, token).await.map_err(dpop::challenged)
+        }
+    }
+}
+
+/// A token sent as `Authorization: DPoP`: bound to a key, and the request's proof signed by it,
+/// naming this request and this token (`ath`), not seen before.
+async fn bound_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+    target: Target<'_>,
+    token: &str,
+) -> Result<AccessClaims, ApiError> {
+    let claims = unbound_claims(state, token)?;
+    let Some(cnf) = &claims.cnf else {
         return Err(ApiError::refused(
-            Reason::NotLoggedIn,
-            "send Authorization: Bearer <access token>",
-        )
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            Reason::TokenInvalid,
+            "this access token is not bound to a key: send it as Authorization: Bearer",
+        ));
     };
-    let token = bearer.token();
+    let proof = dpop::presented(headers)?.ok_or_else(|| {
+        ApiError::refused(Reason::DpopProofInvalid, "a DPoP-bound token needs a DPoP proof header")
+    })?;
+    dpop::accept(state, proof, target, Some(token), Some(&cnf.jkt)).await?;
+    Ok(claims)
+}
+
+/// The signature and the time claims of `token`, whatever its binding.
+fn unbound_claims(state: &AppState, token: &str) -> Result<AccessClaims, ApiError> {
     let claims = match state.verified_tokens.get(token, &state.keys) {
         Some(claims) => claims,
         None => {
@@ -366,8 +482,9 @@ fn verify_signature(state: &AppState, token: &str) -> Result<(String, AccessClai
 pub async fn bearer_user(
     state: &AppState,
     headers: &HeaderMap,
+    target: Target<'_>,
 ) -> Result<(i64, String, String), ApiError> {
-    let claims = bearer_claims(state, headers).await?;
+    let claims = bearer_claims(state, headers, target).await?;
     let id = claims
         .sub
         .parse()

@@ -11,17 +11,19 @@
 //! - `bearer` — article §4, access + refresh tokens.
 //! - `signout` and `revocation` — listing and ending sign-ins of every scheme; access tokens of an
 //!   ended login refused on every instance within a second.
+//! - `dpop` — proofs of possession (RFC 9449) for tokens bound to a key.
 //!
-//! A caller is recognised by an `Authorization: Bearer` access token, else by the device-token
-//! scheme's headers, else by the session-id scheme's cookie, so an endpoint like `/api/orders`
-//! serves every scheme without knowing which one signed the caller in.
+//! A caller is recognised by an access token (`Authorization: Bearer`, or `DPoP` with a proof),
+//! else by the device-token scheme's headers, else by the session-id scheme's cookie, so an
+//! endpoint like `/api/orders` serves every scheme without knowing which one signed the caller in.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
 pub mod bearer;
 pub mod device;
+pub mod dpop;
 pub mod password;
 pub mod revocation;
 pub mod session;
@@ -71,13 +73,20 @@ impl Caller {
     }
 }
 
+/// The request's path as the client sent it: routers nested under `/api` see their own part of it.
+pub fn original_path(parts: &Parts) -> &str {
+    parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |uri| uri.0.path())
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
-            let (user_id, username, family_handle) =
-                bearer_user(state, &parts.headers).await.context("checking an access token")?;
+            let target = dpop::Target { method: &parts.method, path: original_path(parts) };
+            let (user_id, username, family_handle) = bearer_user(state, &parts.headers, target)
+                .await
+                .context("checking an access token")?;
             return Ok(Caller {
                 user_id,
                 username,

@@ -3,6 +3,7 @@
 pub mod demo_clock;
 pub mod demo_settings;
 pub mod devices;
+pub mod dpop_proofs_seen;
 pub mod form_tokens;
 pub mod idempotency_keys;
 pub mod orders;

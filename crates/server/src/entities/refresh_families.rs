@@ -13,6 +13,8 @@ pub struct Model {
     pub revoked_reason: Option<String>,
     /// The client the family was issued to (its `User-Agent` at login).
     pub user_agent: Option<String>,
+    /// The thumbprint of the key the family is bound to (DPoP); `None` for a bearer family.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,7 +42,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::entities::sessions;
+use crate::entities::{dpop_proofs_seen, sessions};
 use crate::error::ApiError;
 use crate::secrets::storage_hash;
 use crate::sessions::sqlite_reads::SqliteReads;
@@ -278,6 +278,40 @@ impl AnySessionStore {
                 Ok(sessions::Entity::delete_many().exec(conn).await?.rows_affected)
             }
             Self::Redis(store) => Ok(store.end_everyone().await?),
+        }
+    }
+
+    /// Records that the DPoP proof `proof_hash` was accepted, unless it already was: `true` the
+    /// first time, `false` for a replay — on whichever instance it was first seen, since every
+    /// instance shares this store. One atomic statement (an insert that does nothing on conflict,
+    /// or Redis' `SET NX`), so two instances racing with the same proof cannot both win.
+    pub async fn record_proof_once(
+        &self,
+        db: &DatabaseConnection,
+        proof_hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, ApiError> {
+        match self {
+            Self::Database(_) => {
+                let seen = dpop_proofs_seen::ActiveModel {
+                    proof_hash: Set(proof_hash.to_owned()),
+                    expires_at: Set(expires_at.unix_timestamp()),
+                };
+                let inserted = dpop_proofs_seen::Entity::insert(seen)
+                    .on_conflict(
+                        OnConflict::column(dpop_proofs_seen::Column::ProofHash)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(db)
+                    .await?;
+                Ok(inserted == 1)
+            }
+            Self::Redis(store) => {
+                let lifetime = (expires_at - now).whole_seconds().max(1);
+                Ok(store.record_once(proof_hash, lifetime).await?)
+            }
         }
     }
 

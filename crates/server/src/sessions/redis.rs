@@ -159,6 +159,17 @@ impl RedisSessionStore {
         }
     }
 
+    /// Sets a key that lives `seconds` unless it exists: whether it was set (the DPoP replay
+    /// store: see `AnySessionStore::record_proof_once`).
+    pub async fn record_once(&self, proof_hash: &str, seconds: i64) -> session_store::Result<bool> {
+        let mut connection = self.connection.clone();
+        let key = format!("{}dpop-proof:{proof_hash}", self.prefix);
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(1).arg("NX").arg("EX").arg(seconds);
+        let answer: Option<String> = self.bounded(set.query_async(&mut connection)).await?;
+        Ok(answer.is_some())
+    }
+
     fn session_key(&self, id_hash: &str) -> String {
         format!("{}session:{id_hash}", self.prefix)
     }

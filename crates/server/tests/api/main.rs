@@ -15,6 +15,9 @@ mod cost;
 mod csp;
 mod db_faults;
 mod device;
+mod dpop;
+#[path = "../support/dpop_client.rs"]
+mod dpop_client;
 mod instances;
 mod keys;
 mod lab;

@@ -220,12 +220,15 @@ async fn garbage_collection_forgets_what_can_no_longer_matter(backend: Backend) 
     let guess = TestUser::alice().with_password("wrong guess");
     assert_eq!(app.try_session_login(&guess).await.status(), StatusCode::UNAUTHORIZED);
     app.password_grant(&TestUser::alice()).await;
+    let key = crate::dpop_client::ProofKey::ed25519(9);
+    crate::dpop::DpopClient::new(&app, key).login(&TestUser::alice()).await;
     let phone = app.device_login(&TestUser::alice(), "phone-to-forget", "hardened").await;
     let id = phone.body["device"]["id"].as_i64().unwrap();
     let revoked =
         phone.credential.apply(app.client.delete(app.url(&format!("/api/device/devices/{id}"))));
     assert_eq!(revoked.send().await.unwrap().status(), StatusCode::NO_CONTENT);
-    let tables = ["login_throttle", "refresh_families", "refresh_tokens", "devices"];
+    let tables =
+        ["login_throttle", "refresh_families", "refresh_tokens", "devices", "dpop_proofs_seen"];
     for table in tables {
         let n = app.count(&format!("SELECT COUNT(*) AS n FROM {table}")).await;
         assert!(n > 0, "{table} has rows to collect");

@@ -339,3 +339,50 @@ async fn a_re_attach_held_across_a_revocation_leaves_no_session_in_redis() {
     assert_eq!(prefix.sessions(), 1, "{:?}", prefix.keys());
     app.stop().await;
 }
+
+/// With sessions in Redis, the DPoP replay store is there too: a proof spent at one instance is
+/// refused at the other, the database holds none, and Redis forgets it once its `iat` is out of
+/// the window.
+#[tokio::test]
+async fn dpop_proofs_are_spent_in_redis_for_every_instance() {
+    use crate::dpop::DpopClient;
+    use crate::dpop_client::ProofKey;
+
+    let Some(url) = redis_url() else { return };
+    let prefix = Prefix::new(&url);
+    let a = spawn_on_redis(&prefix).await;
+    let public_url = a.base.clone();
+    let configure = prefix.configure();
+    let b = a
+        .second_instance_with(move |s| {
+            configure(s);
+            s.public_url = Some(public_url);
+        })
+        .await;
+    let mut client = DpopClient::new(&a, ProofKey::p256());
+    let tokens = client.login(&TestUser::alice()).await;
+    let token = tokens["access_token"].as_str().unwrap();
+
+    let (on_a, proof) = client.get_request("/api/jwt/me", token);
+    assert_eq!(on_a.send().await.unwrap().status(), StatusCode::OK);
+    let on_b = Client::new()
+        .get(b.url("/api/jwt/me"))
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_refused(on_b, StatusCode::UNAUTHORIZED, "dpop_proof_replayed").await;
+
+    assert_eq!(a.count("SELECT COUNT(*) AS n FROM dpop_proofs_seen").await, 0);
+    let spent = prefix.0.keys("dpop-proof:*");
+    // The login's proof and the resource's.
+    assert_eq!(spent.len(), 2, "{spent:?}");
+    let mut connection = prefix.0.connection().unwrap();
+    for key in spent {
+        let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut connection).unwrap();
+        assert!((1..=60).contains(&ttl), "{key} lives {ttl} s");
+    }
+    b.stop().await;
+    a.stop().await;
+}
