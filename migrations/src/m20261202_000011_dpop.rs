@@ -14,6 +14,14 @@ enum DpopProofsSeen {
     ExpiresAt,
 }
 
+/// The key a bound device registered at login (the thumbprint of its DPoP proof's key); `None`
+/// for the other modes.
+#[derive(DeriveIden)]
+enum Devices {
+    Table,
+    DpopJkt,
+}
+
 /// The key a refresh-token family is bound to (RFC 9449 §5: a public client's refresh token is
 /// bound to the key its first proof was signed with); `None` for a bearer family.
 #[derive(DeriveIden)]
@@ -50,10 +58,23 @@ impl MigrationTrait for Migration {
                     .add_column(ColumnDef::new(RefreshFamilies::DpopJkt).string_len(43).null())
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Devices::Table)
+                    .add_column(ColumnDef::new(Devices::DpopJkt).string_len(43).null())
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter().table(Devices::Table).drop_column(Devices::DpopJkt).to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

@@ -7,6 +7,10 @@
 //! - **hardened**: a random 256-bit secret bound to (user, device), stored hashed, with an absolute
 //!   lifetime, rotated at every re-attach; presenting the secret it replaced after a short grace
 //!   window is taken as theft and revokes the device (Spring Security's persistent remember-me).
+//! - **bound** (beyond the article): no secret is sent at all. At login the device registers a
+//!   public key (the thumbprint of the key its DPoP proof was signed with); every request carries
+//!   a fresh proof by that key instead of a token, and a re-attach needs one too. A copied cookie
+//!   or copied headers are worthless without the private key, which never leaves the device.
 
 use serde::{Deserialize, Serialize};
 use time::Duration;
@@ -20,6 +24,7 @@ use crate::reason::Reason;
 pub enum DeviceMode {
     AsWritten,
     Hardened,
+    Bound,
 }
 
 impl DeviceMode {
@@ -27,6 +32,7 @@ impl DeviceMode {
         match self {
             DeviceMode::AsWritten => "as_written",
             DeviceMode::Hardened => "hardened",
+            DeviceMode::Bound => "bound",
         }
     }
 
@@ -34,6 +40,7 @@ impl DeviceMode {
         match raw {
             "as_written" => Some(DeviceMode::AsWritten),
             "hardened" => Some(DeviceMode::Hardened),
+            "bound" => Some(DeviceMode::Bound),
             _ => None,
         }
     }
@@ -41,7 +48,7 @@ impl DeviceMode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DevicePolicy {
-    /// Absolute lifetime of a hardened token; re-attaching never extends it.
+    /// Absolute lifetime of a hardened token or a bound key; re-attaching never extends it.
     pub token_lifetime: Duration,
     /// How long the secret a rotation replaced is still accepted, for requests that were already
     /// in flight with it.
@@ -179,7 +186,7 @@ mod tests {
 
     #[test]
     fn modes_round_trip() {
-        for mode in [DeviceMode::AsWritten, DeviceMode::Hardened] {
+        for mode in [DeviceMode::AsWritten, DeviceMode::Hardened, DeviceMode::Bound] {
             assert_eq!(DeviceMode::parse(mode.as_str()), Some(mode));
         }
         assert_eq!(DeviceMode::parse("Hardened"), None);

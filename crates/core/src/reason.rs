@@ -85,7 +85,7 @@ reasons! {
         "A device id has 8 to 128 characters from A-Z, a-z, 0-9, '-' and '_'.",
         "tokenlab device rules";
     DeviceCredentialsMissing = "device_credentials_missing", 401,
-        "Device-token calls carry X-Device-Id and X-Device-Token headers. Log in on the device panel first.",
+        "Device-token calls carry X-Device-Id and X-Device-Token headers (a bound device: X-Device-Id and a DPoP proof by its key). Log in on the device panel first.",
         "tokenlab device-token scheme";
     DeviceTokenMismatch = "device_token_mismatch", 401,
         "The token sent does not match the copy in this server session, so the request was refused even with a valid cookie.",

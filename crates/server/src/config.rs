@@ -25,6 +25,39 @@ pub enum Command {
     /// Manage the production profile's key directory (`--keys-dir`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// A DPoP client (RFC 9449) for curl: a proof key, and proofs signed by it.
+    #[command(subcommand)]
+    Dpop(DpopCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DpopCommand {
+    /// Write a new proof key (Ed25519, PKCS#8 PEM, owner-only) to FILE; prints its thumbprint.
+    Key {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a proof of one request, signed by the key in FILE, for the `DPoP` header.
+    Proof {
+        #[arg(long)]
+        key: PathBuf,
+        /// The request's method, as sent (`GET`, `POST`).
+        #[arg(long)]
+        method: String,
+        /// The request's absolute URL, e.g. `http://127.0.0.1:3000/api/jwt/me`.
+        #[arg(long)]
+        url: String,
+        /// The access token the request sends beside the proof (`Authorization: DPoP …`).
+        #[arg(long)]
+        access_token: Option<String>,
+        /// The server's latest `DPoP-Nonce`.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// Seconds to add to this machine's clock for `iat`: the demo clock's `offset_seconds`
+        /// when it was moved (`GET /api/demo/clock`).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        clock_offset: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod middleware;
 pub mod observe;
 pub mod policy;
+pub mod proof_cli;
 pub mod queries;
 pub mod secrets;
 pub mod serve;

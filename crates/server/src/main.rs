@@ -4,8 +4,9 @@ use std::sync::Arc;
 use clap::Parser as _;
 use secrecy::ExposeSecret as _;
 use tokenlab_core::Clock as _;
-use tokenlab_server::config::{Cli, Command, KeysCommand, Profile, Settings};
+use tokenlab_server::config::{Cli, Command, DpopCommand, KeysCommand, Profile, Settings};
 use tokenlab_server::keys::files;
+use tokenlab_server::proof_cli;
 use tokenlab_server::secrets::OsSecrets;
 use tokenlab_server::{Application, app::DEMO_USERNAME, clock::SystemClock};
 use tracing_subscriber::Layer as _;
@@ -37,6 +38,36 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(settings) => serve(*settings).await,
         Command::Keys(KeysCommand::Generate { dir }) => generate_keys(&dir),
+        Command::Dpop(command) => dpop(command),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn dpop(command: DpopCommand) -> ExitCode {
+    let printed = match command {
+        DpopCommand::Key { out } => proof_cli::generate_key(&out, &OsSecrets),
+        DpopCommand::Proof { key, method, url, access_token, nonce, clock_offset } => {
+            proof_cli::load_key(&key).and_then(|key| {
+                let request = proof_cli::ProofRequest {
+                    method: &method,
+                    url: &url,
+                    iat: SystemClock.now().unix_timestamp().saturating_add(clock_offset),
+                    access_token: access_token.as_deref(),
+                    nonce: nonce.as_deref(),
+                };
+                proof_cli::proof(&key, &request, &OsSecrets)
+            })
+        }
+    };
+    match printed {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use tokenlab_core::wire::{
 };
 
 use crate::client::{ApiClient, ApiResponse, Method, Refusal};
+use crate::dpop::{self, ProofKey};
 
 /// A call's decoded body and the response it came in. Derefs to the body, as axum's `Json` does.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,8 +160,10 @@ pub fn raw<T>(result: &ApiResult<T>) -> Option<&ApiResponse> {
 pub struct DeviceCredentials {
     /// `X-Device-Id`.
     pub id: String,
-    /// `X-Device-Token`.
+    /// `X-Device-Token` (as written, hardened).
     pub token: String,
+    /// A bound device's key: a `DPoP` proof by it instead of any token.
+    pub key: Option<ProofKey>,
 }
 
 /// What a call authenticates with besides this browser's cookies, which the page always sends.
@@ -168,10 +171,12 @@ pub struct DeviceCredentials {
 pub enum Credential {
     /// Only the cookies: `tl_session`, `tl_device` or `tl_refresh`, as the browser holds them.
     Cookies,
-    /// `X-Device-Id` and `X-Device-Token`.
+    /// `X-Device-Id` and `X-Device-Token`, or a bound device's proof.
     Device(DeviceCredentials),
     /// `Authorization: Bearer <access token>`.
     Bearer(String),
+    /// `Authorization: DPoP <access token>`, with a fresh proof by the key it is bound to.
+    Dpop { token: String, key: ProofKey },
 }
 
 impl Credential {
@@ -180,13 +185,26 @@ impl Credential {
             Credential::Cookies => Vec::new(),
             Credential::Device(device) => device.headers(),
             Credential::Bearer(token) => vec![("Authorization", format!("Bearer {token}"))],
+            Credential::Dpop { token, .. } => vec![("Authorization", format!("DPoP {token}"))],
+        }
+    }
+
+    /// The key each request's proof is signed with, and the access token the proof names.
+    fn prover(&self) -> Option<(&ProofKey, Option<&str>)> {
+        match self {
+            Credential::Device(DeviceCredentials { key: Some(key), .. }) => Some((key, None)),
+            Credential::Dpop { token, key } => Some((key, Some(token))),
+            _ => None,
         }
     }
 }
 
 impl DeviceCredentials {
     fn headers(&self) -> Vec<(&'static str, String)> {
-        vec![("X-Device-Id", self.id.clone()), ("X-Device-Token", self.token.clone())]
+        match self.key {
+            Some(_) => vec![("X-Device-Id", self.id.clone())],
+            None => vec![("X-Device-Id", self.id.clone()), ("X-Device-Token", self.token.clone())],
+        }
     }
 }
 
@@ -243,6 +261,83 @@ async fn exchange(
             response,
         }),
     }
+}
+
+/// One request as `credential`: its headers, and for a key a fresh proof (`DPoP`), signed again
+/// once with the new nonce when the server answers `use_dpop_nonce` (RFC 9449 §8).
+async fn exchange_as(
+    client: &ApiClient,
+    credential: &Credential,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    extra_headers: &[(&str, String)],
+    timeout: Option<Duration>,
+) -> Result<ApiResponse, ApiFailure> {
+    let mut headers: Vec<(&str, String)> = credential.headers();
+    headers.extend(extra_headers.iter().cloned());
+    let Some((key, access_token)) = credential.prover() else {
+        return exchange(client, method, path, body, &headers, timeout).await;
+    };
+    proved(client, key, access_token, method, path, body, &headers, timeout).await
+}
+
+/// A request with a proof by `key`, retried once with a new proof when the nonce was stale.
+#[allow(clippy::too_many_arguments)] // One request's parts, each as `exchange` takes it.
+async fn proved(
+    client: &ApiClient,
+    key: &ProofKey,
+    access_token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, String)],
+    timeout: Option<Duration>,
+) -> Result<ApiResponse, ApiFailure> {
+    let mut retried = false;
+    loop {
+        let proof =
+            key.proof(method.as_str(), path, access_token).await.map_err(ApiFailure::NoAnswer)?;
+        let mut with_proof = headers.to_vec();
+        with_proof.push(("DPoP", proof));
+        let result = exchange(client, method, path, body.clone(), &with_proof, timeout).await;
+        let answered = match &result {
+            Ok(response) => Some(response),
+            Err(failure) => failure.response(),
+        };
+        if let Some(nonce) = answered.and_then(|r| r.header("dpop-nonce")) {
+            dpop::remember_nonce(nonce);
+        }
+        match &result {
+            Err(failure) if !retried && failure.reason() == Some(Reason::UseDpopNonce) => {
+                retried = true;
+            }
+            _ => return result,
+        }
+    }
+}
+
+/// [`fetch`] as `credential`.
+async fn fetch_as<T: DeserializeOwned>(
+    client: &ApiClient,
+    credential: &Credential,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> ApiResult<T> {
+    decode(exchange_as(client, credential, method, path, body, &[], None).await?)
+}
+
+/// [`act`] as `credential`.
+async fn act_as(
+    client: &ApiClient,
+    credential: &Credential,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> ApiResult<()> {
+    let response = exchange_as(client, credential, method, path, body, &[], None).await?;
+    Ok(Answer { body: (), response })
 }
 
 /// A call whose success has a body of type `T`.
@@ -333,15 +428,35 @@ pub async fn device_login(
     fetch(client, Method::Post, "/api/device/login", Some(body), &[]).await
 }
 
+/// `POST /api/device/login` in mode `bound`: a proof by this browser's key registers the key as
+/// the device's; no token comes back, and every later call carries a proof instead.
+pub async fn device_login_bound(
+    client: &ApiClient,
+    username: &str,
+    password: &str,
+    device_id: &str,
+    key: &ProofKey,
+) -> ApiResult<DeviceLoginResponse> {
+    let body = json!({
+        "username": username,
+        "password": password,
+        "device_id": device_id,
+        "mode": DeviceMode::Bound.as_str(),
+    });
+    let path = "/api/device/login";
+    decode(proved(client, key, None, Method::Post, path, Some(body), &[], None).await?)
+}
+
 /// `GET /api/device/me`. A re-attach answers `X-Session-Renewed: 1` and, hardened, a new secret
 /// in `X-Device-Token`.
 pub async fn device_me(client: &ApiClient, device: &DeviceCredentials) -> ApiResult<DeviceMe> {
-    fetch(client, Method::Get, "/api/device/me", None, &device.headers()).await
+    fetch_as(client, &Credential::Device(device.clone()), Method::Get, "/api/device/me", None).await
 }
 
 /// `GET /api/device/devices`.
 pub async fn devices(client: &ApiClient, device: &DeviceCredentials) -> ApiResult<DeviceList> {
-    fetch(client, Method::Get, "/api/device/devices", None, &device.headers()).await
+    let credential = Credential::Device(device.clone());
+    fetch_as(client, &credential, Method::Get, "/api/device/devices", None).await
 }
 
 /// `DELETE /api/device/devices/{id}`.
@@ -351,17 +466,19 @@ pub async fn revoke_device(
     id: i64,
 ) -> ApiResult<()> {
     let path = format!("/api/device/devices/{id}");
-    act(client, Method::Delete, &path, None, &device.headers()).await
+    act_as(client, &Credential::Device(device.clone()), Method::Delete, &path, None).await
 }
 
 /// `POST /api/device/logout`: this device.
 pub async fn device_logout(client: &ApiClient, device: &DeviceCredentials) -> ApiResult<()> {
-    act(client, Method::Post, "/api/device/logout", None, &device.headers()).await
+    act_as(client, &Credential::Device(device.clone()), Method::Post, "/api/device/logout", None)
+        .await
 }
 
 /// `POST /api/device/logout-all`: every device of the user.
 pub async fn device_logout_all(client: &ApiClient, device: &DeviceCredentials) -> ApiResult<()> {
-    act(client, Method::Post, "/api/device/logout-all", None, &device.headers()).await
+    let credential = Credential::Device(device.clone());
+    act_as(client, &credential, Method::Post, "/api/device/logout-all", None).await
 }
 
 // Access + refresh tokens.
@@ -381,17 +498,50 @@ pub async fn password_grant(
     fetch(client, Method::Post, "/api/oauth/token", Some(body), &headers).await
 }
 
-/// `POST /api/oauth/token`, `grant_type=refresh_token`: a new access token and a new refresh token
-/// that replaces the one presented.
-pub async fn refresh(client: &ApiClient, from: RefreshFrom<'_>) -> ApiResult<TokenResponse> {
-    let (body, headers) = match from {
+/// [`password_grant`] with a proof by `key` (RFC 9449): both tokens come back bound to it
+/// (`token_type: DPoP`).
+pub async fn password_grant_bound(
+    client: &ApiClient,
+    username: &str,
+    password: &str,
+    refresh_in: RefreshIn,
+    key: &ProofKey,
+) -> ApiResult<TokenResponse> {
+    let body = json!({ "grant_type": "password", "username": username, "password": password });
+    let headers = match refresh_in {
+        RefreshIn::Cookie => vec![("X-Refresh-Cookie", "1".to_owned())],
+        RefreshIn::Body => Vec::new(),
+    };
+    let path = "/api/oauth/token";
+    decode(proved(client, key, None, Method::Post, path, Some(body), &headers, None).await?)
+}
+
+/// [`refresh`] of a bound refresh token: only a proof by its key exchanges it.
+pub async fn refresh_bound(
+    client: &ApiClient,
+    from: RefreshFrom<'_>,
+    key: &ProofKey,
+) -> ApiResult<TokenResponse> {
+    let (body, headers) = refresh_request(from);
+    let path = "/api/oauth/token";
+    decode(proved(client, key, None, Method::Post, path, Some(body), &headers, None).await?)
+}
+
+fn refresh_request(from: RefreshFrom<'_>) -> (Value, Vec<(&'static str, String)>) {
+    match from {
         RefreshFrom::Cookie => {
             (json!({ "grant_type": "refresh_token" }), vec![("X-Refresh-Cookie", "1".to_owned())])
         }
         RefreshFrom::Token(token) => {
             (json!({ "grant_type": "refresh_token", "refresh_token": token }), Vec::new())
         }
-    };
+    }
+}
+
+/// `POST /api/oauth/token`, `grant_type=refresh_token`: a new access token and a new refresh token
+/// that replaces the one presented.
+pub async fn refresh(client: &ApiClient, from: RefreshFrom<'_>) -> ApiResult<TokenResponse> {
+    let (body, headers) = refresh_request(from);
     fetch(client, Method::Post, "/api/oauth/token", Some(body), &headers).await
 }
 
@@ -405,6 +555,11 @@ pub async fn family(client: &ApiClient) -> ApiResult<Family> {
     fetch(client, Method::Get, "/api/oauth/family", None, &[]).await
 }
 
+/// `GET /api/jwt/me` as `credential` (`Bearer`, or `DPoP` with a proof).
+pub async fn jwt_me_as(client: &ApiClient, credential: &Credential) -> ApiResult<BearerMe> {
+    fetch_as(client, credential, Method::Get, "/api/jwt/me", None).await
+}
+
 /// `GET /api/jwt/me` with `Authorization: Bearer`.
 pub async fn jwt_me(client: &ApiClient, access_token: &str) -> ApiResult<BearerMe> {
     let headers = Credential::Bearer(access_token.to_owned()).headers();
@@ -415,12 +570,12 @@ pub async fn jwt_me(client: &ApiClient, access_token: &str) -> ApiResult<BearerM
 
 /// `GET /api/orders/form-token`: a one-time token for one order form.
 pub async fn form_token(client: &ApiClient, credential: &Credential) -> ApiResult<FormToken> {
-    fetch(client, Method::Get, "/api/orders/form-token", None, &credential.headers()).await
+    fetch_as(client, credential, Method::Get, "/api/orders/form-token", None).await
 }
 
 /// `GET /api/orders`.
 pub async fn orders(client: &ApiClient, credential: &Credential) -> ApiResult<OrderList> {
-    fetch(client, Method::Get, "/api/orders", None, &credential.headers()).await
+    fetch_as(client, credential, Method::Get, "/api/orders", None).await
 }
 
 /// `POST /api/orders`, protected by the order's form token or by an `Idempotency-Key`. A replay
@@ -432,7 +587,7 @@ pub async fn place_order(
     idempotency_key: Option<&str>,
     network: Network,
 ) -> ApiResult<CreatedOrder> {
-    let mut headers = credential.headers();
+    let mut headers = Vec::new();
     if let Some(key) = idempotency_key {
         headers.push(("Idempotency-Key", key.to_owned()));
     }
@@ -440,9 +595,10 @@ pub async fn place_order(
         headers.push(("X-Demo-Delay-Ms", ms.to_string()));
     }
     let body = encode(order)?;
+    let timeout = network.client_timeout;
+    let path = "/api/orders";
     let response =
-        exchange(client, Method::Post, "/api/orders", Some(body), &headers, network.client_timeout)
-            .await?;
+        exchange_as(client, credential, Method::Post, path, Some(body), &headers, timeout).await?;
     decode(response)
 }
 
@@ -450,13 +606,13 @@ pub async fn place_order(
 
 /// `GET /api/sessions`: the asker's own entry is marked `current`.
 pub async fn sessions(client: &ApiClient, credential: &Credential) -> ApiResult<SessionList> {
-    fetch(client, Method::Get, "/api/sessions", None, &credential.headers()).await
+    fetch_as(client, credential, Method::Get, "/api/sessions", None).await
 }
 
 /// `DELETE /api/sessions/{id}`.
 pub async fn end_session(client: &ApiClient, credential: &Credential, id: &str) -> ApiResult<()> {
     let path = format!("/api/sessions/{id}");
-    act(client, Method::Delete, &path, None, &credential.headers()).await
+    act_as(client, credential, Method::Delete, &path, None).await
 }
 
 /// `POST /api/sessions/revoke-all`: sign out everywhere.
@@ -466,7 +622,7 @@ pub async fn revoke_all(
     request: &RevokeAll,
 ) -> ApiResult<RevokedAll> {
     let body = encode(request)?;
-    fetch(client, Method::Post, "/api/sessions/revoke-all", Some(body), &credential.headers()).await
+    fetch_as(client, credential, Method::Post, "/api/sessions/revoke-all", Some(body)).await
 }
 
 // The lab's controls (demo profile; 404 `not_found` elsewhere).

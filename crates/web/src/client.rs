@@ -15,6 +15,7 @@ const REQUEST_HEADERS_SHOWN: &[(&str, Masking)] = &[
     ("authorization", Masking::Authorization),
     ("x-device-id", Masking::None),
     ("x-device-token", Masking::Secret),
+    ("dpop", Masking::Secret),
     ("idempotency-key", Masking::None),
 ];
 
@@ -25,6 +26,7 @@ const RESPONSE_HEADERS_SHOWN: &[(&str, Masking)] = &[
     ("retry-after", Masking::None),
     ("x-session-renewed", Masking::None),
     ("x-device-token", Masking::Secret),
+    ("dpop-nonce", Masking::None),
     ("idempotent-replayed", Masking::None),
     ("x-tokenlab-refresh", Masking::None),
     ("x-tokenlab-db-queries", Masking::None),

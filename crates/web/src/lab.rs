@@ -159,7 +159,8 @@ impl Lab {
     ) -> Result<Answer<DeviceLoginResponse>, String> {
         let result = api::device_login(&self.client, USERNAME, PASSWORD, device_id, mode).await;
         let login = expect_status(&result, 200)?;
-        let token = login.device_token.clone();
+        // The lab logs in as written or hardened, which always answer with a token.
+        let token = login.device_token.clone().unwrap_or_default();
         self.remember(|m| {
             m.device_id = device_id.to_owned();
             m.device_token = token;
@@ -172,6 +173,7 @@ impl Lab {
         self.recall(|m| DeviceCredentials {
             id: m.device_id.clone(),
             token: m.device_token.clone(),
+            key: None,
         })
     }
 
@@ -215,7 +217,8 @@ impl Lab {
     /// `GET /api/device/me` from the attacker's client, which knows only a device id and sends it
     /// as the token too: all it takes under the article's scheme.
     pub async fn device_me_as_attacker(&self, device_id: &str) -> ApiResult<DeviceMe> {
-        let guess = DeviceCredentials { id: device_id.to_owned(), token: device_id.to_owned() };
+        let guess =
+            DeviceCredentials { id: device_id.to_owned(), token: device_id.to_owned(), key: None };
         api::device_me(&self.client.as_attacker(), &guess).await
     }
 

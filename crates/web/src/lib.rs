@@ -6,6 +6,7 @@
 mod api;
 pub mod client;
 mod components;
+pub mod dpop;
 mod lab;
 mod logins;
 pub mod server_clock;

@@ -7,14 +7,18 @@
 
 use leptos::prelude::*;
 
+use tokenlab_core::device::DeviceMode;
+
 use crate::api::DeviceCredentials;
-use crate::components::device::{DEVICE_ID_KEY, TOKEN_KEY};
+use crate::components::device::{DEVICE_ID_KEY, DEVICE_MODE_KEY, TOKEN_KEY};
 use crate::storage;
 
 #[derive(Clone, Copy)]
 pub struct PageLogins {
     /// The access + refresh panel's access token: in this page's memory only, never in storage.
     pub access_token: RwSignal<Option<String>>,
+    /// Whether that token is bound to this browser's key (DPoP): it is then sent with a proof.
+    pub access_bound: RwSignal<bool>,
     changes: RwSignal<u64>,
 }
 
@@ -26,7 +30,11 @@ impl Default for PageLogins {
 
 impl PageLogins {
     pub fn new() -> Self {
-        Self { access_token: RwSignal::new(None), changes: RwSignal::new(0) }
+        Self {
+            access_token: RwSignal::new(None),
+            access_bound: RwSignal::new(false),
+            changes: RwSignal::new(0),
+        }
     }
 
     /// A panel signed in or out (or ended a sign-in): whatever lists sign-ins should look again.
@@ -47,10 +55,14 @@ pub fn notify(logins: Option<PageLogins>) {
     }
 }
 
-/// The device panel's credential as it sends it: `X-Device-Id` and `X-Device-Token`, or `None`
-/// while this page holds no device token.
+/// The device panel's credential as it sends it: `X-Device-Id` and `X-Device-Token` (a bound
+/// device: its key), or `None` while this page holds no device sign-in.
 pub fn device_credentials() -> Option<DeviceCredentials> {
-    let token = storage::get(TOKEN_KEY).filter(|t| !t.is_empty())?;
     let id = storage::get(DEVICE_ID_KEY).unwrap_or_default();
-    Some(DeviceCredentials { id, token })
+    if storage::get(DEVICE_MODE_KEY).as_deref() == Some(DeviceMode::Bound.as_str()) {
+        let key = crate::dpop::loaded_key()?;
+        return Some(DeviceCredentials { id, token: String::new(), key: Some(key) });
+    }
+    let token = storage::get(TOKEN_KEY).filter(|t| !t.is_empty())?;
+    Some(DeviceCredentials { id, token, key: None })
 }

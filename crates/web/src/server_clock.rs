@@ -106,6 +106,9 @@ impl ServerClock {
 }
 
 fn known(clock: &ClockState) -> ClockStatus {
+    // Proofs of possession are dated on the server's clock, as a client synchronised with its
+    // server would date them.
+    crate::dpop::set_clock_offset(clock.offset_seconds);
     ClockStatus::Known(ServerTime {
         now: clock.now,
         offset_seconds: clock.offset_seconds,

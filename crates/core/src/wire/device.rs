@@ -41,8 +41,10 @@ pub struct DeviceSessionInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceLoginResponse {
-    /// Send it as `X-Device-Token`. As written it equals the device id.
-    pub device_token: String,
+    /// Send it as `X-Device-Token`. As written it equals the device id. Absent for a bound device,
+    /// which sends a DPoP proof by its key instead of any token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
     pub device: DeviceView,
     pub session: DeviceSessionInfo,
     #[serde(default, with = "time::serde::rfc3339::option")]

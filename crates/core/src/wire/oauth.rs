@@ -98,6 +98,10 @@ pub struct FamilyToken {
 pub struct Family {
     /// `null`, or why the family was revoked: `revoked` (logout) or `reused`.
     pub revoked_reason: Option<String>,
+    /// The thumbprint of the key the family is bound to (DPoP): it is refreshed only with a proof
+    /// by that key. Absent for a bearer family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     pub tokens: Vec<FamilyToken>,
 }
 

@@ -22,7 +22,8 @@ use crate::submit::{IDEMPOTENCY_KEY_MAX_CHARS, ITEM_MAX_CHARS, QUANTITY_MAX, QUA
 use crate::wire::OAuthErrorCode;
 
 /// Every device mode, for the request's enum.
-pub const DEVICE_MODES: [DeviceMode; 2] = [DeviceMode::AsWritten, DeviceMode::Hardened];
+pub const DEVICE_MODES: [DeviceMode; 3] =
+    [DeviceMode::AsWritten, DeviceMode::Hardened, DeviceMode::Bound];
 
 /// A set of characters as inclusive ranges: rendered into a pattern, and tested against the rule.
 struct Class(&'static [(char, char)]);
@@ -136,7 +137,8 @@ pub fn device_id() -> Object {
         .build()
 }
 
-/// `as_written` (the article's token: the device id itself) or `hardened`.
+/// `as_written` (the article's token: the device id itself), `hardened`, or `bound` (no token: a
+/// DPoP proof by the device's key with every request).
 pub fn device_mode() -> Object {
     string()
         .enum_values(Some(DEVICE_MODES.map(DeviceMode::as_str)))

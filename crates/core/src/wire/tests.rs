@@ -176,7 +176,7 @@ fn state_names_are_their_wire_form() {
     for state in [IdempotencyKeyState::InFlight, IdempotencyKeyState::Finished] {
         assert_eq!(state.as_str(), wire(state));
     }
-    for mode in [DeviceMode::AsWritten, DeviceMode::Hardened] {
+    for mode in [DeviceMode::AsWritten, DeviceMode::Hardened, DeviceMode::Bound] {
         assert_eq!(mode.as_str(), wire(mode));
     }
     for scheme in Scheme::ALL {

@@ -9,7 +9,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _};
 use serde::Deserialize;
 use tokenlab_core::Reason;
@@ -26,10 +26,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::refusals::{
-    DEVICE, JSON_BODY, PASSWORD_CHECK, PATH_PARAMETER, STATE_CHANGING, refusals,
+    DEVICE, DPOP_PROOF, DpopProofHeader, JSON_BODY, PASSWORD_CHECK, PATH_PARAMETER, STATE_CHANGING,
+    refusals,
 };
 use crate::auth;
-use crate::auth::device::{DEVICE_COOKIE, KnownDevice, authenticate_device, revoke_where};
+use crate::auth::device::{
+    DEVICE_COOKIE, KnownDevice, LoginMode, authenticate_device, revoke_where,
+};
+use crate::auth::dpop::{self, RequestTarget};
 use crate::auth::password::authenticate;
 use crate::clock::from_unix_seconds;
 use crate::entities::devices;
@@ -62,6 +66,7 @@ struct DevicePath {
 refusals!(
     LoginRefusals = STATE_CHANGING,
     JSON_BODY,
+    DPOP_PROOF,
     PASSWORD_CHECK,
     &[Reason::InvalidDeviceId, Reason::InsecureModeDisabled],
 );
@@ -86,35 +91,62 @@ fn view(device: &KnownDevice) -> Result<DeviceView, ApiError> {
 /// Log in on a device; the server keeps its token in the database and in a session.
 ///
 /// Mode `as_written` is refused (`insecure_mode_disabled`) unless the server allows it: the demo
-/// profile does, production only with `--allow-as-written-devices`.
+/// profile does, production only with `--allow-as-written-devices`. Mode `bound` needs a `DPoP`
+/// proof of this request: its key is registered as the device's, no token is issued, and every
+/// later call of the device carries `X-Device-Id` and a fresh proof by that key instead.
 #[utoipa::path(post, path = "/device/login", tag = "device", request_body = DeviceLogin,
+    params(DpopProofHeader),
     responses(
-        (status = 200, description = "Logged in; `Set-Cookie: tl_device=…`", body = DeviceLoginResponse),
+        (status = 200, description = "Logged in; `Set-Cookie: tl_device=…`; a bound device also \
+            gets the nonce its next proofs carry in `DPoP-Nonce`", body = DeviceLoginResponse),
         LoginRefusals,
     ))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
+    target: RequestTarget,
     headers: HeaderMap,
     ApiJson(body): ApiJson<DeviceLogin>,
-) -> Result<ApiJson<DeviceLoginResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     validate_device_id(&body.device_id)?;
-    if body.mode == DeviceMode::AsWritten && !state.settings.as_written_devices_allowed() {
-        return Err(ApiError::refused(
-            Reason::InsecureModeDisabled,
-            "this server does not accept device tokens as written; log in with mode \"hardened\"",
-        ));
-    }
+    let mode = match body.mode {
+        DeviceMode::AsWritten if !state.settings.as_written_devices_allowed() => {
+            return Err(ApiError::refused(
+                Reason::InsecureModeDisabled,
+                "this server does not accept device tokens as written; log in with mode \"hardened\"",
+            ));
+        }
+        DeviceMode::AsWritten => LoginMode::AsWritten,
+        DeviceMode::Hardened => LoginMode::Hardened,
+        // The key is proved before the password is checked: a bad proof costs no hash.
+        DeviceMode::Bound => {
+            let proof = dpop::presented(&headers)?.ok_or_else(|| {
+                ApiError::refused(
+                    Reason::DpopProofInvalid,
+                    "a bound device logs in with a DPoP proof by its key",
+                )
+            })?;
+            let verified = dpop::accept(&state, proof, target.target(), None, None).await?;
+            LoginMode::Bound { jkt: verified.jkt }
+        }
+    };
     let user = authenticate(&state, &body.username, body.password, client).await?;
     let login =
-        auth::device::log_in(&state, &session, &headers, &user, body.device_id, body.mode).await?;
-    Ok(ApiJson(DeviceLoginResponse {
+        auth::device::log_in(&state, &session, &headers, &user, body.device_id, mode).await?;
+    let body = DeviceLoginResponse {
         device_token: login.token,
         device: view(&KnownDevice::of(&login.device)?)?,
         session: DeviceSessionInfo { idle_expires_at: login.auth.times.idle_expires_at },
         token_expires_at: login.token_expires_at,
-    }))
+    };
+    let mut response = ApiJson(body).into_response();
+    if login.auth.mode == DeviceMode::Bound
+        && let Some((name, value)) = dpop::current_nonce(&state)?
+    {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
 }
 
 /// A protected call: the device token is checked against the session, or re-attached from the
@@ -122,7 +154,8 @@ async fn login(
 ///
 /// A hardened re-attach answers with the device's new token in `X-Device-Token`.
 #[utoipa::path(get, path = "/device/me", tag = "device",
-    security(("device_id" = [], "device_token" = [])),
+    security(("device_id" = [], "device_token" = []), ("device_id" = [])),
+    params(DpopProofHeader),
     responses(
         (status = 200, description = "`X-Session-Renewed: 1` when re-attached from the database", body = DeviceMe),
         DeviceCallRefusals,
@@ -130,9 +163,10 @@ async fn login(
 async fn me(
     State(state): State<AppState>,
     session: Session,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let call = authenticate_device(&state, &session, &headers).await?;
+    let call = authenticate_device(&state, &session, &headers, target.target()).await?;
     // Demo: held after the session was loaded, as a slow request would be (a re-attach was held
     // inside, before its session was attached).
     if !call.renewed {
@@ -149,14 +183,16 @@ async fn me(
 
 /// The caller's devices.
 #[utoipa::path(get, path = "/device/devices", tag = "device",
-    security(("device_id" = [], "device_token" = [])),
+    security(("device_id" = [], "device_token" = []), ("device_id" = [])),
+    params(DpopProofHeader),
     responses((status = 200, body = DeviceList), DeviceCallRefusals))]
 async fn list_devices(
     State(state): State<AppState>,
     session: Session,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let call = authenticate_device(&state, &session, &headers).await?;
+    let call = authenticate_device(&state, &session, &headers, target.target()).await?;
     let rows = devices::Entity::find()
         .filter(devices::Column::UserId.eq(call.auth.user_id))
         .order_by_desc(devices::Column::LastSeenAt)
@@ -173,16 +209,18 @@ async fn list_devices(
 }
 
 /// Revoke one of the caller's devices: its token and its session stop working at once.
-#[utoipa::path(delete, path = "/device/devices/{id}", tag = "device", params(DevicePath),
-    security(("device_id" = [], "device_token" = [])),
+#[utoipa::path(delete, path = "/device/devices/{id}", tag = "device",
+    params(DevicePath, DpopProofHeader),
+    security(("device_id" = [], "device_token" = []), ("device_id" = [])),
     responses((status = 204, description = "Revoked"), RevokeDeviceRefusals))]
 async fn revoke_device(
     State(state): State<AppState>,
     session: Session,
+    target: RequestTarget,
     headers: HeaderMap,
     Path(DevicePath { id }): Path<DevicePath>,
 ) -> Result<Response, ApiError> {
-    let call = authenticate_device(&state, &session, &headers).await?;
+    let call = authenticate_device(&state, &session, &headers, target.target()).await?;
     let target = devices::Entity::find_by_id(id)
         .filter(devices::Column::UserId.eq(call.auth.user_id))
         .one(&state.db)
@@ -196,14 +234,15 @@ async fn revoke_device(
 }
 
 /// Log this device out: its token is revoked and its session deleted.
-#[utoipa::path(post, path = "/device/logout", tag = "device",
+#[utoipa::path(post, path = "/device/logout", tag = "device", params(DpopProofHeader),
     responses((status = 204, description = "Logged out"), LogoutRefusals))]
 async fn logout(
     State(state): State<AppState>,
     session: Session,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    if let Ok(call) = authenticate_device(&state, &session, &headers).await {
+    if let Ok(call) = authenticate_device(&state, &session, &headers, target.target()).await {
         revoke_where(&state, devices::Column::Id.eq(call.device.id)).await?;
     }
     session.flush().await?;
@@ -212,14 +251,16 @@ async fn logout(
 
 /// Log out everywhere: every device of the caller is revoked.
 #[utoipa::path(post, path = "/device/logout-all", tag = "device",
-    security(("device_id" = [], "device_token" = [])),
+    security(("device_id" = [], "device_token" = []), ("device_id" = [])),
+    params(DpopProofHeader),
     responses((status = 204, description = "Every device revoked"), LogoutAllRefusals))]
 async fn logout_all(
     State(state): State<AppState>,
     session: Session,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let call = authenticate_device(&state, &session, &headers).await?;
+    let call = authenticate_device(&state, &session, &headers, target.target()).await?;
     revoke_where(&state, devices::Column::UserId.eq(call.auth.user_id)).await?;
     session.flush().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -341,7 +341,11 @@ async fn family(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok(axum::Json(Family { revoked_reason: family.revoked_reason, tokens }))
+    Ok(axum::Json(Family {
+        revoked_reason: family.revoked_reason,
+        dpop_jkt: family.dpop_jkt,
+        tokens,
+    }))
 }
 
 /// Who the bearer of this access token is; no session, no database statement for a bearer token

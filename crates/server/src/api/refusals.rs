@@ -48,9 +48,12 @@ pub const PASSWORD_CHECK: &[Reason] =
 pub const PASSWORD_HASH: &[Reason] = &[Reason::ServerBusy];
 /// `auth::session::signed_in`: the session-id scheme.
 pub const SESSION: &[Reason] = &[Reason::NotLoggedIn, Reason::SessionExpired];
-/// `auth::device::authenticate_device`: the device headers, against the `tl_device` session or
-/// the database.
+/// `auth::device::authenticate_device`: the device headers (a bound device's: its proof),
+/// against the `tl_device` session or the database.
 pub const DEVICE: &[Reason] = &[
+    Reason::DpopProofInvalid,
+    Reason::DpopProofReplayed,
+    Reason::UseDpopNonce,
     Reason::DeviceCredentialsMissing,
     Reason::DeviceTokenMismatch,
     Reason::DeviceUnknown,

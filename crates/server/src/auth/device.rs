@@ -5,10 +5,13 @@
 //! database *and* in a server session of its own (cookie `tl_device`). Every protected call sends
 //! `X-Device-Id` and `X-Device-Token`; the token is compared with the session's copy. When the
 //! session has timed out or is gone, the token is looked up in the database and a fresh session is
-//! attached to it: the user never logs in again. The rules of the two modes live in
+//! attached to it: the user never logs in again. The rules of the modes live in
 //! `tokenlab_core::device`; this module applies them to rows and sessions.
+//!
+//! A bound device (beyond the article) sends no token: `X-Device-Id` and a DPoP proof by the key
+//! it registered at login (`auth::dpop`), on every call and for every re-attach.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
@@ -25,6 +28,7 @@ use tokenlab_core::signout::Scheme;
 use tokenlab_core::{Reason, Timestamp};
 use tower_sessions::Session;
 
+use crate::auth::dpop::{self, Target};
 use crate::auth::password::still_current;
 use crate::clock::from_unix_seconds;
 use crate::entities::{devices, users};
@@ -45,6 +49,7 @@ pub struct DeviceAuth {
     pub device_id: String,
     pub mode: DeviceMode,
     /// As written: the token itself. Hardened: its SHA-256 (the session store is a database too).
+    /// Bound: the thumbprint of the device's key (public; what a proof must be signed by).
     pub token_digest: String,
     pub times: SessionTimes,
     /// What the device row said when this session was attached, kept current by the session's
@@ -101,7 +106,7 @@ impl KnownDevice {
 
 fn digest(mode: DeviceMode, token: &str) -> String {
     match mode {
-        DeviceMode::AsWritten => token.to_owned(),
+        DeviceMode::AsWritten | DeviceMode::Bound => token.to_owned(),
         DeviceMode::Hardened => storage_hash(token),
     }
 }
@@ -129,6 +134,8 @@ pub struct DeviceCall {
     pub renewed: bool,
     /// A hardened re-attach rotated the secret: the client must store this one.
     pub rotated_token: Option<String>,
+    /// A bound device's next nonce (`DPoP-Nonce`), so that it rarely meets `use_dpop_nonce`.
+    pub dpop_nonce: Option<(HeaderName, HeaderValue)>,
 }
 
 impl DeviceCall {
@@ -153,11 +160,40 @@ impl DeviceCall {
         {
             response.headers_mut().insert("x-device-token", value);
         }
+        if let Some((name, value)) = &self.dpop_nonce {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
     }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// What a device call presents: a token (as written, hardened), or a proof by the device's key
+/// (bound).
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    Token { device_id: &'a str, token: &'a str },
+    Proof { device_id: &'a str, proof: &'a str },
+}
+
+impl<'a> Presented<'a> {
+    /// The device credentials of a request, if it carries any: `X-Device-Id` with
+    /// `X-Device-Token`, or with a `DPoP` proof.
+    pub fn of(headers: &'a HeaderMap) -> Result<Option<Self>, ApiError> {
+        let Some(device_id) = header(headers, "x-device-id") else { return Ok(None) };
+        if let Some(token) = header(headers, "x-device-token") {
+            return Ok(Some(Self::Token { device_id, token }));
+        }
+        Ok(dpop::presented(headers)?.map(|proof| Self::Proof { device_id, proof }))
+    }
+
+    fn device_id(self) -> &'a str {
+        match self {
+            Self::Token { device_id, .. } | Self::Proof { device_id, .. } => device_id,
+        }
+    }
 }
 
 /// The interception the article describes, for every protected device call.
@@ -166,13 +202,12 @@ pub async fn authenticate_device(
     state: &AppState,
     session: &Session,
     headers: &HeaderMap,
+    target: Target<'_>,
 ) -> Result<DeviceCall, ApiError> {
-    let (Some(device_id), Some(token)) =
-        (header(headers, "x-device-id"), header(headers, "x-device-token"))
-    else {
+    let Some(presented) = Presented::of(headers)? else {
         return Err(ApiError::refused(
             Reason::DeviceCredentialsMissing,
-            "send X-Device-Id and X-Device-Token",
+            "send X-Device-Id and X-Device-Token (a bound device: X-Device-Id and a DPoP proof)",
         ));
     };
     let now = state.clock.now();
@@ -181,8 +216,18 @@ pub async fn authenticate_device(
         && let Some(facts) = auth.facts.clone()
     {
         // C4: the token sent is compared with the session's copy; a valid cookie is not enough.
-        let matches = auth.device_id == device_id
-            && same_secret(&digest(auth.mode, token), &auth.token_digest);
+        // A bound device's proof must be signed by the key the copy names.
+        let matches = auth.device_id == presented.device_id()
+            && match (presented, auth.mode) {
+                (Presented::Token { token, .. }, DeviceMode::AsWritten | DeviceMode::Hardened) => {
+                    same_secret(&digest(auth.mode, token), &auth.token_digest)
+                }
+                (Presented::Proof { proof, .. }, DeviceMode::Bound) => {
+                    dpop::accept(state, proof, target, None, Some(&auth.token_digest)).await?;
+                    true
+                }
+                _ => false,
+            };
         if !matches {
             return Err(ApiError::refused(
                 Reason::DeviceTokenMismatch,
@@ -204,27 +249,69 @@ pub async fn authenticate_device(
         return live_call(state, session, auth, facts, now).await;
     }
     // C5: no live session (timed out, evicted, or a new browser session): find the token in the
-    // database and attach a fresh session to it.
+    // database and attach a fresh session to it. A bound device proves its key once more.
     let delay = crate::slow_network::requested(state, headers);
-    reattach(state, session, headers, (device_id, token), now, delay)
+    let (device, rotated_token) = match presented {
+        Presented::Token { device_id, token } => {
+            match find_hardened(state, device_id, token, now, Rotate::Yes).await? {
+                Some(found) => found,
+                None => (find_as_written(state, device_id, token, now).await?, None),
+            }
+        }
+        Presented::Proof { device_id, proof } => {
+            (find_bound(state, device_id, proof, target, now).await?, None)
+        }
+    };
+    reattach(state, session, headers, device, rotated_token, now, delay)
         .await
         .context("re-attaching a device session from the database")
+}
+
+/// A bound device: the proof is checked (its key, this request, its `jti` spent), then the device
+/// registered under this id with that key is found. Anyone may sign a proof with a key of their
+/// own; only the device's registered key finds the device.
+async fn find_bound(
+    state: &AppState,
+    device_id: &str,
+    proof: &str,
+    target: Target<'_>,
+    now: Timestamp,
+) -> Result<devices::Model, ApiError> {
+    let verified = dpop::accept(state, proof, target, None, None).await?;
+    let device = devices::Entity::find()
+        .filter(devices::Column::DeviceId.eq(device_id))
+        .filter(devices::Column::Mode.eq(DeviceMode::Bound.as_str()))
+        .filter(devices::Column::DpopJkt.eq(verified.jkt.as_str()))
+        .order_by_desc(devices::Column::LastSeenAt)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| refusal(Reason::DeviceUnknown))?;
+    check_device(state_of(&device)?, now).map_err(refusal)?;
+    Ok(device)
 }
 
 /// The user a device token belongs to, checked against the database alone: for endpoints shared by
 /// every scheme (`/api/orders`), which carry the `tl_session` layer rather than `tl_device`. The
 /// rules are the same as for a re-attach — live device, current secret or the replaced one inside
-/// the grace window, theft detection — but nothing is rotated and no session is attached.
+/// the grace window, theft detection, a bound device's proof — but nothing is rotated and no
+/// session is attached.
 #[tracing::instrument(name = "device.check_headers", skip_all)]
 pub async fn device_user(
     state: &AppState,
-    device_id: &str,
-    token: &str,
+    presented: Presented<'_>,
+    target: Target<'_>,
 ) -> Result<(devices::Model, String), ApiError> {
     let now = state.clock.now();
-    let device = match find_hardened(state, device_id, token, now, Rotate::No).await? {
-        Some((device, _)) => device,
-        None => find_as_written(state, device_id, token, now).await?,
+    let device = match presented {
+        Presented::Token { device_id, token } => {
+            match find_hardened(state, device_id, token, now, Rotate::No).await? {
+                Some((device, _)) => device,
+                None => find_as_written(state, device_id, token, now).await?,
+            }
+        }
+        Presented::Proof { device_id, proof } => {
+            find_bound(state, device_id, proof, target, now).await?
+        }
     };
     let username = username_of(state, device.user_id).await?;
     Ok((device, username))
@@ -266,7 +353,15 @@ async fn live_call(
         facts,
         revoked: false,
     };
-    Ok(DeviceCall { auth, device, renewed: false, rotated_token: None })
+    let dpop_nonce = next_nonce(state, auth.mode)?;
+    Ok(DeviceCall { auth, device, renewed: false, rotated_token: None, dpop_nonce })
+}
+
+fn next_nonce(
+    state: &AppState,
+    mode: DeviceMode,
+) -> Result<Option<(HeaderName, HeaderValue)>, ApiError> {
+    if mode == DeviceMode::Bound { dpop::current_nonce(state) } else { Ok(None) }
 }
 
 /// Records activity on the device: one update, no read.
@@ -280,31 +375,27 @@ async fn mark_seen(state: &AppState, device_pk: i64, now: Timestamp) -> Result<(
     Ok(())
 }
 
+/// Attaches a fresh session to `device`, found live by its token or its key.
 #[tracing::instrument(name = "device.reattach", skip_all)]
 async fn reattach(
     state: &AppState,
     session: &Session,
     headers: &HeaderMap,
-    (device_id, token): (&str, &str),
+    device: devices::Model,
+    rotated_token: Option<String>,
     now: Timestamp,
     delay: Option<std::time::Duration>,
 ) -> Result<DeviceCall, ApiError> {
-    let (device, rotated_token) =
-        match find_hardened(state, device_id, token, now, Rotate::Yes).await? {
-            Some(found) => found,
-            None => (find_as_written(state, device_id, token, now).await?, None),
-        };
     // Demo: held between finding the device and attaching its session, the window a revocation
     // can fall into (see below).
     crate::slow_network::hold(delay).await;
     let mode = mode_of(&device)?;
     let token_digest = match mode {
-        DeviceMode::AsWritten => token.to_owned(),
-        DeviceMode::Hardened => device
-            .token_hash
-            .clone()
-            .ok_or_else(|| ApiError::internal("hardened device without a token hash"))?,
-    };
+        DeviceMode::AsWritten => device.token.clone(),
+        DeviceMode::Hardened => device.token_hash.clone(),
+        DeviceMode::Bound => device.dpop_jkt.clone(),
+    }
+    .ok_or_else(|| ApiError::internal(format!("{} device without its token", mode.as_str())))?;
     let auth = DeviceAuth {
         user_id: device.user_id,
         username: username_of(state, device.user_id).await?,
@@ -349,7 +440,8 @@ async fn reattach(
         rotated = rotated_token.is_some(),
         "device session re-attached from the database"
     );
-    Ok(DeviceCall { auth, device, renewed: true, rotated_token })
+    let dpop_nonce = next_nonce(state, mode)?;
+    Ok(DeviceCall { auth, device, renewed: true, rotated_token, dpop_nonce })
 }
 
 async fn username_of(state: &AppState, user_id: i64) -> Result<String, ApiError> {
@@ -466,19 +558,38 @@ async fn previous(
     }
 }
 
-/// What a device login produced: the token the client must send from now on, the device row, and
-/// the server session's copy.
+/// What a device login produced: the token the client must send from now on (none for a bound
+/// device), the device row, and the server session's copy.
 pub struct DeviceLogin {
-    pub token: String,
+    pub token: Option<String>,
     pub device: devices::Model,
     pub auth: DeviceAuth,
     /// `None` as written: the article's token never expires.
     pub token_expires_at: Option<Timestamp>,
 }
 
+/// How a device logs in: the mode, and for a bound device the thumbprint of the key its checked
+/// proof was signed with.
+#[derive(Debug, Clone)]
+pub enum LoginMode {
+    AsWritten,
+    Hardened,
+    Bound { jkt: String },
+}
+
+impl LoginMode {
+    fn mode(&self) -> DeviceMode {
+        match self {
+            Self::AsWritten => DeviceMode::AsWritten,
+            Self::Hardened => DeviceMode::Hardened,
+            Self::Bound { .. } => DeviceMode::Bound,
+        }
+    }
+}
+
 /// Logs `user` (whose password was just checked) in on a device: its row is created or replaced
-/// (a new token, a revocation lifted, the sessions of earlier logins ended), and a fresh `tl_device` session holds
-/// the token's copy.
+/// (a new token or key, a revocation lifted, the sessions of earlier logins ended), and a fresh
+/// `tl_device` session holds the token's copy.
 #[tracing::instrument(name = "device.log_in", skip_all)]
 pub async fn log_in(
     state: &AppState,
@@ -486,17 +597,21 @@ pub async fn log_in(
     headers: &HeaderMap,
     user: &users::Model,
     device_id: String,
-    mode: DeviceMode,
+    login_mode: LoginMode,
 ) -> Result<DeviceLogin, ApiError> {
     let now = state.clock.now();
-    let (token, token_hash, expires_at) = match mode {
+    let mode = login_mode.mode();
+    let lifetime_end = now + state.device_policy.token_lifetime;
+    // (what the client sends, its hash, the registered key, the copy the session keeps, the end)
+    let (token, token_hash, dpop_jkt, session_digest, expires_at) = match login_mode {
         // The article: the device id is the token, kept as is, forever.
-        DeviceMode::AsWritten => (device_id.clone(), None, None),
-        DeviceMode::Hardened => {
+        LoginMode::AsWritten => (Some(device_id.clone()), None, None, device_id.clone(), None),
+        LoginMode::Hardened => {
             let secret = new_token(state.secrets.as_ref())?;
             let hash = storage_hash(&secret);
-            (secret, Some(hash), Some(now + state.device_policy.token_lifetime))
+            (Some(secret), Some(hash.clone()), None, hash, Some(lifetime_end))
         }
+        LoginMode::Bound { jkt } => (None, None, Some(jkt.clone()), jkt, Some(lifetime_end)),
     };
     let name = user_agent(headers);
     let row = devices::ActiveModel {
@@ -513,6 +628,7 @@ pub async fn log_in(
         expires_at: Set(expires_at.map(|t| t.unix_timestamp())),
         revoked_at: Set(None),
         login_epoch: Set(0),
+        dpop_jkt: Set(dpop_jkt),
         ..Default::default()
     };
     // Logging in again on the same device replaces its token and lifts a revocation; the
@@ -535,6 +651,7 @@ pub async fn log_in(
                     devices::Column::LastSeenAt,
                     devices::Column::ExpiresAt,
                     devices::Column::RevokedAt,
+                    devices::Column::DpopJkt,
                 ])
                 .to_owned(),
         )
@@ -560,7 +677,7 @@ pub async fn log_in(
         device_pk: device.id,
         device_id,
         mode,
-        token_digest: digest(mode, &token),
+        token_digest: session_digest,
         times: state.session_policy.start(now),
         facts: Some(DeviceFacts::of(&device)),
     };

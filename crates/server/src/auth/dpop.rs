@@ -36,6 +36,32 @@ pub struct Target<'a> {
     pub path: &'a str,
 }
 
+/// [`Target`] as an extractor, for handlers: the method, and the path as the client sent it
+/// (routers nested under `/api` see only their own part of it).
+#[derive(Debug, Clone)]
+pub struct RequestTarget {
+    pub method: Method,
+    pub path: String,
+}
+
+impl RequestTarget {
+    pub fn target(&self) -> Target<'_> {
+        Target { method: &self.method, path: &self.path }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestTarget {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let path = crate::auth::original_path(parts).to_owned();
+        Ok(Self { method: parts.method.clone(), path })
+    }
+}
+
 /// The one `DPoP` header a request carries, if any. Two are refused: which one would count?
 pub fn presented(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let mut proofs = headers.get_all(DPOP).iter();

@@ -31,7 +31,7 @@ pub mod signout;
 pub mod verified_tokens;
 
 use self::bearer::bearer_user;
-use self::device::device_user;
+use self::device::{Presented, device_user};
 use self::session::signed_in;
 use self::signout::Current;
 use crate::error::{ApiError, Context as _};
@@ -93,9 +93,9 @@ impl FromRequestParts<AppState> for Caller {
                 credential: Credential::Bearer { family_handle },
             });
         }
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        if let (Some(device_id), Some(token)) = (header("x-device-id"), header("x-device-token")) {
-            let (device, username) = device_user(state, device_id, token)
+        if let Some(presented) = Presented::of(&parts.headers)? {
+            let target = dpop::Target { method: &parts.method, path: original_path(parts) };
+            let (device, username) = device_user(state, presented, target)
                 .await
                 .context("checking device headers against the database")?;
             return Ok(Caller {

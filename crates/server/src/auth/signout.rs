@@ -90,6 +90,7 @@ pub async fn list(
         let label = match mode {
             DeviceMode::AsWritten => "device token as written",
             DeviceMode::Hardened => "hardened device token",
+            DeviceMode::Bound => "device bound to a key (DPoP)",
         };
         entries.push(ActiveSession {
             id: SessionRef::new(Scheme::Device, device.id.to_string()).encode(),
@@ -125,7 +126,12 @@ pub async fn list(
         entries.push(ActiveSession {
             id: SessionRef::new(Scheme::Refresh, handle.clone()).encode(),
             scheme: Scheme::Refresh,
-            label: "refresh-token family".to_owned(),
+            label: if family.dpop_jkt.is_some() {
+                "refresh-token family bound to a key (DPoP)"
+            } else {
+                "refresh-token family"
+            }
+            .to_owned(),
             user_agent: family.user_agent.clone().unwrap_or_else(|| "unknown client".to_owned()),
             created_at: from_unix_seconds(family.created_at)?,
             last_seen_at: Some(from_unix_seconds(last_refresh)?),

@@ -212,7 +212,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-fn write_private_file(file: &Path, contents: &[u8]) -> Result<(), KeyFileError> {
+pub(crate) fn write_private_file(file: &Path, contents: &[u8]) -> Result<(), KeyFileError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

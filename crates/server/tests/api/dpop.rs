@@ -2,15 +2,19 @@
 //! copied token, a copied proof or a proof by another key is refused.
 
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokenlab_core::Clock as _;
 use tokenlab_server::config::DpopNonces;
 
 use crate::dpop_client::{ProofClaims, ProofKey, payload};
-use crate::helpers::{Backend, TestApp, TestUser, assert_refused, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, TestUser, assert_refused, set_cookie, spawn_app, spawn_app_with,
+};
 
 const TOKEN: &str = "/api/oauth/token";
 const ME: &str = "/api/jwt/me";
+const DEVICE_LOGIN: &str = "/api/device/login";
+const DEVICE_ME: &str = "/api/device/me";
 
 /// A client holding a proof key, as a browser page with a WebCrypto key would: every request gets
 /// a fresh proof with the latest nonce the server handed out.
@@ -99,6 +103,51 @@ impl<'a> DpopClient<'a> {
             .header("authorization", format!("DPoP {access_token}"))
             .header("dpop", &proof);
         (request, proof)
+    }
+
+    /// `POST /api/device/login` in mode `bound`, with a proof of it (retried once with the
+    /// server's nonce when it asks for one); the response as it came.
+    pub async fn device_login(&mut self, user: &TestUser, device_id: &str) -> Response {
+        let body = json!({
+            "username": user.username,
+            "password": user.password,
+            "device_id": device_id,
+            "mode": "bound",
+        });
+        for _ in 0..2 {
+            let response = Client::new()
+                .post(self.app.url(DEVICE_LOGIN))
+                .header("dpop", self.proof("POST", DEVICE_LOGIN, None))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let asked_for_nonce = response.status() == StatusCode::UNAUTHORIZED
+                && response.headers().contains_key("dpop-nonce");
+            self.remember_nonce(&response);
+            if !asked_for_nonce {
+                return response;
+            }
+        }
+        panic!("the server asked for a nonce twice");
+    }
+
+    /// A bound device's call: `X-Device-Id`, a fresh proof, and the `tl_device` cookie if given.
+    fn device_request(&self, path: &str, device_id: &str, cookie: Option<&str>) -> RequestBuilder {
+        let mut request = Client::new()
+            .get(self.app.url(path))
+            .header("x-device-id", device_id)
+            .header("dpop", self.proof("GET", path, None));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("tl_device={cookie}"));
+        }
+        request
+    }
+
+    async fn device_get(&mut self, path: &str, device_id: &str, cookie: Option<&str>) -> Response {
+        let response = self.device_request(path, device_id, cookie).send().await.unwrap();
+        self.remember_nonce(&response);
+        response
     }
 
     async fn get(&mut self, path: &str, access_token: &str) -> Response {
@@ -349,5 +398,155 @@ async fn without_nonces_a_first_proof_is_enough(backend: Backend) {
     assert!(!response.headers().contains_key("dpop-nonce"));
     let tokens: Value = response.json().await.unwrap();
     assert_eq!(client.get(ME, access_token(&tokens)).await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+backend_test!(a_bound_device_sends_no_token_only_fresh_proofs_by_its_key);
+async fn a_bound_device_sends_no_token_only_fresh_proofs_by_its_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = TestUser::alice();
+    let device_id = "bound-phone-0001";
+
+    // Without a proof there is no key to register.
+    let body = json!({"username": "alice", "password": "wonderland-demo",
+        "device_id": device_id, "mode": "bound"});
+    let response = Client::new().post(app.url(DEVICE_LOGIN)).json(&body).send().await.unwrap();
+    assert_refused(response, StatusCode::UNAUTHORIZED, "dpop_proof_invalid").await;
+
+    let mut phone = DpopClient::new(&app, ProofKey::p256());
+    let response = phone.device_login(&alice, device_id).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("dpop-nonce"));
+    let cookie = set_cookie(&response, "tl_device").unwrap();
+    let login: Value = response.json().await.unwrap();
+    assert_eq!(login["device"]["mode"], "bound");
+    assert_eq!(login.get("device_token"), None, "nothing to copy: {login}");
+    let stored = app
+        .count(&format!(
+            "SELECT COUNT(*) AS n FROM devices WHERE mode = 'bound' AND dpop_jkt = '{}' \
+             AND token IS NULL AND token_hash IS NULL",
+            phone.key.jkt
+        ))
+        .await;
+    assert_eq!(stored, 1, "only the key's thumbprint is stored");
+
+    let response = phone.device_get(DEVICE_ME, device_id, Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("dpop-nonce"));
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(
+        (me["user"]["username"].as_str(), me["renewed"].as_bool()),
+        (Some("alice"), Some(false))
+    );
+
+    // (a) The cookie and the headers copied to another browser: without the key, nothing.
+    let copied = Client::new()
+        .get(app.url(DEVICE_ME))
+        .header("cookie", format!("tl_device={cookie}"))
+        .header("x-device-id", device_id);
+    let response = copied.send().await.unwrap();
+    assert_refused(response, StatusCode::UNAUTHORIZED, "device_credentials_missing").await;
+    let guessed_token = Client::new()
+        .get(app.url(DEVICE_ME))
+        .header("cookie", format!("tl_device={cookie}"))
+        .header("x-device-id", device_id)
+        .header("x-device-token", &phone.key.jkt);
+    let response = guessed_token.send().await.unwrap();
+    assert_refused(response, StatusCode::UNAUTHORIZED, "device_token_mismatch").await;
+    // A key of the thief's own signs valid proofs, of the wrong key.
+    let mut thief = DpopClient::new(&app, ProofKey::ed25519(7));
+    thief.nonce = phone.nonce.clone();
+    let response = thief.device_get(DEVICE_ME, device_id, Some(&cookie)).await;
+    assert_refused(response, StatusCode::UNAUTHORIZED, "dpop_proof_invalid").await;
+    let response = thief.device_get(DEVICE_ME, device_id, None).await;
+    assert_refused(response, StatusCode::UNAUTHORIZED, "device_unknown").await;
+
+    // (b) A captured proof, replayed with the cookie or without it.
+    let captured = phone.device_request(DEVICE_ME, device_id, Some(&cookie));
+    let replay = captured.try_clone().unwrap();
+    let proof = replay.try_clone().unwrap().build().unwrap().headers()["dpop"].clone();
+    assert_eq!(captured.send().await.unwrap().status(), StatusCode::OK);
+    assert_refused(replay.send().await.unwrap(), StatusCode::UNAUTHORIZED, "dpop_proof_replayed")
+        .await;
+    let replayed_elsewhere = Client::new()
+        .get(app.url(DEVICE_ME))
+        .header("x-device-id", device_id)
+        .header("dpop", proof);
+    let response = replayed_elsewhere.send().await.unwrap();
+    assert_refused(response, StatusCode::UNAUTHORIZED, "dpop_proof_replayed").await;
+
+    // The session gone (another browser session, or timed out): a fresh proof re-attaches.
+    let response = phone.device_get(DEVICE_ME, device_id, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-session-renewed"], "1");
+    assert!(set_cookie(&response, "tl_device").is_some_and(|fresh| fresh != cookie));
+
+    // Endpoints shared by every scheme take the bound device's proof too.
+    let response = phone.device_get("/api/orders/form-token", device_id, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Revoked (log out): the key is worthless from then on.
+    let logout = Client::new()
+        .post(app.url("/api/device/logout"))
+        .header("x-device-id", device_id)
+        .header("dpop", phone.proof("POST", "/api/device/logout", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let response = phone.device_get(DEVICE_ME, device_id, None).await;
+    assert_refused(response, StatusCode::UNAUTHORIZED, "device_revoked").await;
+    app.stop().await;
+}
+
+backend_test!(the_command_line_client_signs_proofs_the_server_accepts);
+/// `tokenlab dpop key` and `tokenlab dpop proof`, the curl user's DPoP client, as a shell would
+/// run them: a key file, its thumbprint, and proofs the server accepts (the nonce dance included).
+async fn the_command_line_client_signs_proofs_the_server_accepts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("proof-key.pem");
+    let key = key.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output =
+            std::process::Command::new(env!("CARGO_BIN_EXE_tokenlab")).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let jkt = run(&["dpop", "key", "--out", key]);
+    // The test server's clock is the test's; the command's is this machine's.
+    let real_now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let offset = (app.clock.now().unix_timestamp() - real_now).to_string();
+    let token_url = app.url(TOKEN);
+    let proof = |extra: &[&str]| {
+        let mut args = vec!["dpop", "proof", "--key", key, "--clock-offset", &offset];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")];
+    let grant =
+        |proof: String| Client::new().post(&token_url).header("dpop", proof).form(&form).send();
+
+    let challenge = grant(proof(&["--method", "POST", "--url", &token_url])).await.unwrap();
+    let nonce = challenge.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    grant_refused(challenge, "use_dpop_nonce", "use_dpop_nonce").await;
+    let response =
+        grant(proof(&["--method", "POST", "--url", &token_url, "--nonce", &nonce])).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(payload(access_token(&tokens))["cnf"]["jkt"], jkt.as_str());
+
+    let me_url = app.url(ME);
+    let token = access_token(&tokens);
+    let me_proof =
+        proof(&["--method", "GET", "--url", &me_url, "--access-token", token, "--nonce", &nonce]);
+    let response = Client::new()
+        .get(&me_url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", me_proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     app.stop().await;
 }

@@ -4,6 +4,10 @@
 //! in an HttpOnly cookie that only `/api/oauth` receives, so no script on the page can read either
 //! from storage. A call that meets `token_expired` refreshes once — one refresh for any number of
 //! calls waiting on it — and retries.
+//!
+//! With "bind to this device", the login carries a DPoP proof by this browser's non-extractable
+//! key: both tokens are then bound to it, every call carries a fresh proof, and a copied token or
+//! refresh cookie is worthless elsewhere (RFC 9449).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,9 +19,10 @@ use time::OffsetDateTime;
 use tokenlab_core::Reason;
 use tokenlab_core::wire::{AccessClaims, FamilyToken, TokenResponse};
 
-use crate::api::{self, ApiFailure, RefreshFrom, RefreshIn};
+use crate::api::{self, ApiFailure, Credential, RefreshFrom, RefreshIn};
 use crate::client::{ApiClient, pause, random_key};
 use crate::components::FailureView;
+use crate::dpop;
 use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
@@ -73,6 +78,9 @@ pub fn BearerPanel() -> impl IntoView {
     let logins = use_context::<PageLogins>();
     // The access token, in memory; on the lab page the sessions list can ask with it.
     let access = logins.map_or_else(|| RwSignal::new(None::<String>), |l| l.access_token);
+    // Whether the tokens are bound to this browser's key (the switch, then the family says so).
+    let bound = logins.map_or_else(|| RwSignal::new(false), |l| l.access_bound);
+    let bind = RwSignal::new(false);
     let refresh_expires_at = RwSignal::new(None::<OffsetDateTime>);
     let family = RwSignal::new(Vec::<FamilyToken>::new());
     let note = RwSignal::new(None::<Result<String, ApiFailure>>);
@@ -83,7 +91,9 @@ pub fn BearerPanel() -> impl IntoView {
     let load_family = move || {
         spawn_local(async move {
             if let Ok(answer) = api::family(&client).await {
-                family.set(answer.into_body().tokens);
+                let answer = answer.into_body();
+                bound.set(answer.dpop_jkt.is_some());
+                family.set(answer.tokens);
             }
         });
     };
@@ -96,6 +106,7 @@ pub fn BearerPanel() -> impl IntoView {
 
     // Takes a token response: the access token into memory, the refresh expiry for the countdown.
     let accept = move |tokens: &TokenResponse| {
+        bound.set(tokens.token_type == "DPoP");
         access.set(Some(tokens.access_token.clone()));
         let seconds = tokens.refresh_expires_in;
         refresh_expires_at.set(clock.now().map(|now| now + time::Duration::seconds(seconds)));
@@ -137,7 +148,12 @@ pub fn BearerPanel() -> impl IntoView {
                         pause(std::time::Duration::from_millis(50)).await;
                     }
                 }
-                let tokens = api::refresh(&client, RefreshFrom::Cookie).await?;
+                let tokens = if bound.get_untracked() {
+                    let key = dpop::page_key().await.map_err(ApiFailure::NoAnswer)?;
+                    api::refresh_bound(&client, RefreshFrom::Cookie, &key).await?
+                } else {
+                    api::refresh(&client, RefreshFrom::Cookie).await?
+                };
                 storage::set(REFRESH_STAMP, &random_key());
                 channel.with_value(|c| {
                     if let Some(c) = c {
@@ -161,13 +177,19 @@ pub fn BearerPanel() -> impl IntoView {
 
     let signed_out = move |refusal: Option<ApiFailure>| {
         access.set(None);
+        bound.set(false);
         family.set(Vec::new());
         note.set(None);
         panel.set(Panel::LoggedOut { refusal });
     };
 
     let get_me = move || async move {
-        api::jwt_me(&client, &access.get_untracked().unwrap_or_default()).await
+        let token = access.get_untracked().unwrap_or_default();
+        if !bound.get_untracked() {
+            return api::jwt_me(&client, &token).await;
+        }
+        let key = dpop::page_key().await.map_err(ApiFailure::NoAnswer)?;
+        api::jwt_me_as(&client, &Credential::Dpop { token, key }).await
     };
 
     let call = move |_| {
@@ -194,7 +216,8 @@ pub fn BearerPanel() -> impl IntoView {
             }
             note.set(match result {
                 Some(Ok(me)) => Some(Ok(format!(
-                    "200 OK — bearer of token {} is {}{}",
+                    "200 OK — {} of token {} is {}{}",
+                    if me.token.dpop_jkt.is_some() { "holder of the key" } else { "bearer" },
                     me.token.jti.get(..8).unwrap_or_default(),
                     me.user.username,
                     if expired { " (after a silent refresh)" } else { "" },
@@ -210,7 +233,9 @@ pub fn BearerPanel() -> impl IntoView {
         spawn_local(async move {
             match api::family(&client).await {
                 Ok(answer) if answer.revoked_reason.is_none() => {
-                    family.set(answer.into_body().tokens);
+                    let answer = answer.into_body();
+                    bound.set(answer.dpop_jkt.is_some());
+                    family.set(answer.tokens);
                     panel.set(Panel::LoggedIn);
                 }
                 _ => panel.set(Panel::LoggedOut { refusal: None }),
@@ -221,8 +246,20 @@ pub fn BearerPanel() -> impl IntoView {
     let login = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (name, pass) = (username.get_untracked(), password.get_untracked());
+        let binding = bind.get_untracked();
         spawn_local(async move {
-            match api::password_grant(&client, &name, &pass, RefreshIn::Cookie).await {
+            let grant = if binding {
+                match dpop::page_key().await {
+                    Ok(key) => {
+                        api::password_grant_bound(&client, &name, &pass, RefreshIn::Cookie, &key)
+                            .await
+                    }
+                    Err(problem) => Err(ApiFailure::NoAnswer(problem)),
+                }
+            } else {
+                api::password_grant(&client, &name, &pass, RefreshIn::Cookie).await
+            };
+            match grant {
                 Ok(tokens) => {
                     password.set(String::new());
                     note.set(None);
@@ -233,6 +270,9 @@ pub fn BearerPanel() -> impl IntoView {
                     });
                     accept(&tokens);
                     notify(logins);
+                }
+                Err(ApiFailure::NoAnswer(problem)) if binding => {
+                    signed_out(Some(ApiFailure::NoAnswer(problem)));
                 }
                 Err(ApiFailure::NoAnswer(_)) => {}
                 Err(failure) => signed_out(Some(failure)),
@@ -269,6 +309,10 @@ pub fn BearerPanel() -> impl IntoView {
                     <form on:submit=login data-testid="bearer-login">
                         <label>"Username" <input name="username" prop:value=username on:input=move |ev| username.set(event_target_value(&ev))/></label>
                         <label>"Password" <input name="password" type="password" prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/></label>
+                        <label class="inline">
+                            <input type="checkbox" name="bind" data-testid="bearer-bind" prop:checked=bind on:change=move |ev| bind.set(event_target_checked(&ev))/>
+                            "bind to this device (DPoP: the tokens only work with proofs by this browser's key)"
+                        </label>
                         <button type="submit">"Log in (password grant)"</button>
                     </form>
                     {refusal.map(|failure| view! { <FailureView failure/> })}
@@ -277,6 +321,12 @@ pub fn BearerPanel() -> impl IntoView {
                     <dl class="facts">
                         <dt>"Access token"</dt>
                         <dd data-testid="bearer-access">{move || if access.get().is_some() { "in memory" } else { "none yet (fetched at the next call)" }}</dd>
+                        <dt>"Bound to"</dt>
+                        <dd data-testid="bearer-bound">{move || if bound.get() {
+                            "this browser's key (DPoP): sent as Authorization: DPoP with a fresh proof"
+                        } else {
+                            "nothing: a bearer token, usable by whoever holds it"
+                        }}</dd>
                         <dt>"Access expiry"</dt>
                         <dd data-testid="bearer-access-left">{move || match claims().and_then(|c| OffsetDateTime::from_unix_timestamp(c.exp).ok()) {
                             Some(exp) => format!("{} (at {})", clock.countdown(exp)(), format_time(exp)),

@@ -1,4 +1,5 @@
-//! Scheme 1 of the article: the device token, as written and hardened, side by side.
+//! Scheme 1 of the article: the device token, as written and hardened, side by side — and bound
+//! to a key this browser holds (DPoP), which no script can copy.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -11,12 +12,15 @@ use tokenlab_core::wire::{DeviceListEntry, DeviceView};
 use crate::api::{self, ApiFailure, DeviceCredentials};
 use crate::client::{ApiClient, ApiResponse, random_key};
 use crate::components::FailureView;
+use crate::dpop;
 use crate::logins::{PageLogins, notify};
 use crate::server_clock::{ServerClock, format_time};
 use crate::storage;
 
 pub(crate) const DEVICE_ID_KEY: &str = "tokenlab.device_id";
 pub(crate) const TOKEN_KEY: &str = "tokenlab.device_token";
+/// `bound` while this page is signed in as a bound device (its key is in IndexedDB, not here).
+pub(crate) const DEVICE_MODE_KEY: &str = "tokenlab.device_mode";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Panel {
@@ -50,16 +54,24 @@ pub fn DevicePanel() -> impl IntoView {
     let devices = RwSignal::new(Vec::<DeviceListEntry>::new());
     let busy = RwSignal::new(false);
     let logins = use_context::<PageLogins>();
+    // A bound device's key thumbprint (the key itself stays in IndexedDB, out of every script).
+    let bound_jkt = RwSignal::new(None::<String>);
 
     let forget_token = move || {
         storage::remove(TOKEN_KEY);
+        storage::remove(DEVICE_MODE_KEY);
         token.set(None);
+        bound_jkt.set(None);
     };
 
-    // Every protected call carries the device id and token; a rotated token replaces the stored one.
-    let credentials = move || DeviceCredentials {
-        id: device_id.get_untracked(),
-        token: token.get_untracked().unwrap_or_default(),
+    // Every protected call carries the device id and token (a bound device: a proof by its key);
+    // a rotated token replaces the stored one.
+    let credentials = move || {
+        crate::logins::device_credentials().unwrap_or_else(|| DeviceCredentials {
+            id: device_id.get_untracked(),
+            token: token.get_untracked().unwrap_or_default(),
+            key: None,
+        })
     };
     let keep_rotated = move |response: Option<&ApiResponse>| {
         if let Some(rotated) = response.and_then(|r| r.header("x-device-token")) {
@@ -135,6 +147,22 @@ pub fn DevicePanel() -> impl IntoView {
             id
         });
         device_id.set(id);
+        if storage::get(DEVICE_MODE_KEY).as_deref() == Some(DeviceMode::Bound.as_str()) {
+            // The key survives a reload in IndexedDB; the page only ever holds a handle on it.
+            spawn_local(async move {
+                match dpop::stored_key().await {
+                    Ok(Some(key)) => {
+                        bound_jkt.set(Some(key.jkt));
+                        call_me(false);
+                    }
+                    _ => {
+                        forget_token();
+                        panel.set(Panel::LoggedOut { refusal: None });
+                    }
+                }
+            });
+            return;
+        }
         match storage::get(TOKEN_KEY) {
             Some(stored) => {
                 token.set(Some(stored));
@@ -150,18 +178,45 @@ pub fn DevicePanel() -> impl IntoView {
         let (name, pass) = (username.get_untracked(), password.get_untracked());
         let (id, chosen) = (device_id.get_untracked(), mode.get_untracked());
         spawn_local(async move {
-            let result = api::device_login(&client, &name, &pass, &id, chosen).await;
+            let (result, key) = if chosen == DeviceMode::Bound {
+                match dpop::page_key().await {
+                    Ok(key) => {
+                        let login = api::device_login_bound(&client, &name, &pass, &id, &key);
+                        (login.await, Some(key))
+                    }
+                    Err(problem) => (Err(ApiFailure::NoAnswer(problem)), None),
+                }
+            } else {
+                (api::device_login(&client, &name, &pass, &id, chosen).await, None)
+            };
             busy.set(false);
             let login = match result {
                 Ok(login) => login.into_body(),
+                Err(failure @ ApiFailure::NoAnswer(_))
+                    if key.is_none() && chosen == DeviceMode::Bound =>
+                {
+                    panel.set(Panel::LoggedOut { refusal: Some(failure) });
+                    return;
+                }
                 Err(ApiFailure::NoAnswer(_)) => return,
                 Err(failure) => {
                     panel.set(Panel::LoggedOut { refusal: Some(failure) });
                     return;
                 }
             };
-            storage::set(TOKEN_KEY, &login.device_token);
-            token.set(Some(login.device_token));
+            storage::set(DEVICE_MODE_KEY, chosen.as_str());
+            match (login.device_token, key) {
+                (Some(issued), _) => {
+                    storage::set(TOKEN_KEY, &issued);
+                    token.set(Some(issued));
+                }
+                (None, Some(key)) => {
+                    storage::remove(TOKEN_KEY);
+                    token.set(None);
+                    bound_jkt.set(Some(key.jkt));
+                }
+                (None, None) => {}
+            }
             password.set(String::new());
             panel.set(Panel::LoggedIn {
                 device: login.device,
@@ -180,6 +235,10 @@ pub fn DevicePanel() -> impl IntoView {
         forget_token();
         devices.set(Vec::new());
         panel.set(Panel::LoggedOut { refusal: None });
+        // Another device has another key.
+        spawn_local(async move {
+            let _ = dpop::forget_key().await;
+        });
     };
 
     let sign_out = move |everywhere: bool| {
@@ -233,6 +292,11 @@ pub fn DevicePanel() -> impl IntoView {
                 <dd><code data-testid="device-id">{move || device_id.get()}</code></dd>
                 <dt>"Token kept by this page"</dt>
                 <dd><code data-testid="device-token">{move || token.get().map_or_else(|| "none".to_owned(), |t| mask_secret(&t))}</code></dd>
+                {move || bound_jkt.get().map(|jkt| view! {
+                    <dt>"Key (DPoP)"</dt>
+                    <dd>"a non-extractable P-256 key in this browser; thumbprint "
+                        <code data-testid="device-key-jkt">{jkt}</code></dd>
+                })}
             </dl>
             <div class="actions">
                 <button on:click=become_another>"Become another device"</button>
@@ -253,6 +317,10 @@ pub fn DevicePanel() -> impl IntoView {
                                 <input type="radio" name="device-mode" prop:checked=move || mode.get() == DeviceMode::Hardened on:change=move |_| mode.set(DeviceMode::Hardened)/>
                                 "hardened"
                             </label>
+                            <label class="inline">
+                                <input type="radio" name="device-mode" prop:checked=move || mode.get() == DeviceMode::Bound on:change=move |_| mode.set(DeviceMode::Bound)/>
+                                "bound to this browser's key (DPoP)"
+                            </label>
                         </fieldset>
                         {move || (mode.get() == DeviceMode::AsWritten).then(|| view! {
                             <p class="notice warning" data-testid="as-written-warning">
@@ -266,6 +334,13 @@ pub fn DevicePanel() -> impl IntoView {
                                 "valid 60 days at most, replaced at every re-attach; an old secret used again revokes the device."
                             </p>
                         })}
+                        {move || (mode.get() == DeviceMode::Bound).then(|| view! {
+                            <p class="muted" data-testid="bound-explainer">
+                                "Bound: no token at all. This browser makes a P-256 key that no script can export, "
+                                "registers its public half at login, and signs a fresh proof of every request "
+                                "(method, URL, time, a one-use id). A copied cookie or copied headers prove nothing."
+                            </p>
+                        })}
                         <button type="submit" disabled=move || busy.get()>"Log in on this device"</button>
                     </form>
                     {refusal.map(|failure| view! { <FailureView failure/> })}
@@ -273,7 +348,11 @@ pub fn DevicePanel() -> impl IntoView {
                 Panel::LoggedIn { device, idle_expires_at, note } => view! {
                     <dl class="facts">
                         <dt>"Mode"</dt>
-                        <dd data-testid="device-mode">{if device.mode == DeviceMode::AsWritten { "as in the article — insecure" } else { "hardened" }}</dd>
+                        <dd data-testid="device-mode">{match device.mode {
+                            DeviceMode::AsWritten => "as in the article — insecure",
+                            DeviceMode::Hardened => "hardened",
+                            DeviceMode::Bound => "bound to this browser's key",
+                        }}</dd>
                         <dt>"Server session idle expiry"</dt>
                         <dd><span data-testid="device-idle-left">{clock.countdown(idle_expires_at)}</span>
                             <span class="muted">" at " {format_time(idle_expires_at)}</span></dd>

@@ -91,10 +91,11 @@ pub fn OrdersPanel() -> impl IntoView {
         if !as_device.get_untracked() {
             return Credential::Cookies;
         }
-        Credential::Device(DeviceCredentials {
+        Credential::Device(crate::logins::device_credentials().unwrap_or(DeviceCredentials {
             id: storage::get(crate::components::device::DEVICE_ID_KEY).unwrap_or_default(),
-            token: storage::get(crate::components::device::TOKEN_KEY).unwrap_or_default(),
-        })
+            token: String::new(),
+            key: None,
+        }))
     };
 
     let refresh = move || {

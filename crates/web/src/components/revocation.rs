@@ -336,7 +336,8 @@ async fn probe_once(
     let answer = match probe {
         Probe::Session => api::session_me(&client).await.map(nothing),
         Probe::Device => {
-            let device = DeviceCredentials { id: held.device_id, token: held.device_token };
+            let device =
+                DeviceCredentials { id: held.device_id, token: held.device_token, key: None };
             api::device_me(&client, &device).await.map(nothing)
         }
         Probe::Refresh => {
@@ -436,7 +437,7 @@ async fn run(
     let tokens = require_ok(report, "password grant", tokens)?.into_body();
     let mut held = Held {
         device_id,
-        device_token: device.device_token,
+        device_token: device.device_token.unwrap_or_default(),
         access: tokens.access_token,
         refresh: tokens
             .refresh_token

@@ -17,7 +17,6 @@ use crate::components::FailureView;
 use crate::lab::{current_owner, plural, spawn_owned};
 use crate::logins::{PageLogins, device_credentials, notify};
 use crate::server_clock::{ServerClock, format_time};
-use crate::storage;
 
 /// Which credential the panel's requests carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +54,15 @@ impl AskAs {
                 "This page holds no device token: log in on the device panel first.".to_owned()
             }),
             AskAs::Bearer => logins
-                .and_then(|l| l.access_token.get_untracked())
-                .map(Credential::Bearer)
+                .and_then(|l| {
+                    let token = l.access_token.get_untracked()?;
+                    if l.access_bound.get_untracked() {
+                        let key = crate::dpop::loaded_key()?;
+                        Some(Credential::Dpop { token, key })
+                    } else {
+                        Some(Credential::Bearer(token))
+                    }
+                })
                 .ok_or_else(|| {
                     "This page holds no access token: log in (or call) on the access + refresh panel first."
                         .to_owned()
@@ -70,7 +76,7 @@ impl AskAs {
 fn held_credential(logins: Option<PageLogins>) -> AskAs {
     if logins.is_some_and(|l| l.access_token.get_untracked().is_some()) {
         AskAs::Bearer
-    } else if storage::get(crate::components::device::TOKEN_KEY).is_some() {
+    } else if device_credentials().is_some() {
         AskAs::Device
     } else {
         AskAs::Cookie

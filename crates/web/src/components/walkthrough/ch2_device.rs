@@ -56,7 +56,7 @@ fn call(lab: Lab) -> StepFuture {
 fn mismatch(lab: Lab) -> StepFuture {
     boxed(async move {
         let id = lab.recall(|m| m.device_id.clone());
-        let wrong = DeviceCredentials { id, token: "wrong".to_owned() };
+        let wrong = DeviceCredentials { id, token: "wrong".to_owned(), key: None };
         let response = api::device_me(&lab.client, &wrong).await;
         expect_reason(&response, Reason::DeviceTokenMismatch)?;
         Ok("401 device_token_mismatch: a live session is not enough, the token must match"
