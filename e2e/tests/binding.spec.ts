@@ -143,3 +143,46 @@ test("access + refresh tokens bound to this browser's key: calls and a silent re
   await panel.getByRole("button", { name: "Call a protected API" }).click();
   await expect(panel.getByTestId("bearer-call-result")).toContainText("200 OK — holder of the key");
 });
+
+test("the same theft on every rung: each card of the ladder ends as the lab says", async ({ page, request }) => {
+  test.setTimeout(90_000);
+  expect((await request.post("/api/demo/reset")).status()).toBe(200);
+  const failures = await openLab(page, "/attacks");
+  const ladder = page.getByTestId("ladder");
+  const run = async (key: string) => {
+    const card = ladder.getByTestId(`attack-ladder-${key}`);
+    await card.getByRole("button", { name: "Run the attack" }).click();
+    await expect(card).toHaveAttribute("data-state", "passed", { timeout: 20_000 });
+    return card.getByTestId("attack-result");
+  };
+
+  const copied = await run("copied-headers");
+  await expect(copied).toContainText("as written: 200; hardened: 200");
+  await expect(copied).toContainText("bound device: 401 device_credentials_missing");
+  await expect(copied).toContainText("bound tokens: 401 token_bound");
+
+  const replayed = await run("replayed-proof");
+  await expect(replayed).toContainText("bound device: 401 dpop_proof_replayed");
+  await expect(replayed).toContainText("bound tokens: 401 dpop_proof_replayed");
+
+  const premade = await run("premade-proofs");
+  await expect(premade).toContainText("as written: 200; hardened: 200");
+  await expect(premade).toContainText("bound device: 401 use_dpop_nonce");
+  await expect(premade).toContainText("bound tokens: 401 use_dpop_nonce");
+
+  const live = await run("live-key");
+  await expect(live).toContainText("the script got in everywhere");
+  await expect(live).toContainText("bound device: 200; bound tokens: 200");
+  await expect(ladder.getByTestId("attack-ladder-live-key")).toContainText("not a page that is itself compromised");
+
+  const skew = await run("clock-skew");
+  await expect(skew).toContainText("bound device, 120 s late: 401 dpop_proof_invalid");
+  await expect(skew).toContainText("bound tokens, 30 s ahead: 401 dpop_proof_invalid");
+  await expect(skew).toContainText("bound device, 30 s late: 200");
+  await expect(ladder.locator(".reason-rule[data-reason='dpop_proof_replayed']")).toContainText("RFC 9449");
+
+  // The attacker's requests are marked in the timeline.
+  await expect(page.getByTestId("timeline").locator("li.entry", { hasText: "attacker" }).first()).toBeVisible();
+  expect(failures).toEqual([]);
+  expect((await request.post("/api/demo/reset")).status()).toBe(200);
+});

@@ -2,7 +2,21 @@ import * as path from "path";
 import { expect, test } from "./fixtures";
 import { openLab, screenshotDir } from "./helpers";
 
+// The article's chapters; chapter 7 ("binding", beyond the article) runs last, on its own, since
+// its clean start would wipe what the checks below read from chapter 6.
 const chapters = ["why", "device", "session", "submit", "refresh", "leftout"];
+
+async function runChapter(page: import("@playwright/test").Page, key: string) {
+  const chapter = page.getByTestId(`chapter-${key}`);
+  await chapter.getByRole("button", { name: "Run the chapter from a clean state" }).click();
+  await expect(chapter).toHaveAttribute("data-done", "true", { timeout: 20_000 });
+  const steps = chapter.locator("li.step");
+  const count = await steps.count();
+  for (let i = 0; i < count; i++) {
+    await expect(steps.nth(i)).toHaveAttribute("data-state", "passed");
+  }
+  return chapter;
+}
 
 // Before and after: a test that switches the preset or moves the clock must not leave it so for
 // the specs that run after it.
@@ -18,19 +32,12 @@ test("every chapter runs from a clean state and shows what the article claims", 
   const failures = await openLab(page, "/walkthrough");
   await page.evaluate(() => localStorage.removeItem("tokenlab.walkthrough.done"));
   await page.getByRole("button", { name: "Reset demo" }).click();
-  await expect(page.getByTestId("progress")).toContainText("0 of 6 chapters done");
+  await expect(page.getByTestId("progress")).toContainText("0 of 7 chapters done");
 
   for (const key of chapters) {
-    const chapter = page.getByTestId(`chapter-${key}`);
-    await chapter.getByRole("button", { name: "Run the chapter from a clean state" }).click();
-    await expect(chapter).toHaveAttribute("data-done", "true", { timeout: 20_000 });
-    const steps = chapter.locator("li.step");
-    const count = await steps.count();
-    for (let i = 0; i < count; i++) {
-      await expect(steps.nth(i)).toHaveAttribute("data-state", "passed");
-    }
+    await runChapter(page, key);
   }
-  await expect(page.getByTestId("progress")).toContainText("6 of 6 chapters done");
+  await expect(page.getByTestId("progress")).toContainText("6 of 7 chapters done");
 
   // What the chapters said they would show, read back from the page.
   const device = page.getByTestId("chapter-device");
@@ -77,12 +84,22 @@ test("every chapter runs from a clean state and shows what the article claims", 
   await comparison.scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(screenshotDir, "walkthrough.png") });
 
+  // Beyond the article: the key no script can export, and what a copied credential is worth.
+  const binding = await runChapter(page, "binding");
+  await expect(binding.locator("li.step").nth(0)).toContainText("no token to steal");
+  await expect(binding.locator("li.step").nth(2)).toContainText("dpop_proof_replayed");
+  await expect(binding.locator("li.step").nth(3)).toContainText("token_type DPoP");
+  await expect(binding.locator("li.step").nth(4)).toContainText("401 token_bound");
+  await expect(binding.locator("li.step").nth(6)).toContainText("400 dpop_proof_invalid; with one: 200");
+  await expect(binding.getByTestId("binding-ladder").locator("tbody tr")).toHaveCount(5);
+  await expect(page.getByTestId("progress")).toContainText("7 of 7 chapters done");
+
   // Progress survives a reload; "Reset demo" starts over.
   await page.reload();
   await expect(page.locator("main.lab[data-hydrated='true']")).toBeVisible();
-  await expect(page.getByTestId("progress")).toContainText("6 of 6 chapters done");
+  await expect(page.getByTestId("progress")).toContainText("7 of 7 chapters done");
   await page.getByRole("button", { name: "Reset demo" }).click();
-  await expect(page.getByTestId("progress")).toContainText("0 of 6 chapters done");
+  await expect(page.getByTestId("progress")).toContainText("0 of 7 chapters done");
   expect(failures).toEqual([]);
 });
 

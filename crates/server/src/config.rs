@@ -57,6 +57,10 @@ pub enum DpopCommand {
         /// when it was moved (`GET /api/demo/clock`).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         clock_offset: i64,
+        /// `iat` itself, in Unix seconds, instead of this machine's clock: the server's "now"
+        /// (the demo clock's `now`), or a skewed clock on purpose.
+        #[arg(long, conflicts_with = "clock_offset", allow_hyphen_values = true)]
+        iat: Option<i64>,
     },
 }
 

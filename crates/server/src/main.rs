@@ -46,12 +46,14 @@ async fn main() -> ExitCode {
 fn dpop(command: DpopCommand) -> ExitCode {
     let printed = match command {
         DpopCommand::Key { out } => proof_cli::generate_key(&out, &OsSecrets),
-        DpopCommand::Proof { key, method, url, access_token, nonce, clock_offset } => {
+        DpopCommand::Proof { key, method, url, access_token, nonce, clock_offset, iat } => {
             proof_cli::load_key(&key).and_then(|key| {
                 let request = proof_cli::ProofRequest {
                     method: &method,
                     url: &url,
-                    iat: SystemClock.now().unix_timestamp().saturating_add(clock_offset),
+                    iat: iat.unwrap_or_else(|| {
+                        SystemClock.now().unix_timestamp().saturating_add(clock_offset)
+                    }),
                     access_token: access_token.as_deref(),
                     nonce: nonce.as_deref(),
                 };

@@ -555,6 +555,16 @@ pub async fn family(client: &ApiClient) -> ApiResult<Family> {
     fetch(client, Method::Get, "/api/oauth/family", None, &[]).await
 }
 
+/// `GET path` with exactly `headers` and nothing else: a request as an attacker builds it by hand
+/// (a copied header, a replayed proof). The body is read as plain JSON.
+pub async fn get_with_headers(
+    client: &ApiClient,
+    path: &str,
+    headers: &[(&str, String)],
+) -> ApiResult<Value> {
+    fetch(client, Method::Get, path, None, headers).await
+}
+
 /// `GET /api/jwt/me` as `credential` (`Bearer`, or `DPoP` with a proof).
 pub async fn jwt_me_as(client: &ApiClient, credential: &Credential) -> ApiResult<BearerMe> {
     fetch_as(client, credential, Method::Get, "/api/jwt/me", None).await

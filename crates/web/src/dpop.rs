@@ -21,6 +21,17 @@ thread_local! {
     static LOADED: RefCell<Option<ProofKey>> = const { RefCell::new(None) };
 }
 
+/// The server's "now" as proofs date it: this browser's clock plus the demo clock's offset.
+pub fn server_now_seconds() -> i64 {
+    let offset = CLOCK_OFFSET_SECONDS.with(|o| *o.borrow());
+    (crate::client::browser_now_ms() / 1000.0) as i64 + offset
+}
+
+/// The latest nonce the server handed out, if any.
+pub fn latest_nonce() -> Option<String> {
+    NONCE.with(|n| n.borrow().clone())
+}
+
 /// This browser's key, if this page has loaded or made it.
 pub fn loaded_key() -> Option<ProofKey> {
     LOADED.with(|k| k.borrow().clone())
@@ -74,6 +85,7 @@ fn signing_input(
     url: &str,
     iat: i64,
     access_token: Option<&str>,
+    nonce: Option<&str>,
 ) -> String {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -88,7 +100,7 @@ fn signing_input(
     if let Some(token) = access_token {
         claims["ath"] = serde_json::json!(access_token_hash(token));
     }
-    if let Some(nonce) = NONCE.with(|n| n.borrow().clone()) {
+    if let Some(nonce) = nonce {
         claims["nonce"] = serde_json::json!(nonce);
     }
     format!(
@@ -112,7 +124,7 @@ mod browser {
         SubtleCrypto,
     };
 
-    use super::{CLOCK_OFFSET_SECONDS, ProofKey, signing_input};
+    use super::{ProofKey, signing_input};
 
     const DATABASE: &str = "tokenlab";
     const STORE: &str = "keys";
@@ -246,15 +258,16 @@ mod browser {
         method: &str,
         path: &str,
         access_token: Option<&str>,
+        iat: i64,
+        nonce: Option<&str>,
     ) -> Result<String, String> {
         let origin = web_sys::window()
             .ok_or("no window")?
             .location()
             .origin()
             .map_err(|e| problem("no origin", &e))?;
-        let offset = CLOCK_OFFSET_SECONDS.with(|o| *o.borrow());
-        let iat = (js_sys::Date::now() / 1000.0) as i64 + offset;
-        let input = signing_input(&key.jwk, method, &format!("{origin}{path}"), iat, access_token);
+        let url = format!("{origin}{path}");
+        let input = signing_input(&key.jwk, method, &url, iat, access_token, nonce);
         let algorithm: Object = EcdsaParams::new("ECDSA", &"SHA-256".into()).into();
         let signature = JsFuture::from(
             subtle()?
@@ -306,11 +319,25 @@ impl ProofKey {
         path: &str,
         access_token: Option<&str>,
     ) -> Result<String, String> {
+        let nonce = latest_nonce();
+        self.proof_at(method, path, access_token, server_now_seconds(), nonce.as_deref()).await
+    }
+
+    /// A proof dated `iat` with `nonce`, whatever the time and the server's latest nonce: what a
+    /// script holding the key could sign in advance, or a client with a skewed clock.
+    pub async fn proof_at(
+        &self,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        iat: i64,
+        nonce: Option<&str>,
+    ) -> Result<String, String> {
         #[cfg(feature = "hydrate")]
-        return browser::proof(self, method, path, access_token).await;
+        return browser::proof(self, method, path, access_token, iat, nonce).await;
         #[cfg(not(feature = "hydrate"))]
         {
-            let _ = (method, path, access_token);
+            let _ = (method, path, access_token, iat, nonce);
             Err("proofs are signed only in the browser".to_owned())
         }
     }

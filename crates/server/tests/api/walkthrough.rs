@@ -154,8 +154,14 @@ async fn run_in_bash(steps: &[Step], address: &str) -> Run {
     // A clean environment: no proxy variables (they would route the requests elsewhere), no
     // ~/.curlrc of the machine (HOME is the fresh directory), a fixed locale.
     let inherited = std::env::var("PATH").unwrap_or_default();
-    let path = inherited
-        .split(':')
+    // `tokenlab dpop` (chapter 7) is this package's own binary, as `just run` builds it.
+    let own_binary = Path::new(env!("CARGO_BIN_EXE_tokenlab"))
+        .parent()
+        .and_then(Path::to_str)
+        .expect("the binary's directory")
+        .to_owned();
+    let path = std::iter::once(own_binary.as_str())
+        .chain(inherited.split(':'))
         .chain(["/usr/local/bin", "/usr/bin", "/bin"])
         .filter(|dir| !dir.is_empty())
         .collect::<Vec<_>>()

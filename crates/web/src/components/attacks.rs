@@ -11,19 +11,22 @@ use tokenlab_core::device::DeviceMode;
 use tokenlab_core::wire::{AccessClaims, InspectorQuery};
 
 use crate::api::{self, Credential};
+use crate::components::ladder::LADDER;
 use crate::lab::{
     Lab, ReasonRule, StepFn, StepFuture, StepState, answered, attacker_page, boxed, describe,
     expect_reason, expect_status, plural,
 };
 
-struct Attack {
-    key: &'static str,
-    title: &'static str,
-    story: &'static str,
-    expected: &'static str,
+pub(crate) struct Attack {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub story: &'static str,
+    pub expected: &'static str,
     /// The refusals that stop it, explained from `tokenlab_core::reason`. Empty: nothing does.
-    stopped_by: &'static [Reason],
-    run: StepFn,
+    pub stopped_by: &'static [Reason],
+    /// What the card says when nothing stops it.
+    pub nothing_stops_it: &'static str,
+    pub run: StepFn,
 }
 
 const ATTACKS: &[Attack] = &[
@@ -33,6 +36,7 @@ const ATTACKS: &[Attack] = &[
         story: "The attacker learned the victim's device id (apps log it, analytics collect it). As the article writes the scheme, the device id is the token.",
         expected: "The attacker gets in. Nothing on the server can tell them apart from the victim, and nothing expires.",
         stopped_by: &[],
+        nothing_stops_it: "Nothing stops it: this is the weakness of the scheme as the article writes it. Compare the hardened card.",
         run: device_as_written,
     },
     Attack {
@@ -41,6 +45,7 @@ const ATTACKS: &[Attack] = &[
         story: "The same attacker, against a device logged in with the hardened mode: a random 256-bit secret, stored hashed, replaced at every re-attach.",
         expected: "Refused: the device id alone matches no live device.",
         stopped_by: &[Reason::DeviceUnknown],
+        nothing_stops_it: "",
         run: device_hardened,
     },
     Attack {
@@ -49,6 +54,7 @@ const ATTACKS: &[Attack] = &[
         story: "The attacker copied the victim's refresh token. The victim refreshes first; later the attacker presents the copy.",
         expected: "The server sees a spent token come back, revokes the whole family, and both parties must log in again.",
         stopped_by: &[Reason::RefreshReused, Reason::RefreshRevoked],
+        nothing_stops_it: "",
         run: refresh_replay,
     },
     Attack {
@@ -57,6 +63,7 @@ const ATTACKS: &[Attack] = &[
         story: "The attacker plants a session id of their choosing in the victim's browser (a sibling subdomain or a script can set cookies), hoping the victim logs in under it.",
         expected: "The planted id is never adopted: it is unknown to the server, and logging in issues a fresh id that replaces it.",
         stopped_by: &[Reason::NotLoggedIn],
+        nothing_stops_it: "",
         run: fixation,
     },
     Attack {
@@ -65,6 +72,7 @@ const ATTACKS: &[Attack] = &[
         story: "A page of another site (below, in a sandboxed frame) submits an order form to this server, hoping the browser adds the victim's cookies.",
         expected: "Refused with cross_site_request: the frame shows the server's answer, the server's count of cross-site refusals goes up by one, and no order is created.",
         stopped_by: &[Reason::CrossSiteRequest],
+        nothing_stops_it: "",
         run: cross_site,
     },
     Attack {
@@ -73,6 +81,7 @@ const ATTACKS: &[Attack] = &[
         story: "The attacker edits a real access token: the signature algorithm set to none, the expiry pushed ten years out, and a signing key id of their own.",
         expected: "Each is refused with token_invalid: only the server's own keys sign, only EdDSA is accepted, and any change breaks the signature.",
         stopped_by: &[Reason::TokenInvalid],
+        nothing_stops_it: "",
         run: forged_jwt,
     },
     Attack {
@@ -81,6 +90,7 @@ const ATTACKS: &[Attack] = &[
         story: "The victim presses Submit twice while the network is slow (the server holds each request 1.5 s); both copies carry the same one-time form token.",
         expected: "Exactly one order; the second copy is told which order the first created.",
         stopped_by: &[Reason::DuplicateSubmit],
+        nothing_stops_it: "",
         run: double_submit,
     },
 ];
@@ -321,6 +331,15 @@ pub fn AttackLab() -> impl IntoView {
             <div class="attacks">
                 {ATTACKS.iter().map(|attack| view! { <AttackCard attack/> }).collect_view()}
             </div>
+            <h2 id="ladder-title">"The same theft on every rung"</h2>
+            <p>
+                "Beyond the article: the device token as written, hardened, bound to a key this browser holds "
+                "(DPoP, a WebCrypto key no script can export), and access + refresh tokens bound to that key. "
+                "Each card signs the victim in on every rung and runs one attack against all of them."
+            </p>
+            <div class="attacks" data-testid="ladder">
+                {LADDER.iter().map(|attack| view! { <AttackCard attack/> }).collect_view()}
+            </div>
         </section>
     }
 }
@@ -361,7 +380,7 @@ fn AttackCard(attack: &'static Attack) -> impl IntoView {
             {frame}
             <div class="stopped-by">
                 {if attack.stopped_by.is_empty() {
-                    view! { <p class="warning">"Nothing stops it: this is the weakness of the scheme as the article writes it. Compare the hardened card."</p> }.into_any()
+                    view! { <p class="warning">{attack.nothing_stops_it}</p> }.into_any()
                 } else {
                     view! {
                         <p><strong>"What stops it:"</strong></p>

@@ -4,6 +4,7 @@ mod bearer;
 mod clock;
 pub(crate) mod device;
 mod inspector;
+mod ladder;
 mod orders;
 mod policy;
 mod race;

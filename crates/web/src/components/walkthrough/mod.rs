@@ -12,6 +12,7 @@ mod ch3_session;
 mod ch4_submits;
 mod ch5_refresh;
 mod ch6_beyond;
+mod ch7_binding;
 
 use leptos::prelude::*;
 
@@ -55,6 +56,8 @@ enum Extra {
     Comparator,
     /// The way on to the attack lab.
     AttackLabLink,
+    /// The binding ladder's table (chapter 7): every theft on every rung.
+    BindingLadder,
 }
 
 impl Extra {
@@ -78,18 +81,20 @@ impl Extra {
             Extra::AttackLabLink => {
                 view! { <p><a href="/attacks">"Open the attack lab →"</a></p> }.into_any()
             }
+            Extra::BindingLadder => view! { <ch7_binding::LadderTable/> }.into_any(),
         }
     }
 }
 
 /// The chapters, in the article's order.
-static CHAPTERS: [&Chapter; 6] = [
+static CHAPTERS: [&Chapter; 7] = [
     &ch1_why::CHAPTER,
     &ch2_device::CHAPTER,
     &ch3_session::CHAPTER,
     &ch4_submits::CHAPTER,
     &ch5_refresh::CHAPTER,
     &ch6_beyond::CHAPTER,
+    &ch7_binding::CHAPTER,
 ];
 
 const PROGRESS_KEY: &str = "tokenlab.walkthrough.done";
