@@ -36,6 +36,8 @@ test("a bound device: a key no script can export, kept across reloads; copied co
   await expect(panel.getByTestId("device-token")).toHaveText("none");
   const jkt = await panel.getByTestId("device-key-jkt").innerText();
   expect(jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  // The server keeps no secret for it, only the public key's thumbprint.
+  await expect(page.getByTestId("inspector-devices")).toContainText(`no secret; key thumbprint ${jkt.slice(0, 8)}`);
 
   const sent = nextRequestTo(page, "/api/device/me");
   await panel.getByRole("button", { name: "Call a protected API" }).click();

@@ -305,6 +305,50 @@ pub fn check_claims(
     Ok(())
 }
 
+/// Why a credential's binding and the request's proof do not go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingMismatch {
+    /// Bound to one key, proved by another.
+    OtherKey,
+    /// Bound to a key, and no proof came.
+    ProofMissing,
+    /// Not bound, and a proof came: refused rather than silently left a bearer credential, so a
+    /// client never believes a credential is bound when it is not (nor gets one bound halfway
+    /// through its life).
+    NotBound,
+}
+
+impl std::fmt::Display for BindingMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OtherKey => "this credential is bound to another key than the DPoP proof's",
+            Self::ProofMissing => {
+                "this credential is bound to a key: send a DPoP proof signed by it"
+            }
+            Self::NotBound => "this credential is not bound to a key: send it without a DPoP proof",
+        })
+    }
+}
+
+/// Whether a credential bound to `bound_to` (a key's thumbprint, or `None` for a bearer one) may be
+/// used with a request whose checked proof was signed by `proved_by` (or that carried none): a
+/// bound credential only with a proof by its own key, a bearer one only without a proof (RFC 9449
+/// §5 for refresh tokens).
+pub fn check_binding(
+    bound_to: Option<&str>,
+    proved_by: Option<&str>,
+) -> Result<(), BindingMismatch> {
+    match (bound_to, proved_by) {
+        (None, None) => Ok(()),
+        (Some(bound), Some(proved)) if bool::from(bound.as_bytes().ct_eq(proved.as_bytes())) => {
+            Ok(())
+        }
+        (Some(_), Some(_)) => Err(BindingMismatch::OtherKey),
+        (Some(_), None) => Err(BindingMismatch::ProofMissing),
+        (None, Some(_)) => Err(BindingMismatch::NotBound),
+    }
+}
+
 /// The period `now` falls in, counted from the Unix epoch.
 fn nonce_period(now: Timestamp) -> i64 {
     now.unix_timestamp().div_euclid(NONCE_PERIOD.whole_seconds())

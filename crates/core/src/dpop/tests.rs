@@ -477,3 +477,17 @@ AmsYEUUJWZtPJgG+veL/RCBGMBVLCjzxqkhZICL2gUHJEsA9shyyVNBX
         }
     }
 }
+
+#[test]
+fn a_credential_is_used_with_a_proof_exactly_when_it_is_bound() {
+    let cases = [
+        ("bearer, no proof", None, None, Ok(())),
+        ("bound, its key", Some("key-a"), Some("key-a"), Ok(())),
+        ("bound, another key", Some("key-a"), Some("key-b"), Err(BindingMismatch::OtherKey)),
+        ("bound, no proof", Some("key-a"), None, Err(BindingMismatch::ProofMissing)),
+        ("bearer, a proof", None, Some("key-a"), Err(BindingMismatch::NotBound)),
+    ];
+    for (what, bound_to, proved_by, expected) in cases {
+        assert_eq!(check_binding(bound_to, proved_by), expected, "{what}");
+    }
+}

@@ -157,10 +157,14 @@ async fn devices_of(
             let as_written = mode == DeviceMode::AsWritten;
             let device_id =
                 if as_written { mask_secret(&d.device_id) } else { d.device_id.clone() };
-            let stored_token = match (&d.token, &d.token_hash) {
-                (Some(plain), _) => format!("plain text: {}", mask_secret(plain)),
-                (None, Some(hash)) => format!("SHA-256 {}", hash_prefix(hash)),
-                (None, None) => "nothing (logged out)".to_owned(),
+            let stored_token = match (&d.token, &d.token_hash, &d.dpop_jkt) {
+                (Some(plain), _, _) => format!("plain text: {}", mask_secret(plain)),
+                (None, Some(hash), _) => format!("SHA-256 {}", hash_prefix(hash)),
+                // A bound device has no secret: the public key's thumbprint is all there is.
+                (None, None, Some(jkt)) => {
+                    format!("no secret; key thumbprint {}", hash_prefix(jkt))
+                }
+                (None, None, None) => "nothing (logged out)".to_owned(),
             };
             Ok(InspectedDevice {
                 id: d.id,

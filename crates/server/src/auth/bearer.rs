@@ -16,6 +16,7 @@ use tokenlab_core::bearer::{
     AUDIENCE, RefreshOutcome, RotatedRefresh, TimeClaimError, TokenPolicy, check_time_claims,
     rotated_refresh, verify_access_token,
 };
+use tokenlab_core::dpop::check_binding;
 use tokenlab_core::random::{decode_token, encode_token};
 use tokenlab_core::wire::{AccessClaims, Confirmation};
 use tokenlab_core::{Reason, Timestamp};
@@ -134,28 +135,8 @@ pub async fn refresh(
             "this refresh token's family was revoked",
         ));
     }
-    match (family.dpop_jkt.as_deref(), dpop_jkt) {
-        (Some(bound), Some(proved)) if bound == proved => {}
-        (None, None) => {}
-        (Some(_), Some(_)) => {
-            return Err(ApiError::refused(
-                Reason::DpopProofInvalid,
-                "this refresh token is bound to another key than the DPoP proof's",
-            ));
-        }
-        (Some(_), None) => {
-            return Err(ApiError::refused(
-                Reason::DpopProofInvalid,
-                "this refresh token is bound to a key: send a DPoP proof signed by it",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(ApiError::refused(
-                Reason::DpopProofInvalid,
-                "this refresh token is not bound to a key: refresh it without a DPoP proof",
-            ));
-        }
-    }
+    check_binding(family.dpop_jkt.as_deref(), dpop_jkt)
+        .map_err(|mismatch| ApiError::refused(Reason::DpopProofInvalid, mismatch.to_string()))?;
     let minted = Minted { id: &family.id, dpop_jkt: family.dpop_jkt.as_deref() };
     let user = users::Entity::find_by_id(family.user_id)
         .one(&state.db)

@@ -249,7 +249,22 @@ pub async fn authenticate_device(
         return live_call(state, session, auth, facts, now).await;
     }
     // C5: no live session (timed out, evicted, or a new browser session): find the token in the
-    // database and attach a fresh session to it. A bound device proves its key once more.
+    // database and attach a fresh session to it. A bound device proves its key once more. Boxed:
+    // the rare path's state would otherwise enlarge every call's future, which each live call
+    // then moves around (#14's device-call profile).
+    Box::pin(find_and_reattach(state, session, headers, presented, target, now))
+        .await
+        .context("re-attaching a device session from the database")
+}
+
+async fn find_and_reattach(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    presented: Presented<'_>,
+    target: Target<'_>,
+    now: Timestamp,
+) -> Result<DeviceCall, ApiError> {
     let delay = crate::slow_network::requested(state, headers);
     let (device, rotated_token) = match presented {
         Presented::Token { device_id, token } => {
@@ -262,9 +277,7 @@ pub async fn authenticate_device(
             (find_bound(state, device_id, proof, target, now).await?, None)
         }
     };
-    reattach(state, session, headers, device, rotated_token, now, delay)
-        .await
-        .context("re-attaching a device session from the database")
+    reattach(state, session, headers, device, rotated_token, now, delay).await
 }
 
 /// A bound device: the proof is checked (its key, this request, its `jti` spent), then the device

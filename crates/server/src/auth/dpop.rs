@@ -38,15 +38,18 @@ pub struct Target<'a> {
 
 /// [`Target`] as an extractor, for handlers: the method, and the path as the client sent it
 /// (routers nested under `/api` see only their own part of it).
+///
+/// Every device call takes one, and few carry a proof: the URI is shared, not copied (its bytes
+/// are reference-counted), so the common call pays no allocation for it.
 #[derive(Debug, Clone)]
 pub struct RequestTarget {
     pub method: Method,
-    pub path: String,
+    pub uri: axum::http::Uri,
 }
 
 impl RequestTarget {
     pub fn target(&self) -> Target<'_> {
-        Target { method: &self.method, path: &self.path }
+        Target { method: &self.method, path: self.uri.path() }
     }
 }
 
@@ -57,8 +60,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestTarget {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        let path = crate::auth::original_path(parts).to_owned();
-        Ok(Self { method: parts.method.clone(), path })
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        Ok(Self { method: parts.method.clone(), uri })
     }
 }
 
