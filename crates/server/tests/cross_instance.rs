@@ -731,3 +731,71 @@ async fn the_account_wide_login_ceiling_holds_across_instances_behind_nginx() {
     assert_eq!(forged_checked, 10, "{forged:?}");
     assert!(forged[10..].iter().all(|r| r == "rate_limited"), "{forged:?}");
 }
+
+/// `tokenlab dpop …`, this package's own DPoP client, run as a shell would.
+fn dpop_cli(args: &[&str]) -> String {
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_tokenlab")).arg("dpop").args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_dpop_proof_counts_once_over_both_instances_and_either_accepts_the_others_nonce() {
+    let Some(stores) = Stores::create("a_dpop_proof_counts_once").await else { return };
+    let (a, b) = (Instance::start("A", &stores), Instance::start("B", &stores));
+    let http = Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("proof-key.pem");
+    let key = key_file.to_str().unwrap();
+    dpop_cli(&["key", "--out", key]);
+    // Proofs name the public address both instances answer at.
+    let (token_url, me_url) = ("http://lab.test/api/oauth/token", "http://lab.test/api/jwt/me");
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", "wonderland-demo")];
+
+    // A hands out a nonce; B accepts it: nonces are derived from the shared key and the time.
+    let first = dpop_cli(&["proof", "--key", key, "--method", "POST", "--url", token_url]);
+    let challenge = http.post(a.url("/api/oauth/token")).header("dpop", first).form(&form);
+    let challenge = challenge.send().await.unwrap();
+    assert_eq!(challenge.status(), StatusCode::BAD_REQUEST);
+    let nonce = challenge.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let proof = dpop_cli(&[
+        "proof", "--key", key, "--method", "POST", "--url", token_url, "--nonce", &nonce,
+    ]);
+    let tokens = http.post(b.url("/api/oauth/token")).header("dpop", proof).form(&form);
+    let tokens: Value = tokens.send().await.unwrap().json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // One proof, captured, sent 50 times at once over A and B: accepted exactly once.
+    let proof = dpop_cli(&[
+        "proof",
+        "--key",
+        key,
+        "--method",
+        "GET",
+        "--url",
+        me_url,
+        "--access-token",
+        &access,
+        "--nonce",
+        &nonce,
+    ]);
+    let answers = split_over((&a, &b), 50, |on| {
+        http.get(on.url("/api/jwt/me"))
+            .header("authorization", format!("DPoP {access}"))
+            .header("dpop", &proof)
+    })
+    .await;
+    let replayed = answers
+        .iter()
+        .filter(|(s, body)| {
+            *s == StatusCode::UNAUTHORIZED && body["reason"] == "dpop_proof_replayed"
+        })
+        .count();
+    eprintln!(
+        "one DPoP proof sent 50 times over A and B: {} accepted, {replayed} refused as replayed",
+        count(&answers, StatusCode::OK)
+    );
+    assert_eq!((count(&answers, StatusCode::OK), replayed), (1, 49), "{answers:?}");
+}
