@@ -25,6 +25,8 @@ use crate::Timestamp;
 #[cfg(feature = "jwt")]
 mod verify;
 #[cfg(feature = "jwt")]
+pub(crate) use verify::signed_claims;
+#[cfg(feature = "jwt")]
 pub use verify::{ProofHeader, VerifiedProof, verify_proof};
 
 /// The `typ` of every proof (RFC 9449 §4.2): a JWT of another kind is never taken for one.

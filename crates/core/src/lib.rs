@@ -6,6 +6,7 @@
 pub mod account;
 pub mod bearer;
 pub mod clock;
+pub mod dbsc;
 pub mod device;
 pub mod display;
 pub mod dpop;

@@ -123,6 +123,15 @@ reasons! {
     UseDpopNonce = "use_dpop_nonce", 401,
         "The server wants its current nonce in the DPoP proof: sign a new proof with the DPoP-Nonce this answer carries and retry. Nonces stop proofs made in advance by a script that has since lost the page.",
         "RFC 9449 §8–9 (server-provided nonce)";
+    DbscProofInvalid = "dbsc_proof_invalid", 401,
+        "The browser's Device Bound Session Credentials answer was refused: not an ES256 JWT signed by the session's key, or not for the challenge this server handed out (or the session is already bound).",
+        "W3C Device Bound Session Credentials (draft): registration and refresh";
+    DbscRefreshRequired = "dbsc_refresh_required", 401,
+        "This session is bound to a key inside the browser (DBSC): beside the session cookie it needs a short-lived cookie that only that key can renew, and this request had none, or an expired one. The browser that holds the key renews it by itself; a copied session cookie cannot.",
+        "W3C Device Bound Session Credentials (draft): short-lived bound cookies";
+    DbscChallenge = "dbsc_challenge", 403,
+        "A refresh of a bound session must answer a challenge: sign the one in Secure-Session-Challenge with the session's key and send it again.",
+        "W3C Device Bound Session Credentials (draft): refresh";
     RefreshInvalid = "refresh_invalid", 400,
         "This refresh token was never issued here.",
         "RFC 6749 §5.2 (invalid_grant)";

@@ -320,22 +320,6 @@ mod signed {
 
     use super::*;
 
-    /// A P-256 key made for these tests with `openssl ecparam -name prime256v1 -genkey`; nothing
-    /// else uses it.
-    const P256_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjlUT7evN7ud511St
-mzrIud9xGSHVb3sZhiC0D0xVeGOhRANCAAQ7afHTJlYGmBIl3ESpFR9rwziSYXt2
-AmsYEUUJWZtPJgG+veL/RCBGMBVLCjzxqkhZICL2gUHJEsA9shyyVNBX
------END PRIVATE KEY-----";
-    const P256_X: &str = "O2nx0yZWBpgSJdxEqRUfa8M4kmF7dgJrGBFFCVmbTyY";
-    const P256_Y: &str = "Ab694v9EIEYwFUsKPPGqSFkgIvaBQckSwD2yHLJU0Fc";
-
-    /// A PEM file's DER: the base64 between its armour lines.
-    fn pem_body(pem: &str) -> Vec<u8> {
-        let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD.decode(body).unwrap()
-    }
-
     struct Signer {
         key: EncodingKey,
         algorithm: Algorithm,
@@ -344,9 +328,9 @@ AmsYEUUJWZtPJgG+veL/RCBGMBVLCjzxqkhZICL2gUHJEsA9shyyVNBX
 
     fn p256() -> Signer {
         Signer {
-            key: EncodingKey::from_ec_der(&pem_body(P256_PEM)),
+            key: crate::test_jws::p256_key(),
             algorithm: Algorithm::ES256,
-            jwk: json!({"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y}),
+            jwk: crate::test_jws::p256_jwk(),
         }
     }
 

@@ -54,6 +54,19 @@ pub fn verify_proof(
     if header.alg != kind.alg() {
         return Err(ProofRejection::AlgorithmNotAccepted);
     }
+    let claims: ProofClaims = signed_claims(proof, &jwk, kind)?;
+    check_claims(&claims, request, now)?;
+    Ok(VerifiedProof { jkt: jwk.thumbprint()?, claims })
+}
+
+/// The claims of `token` if it is signed by `jwk`, a key of kind `kind`, with exactly the algorithm
+/// that kind signs with. The header's other members are the caller's to judge: a DPoP proof's
+/// (`typ`, its own `jwk`) above, a DBSC proof's in `crate::dbsc`.
+pub(crate) fn signed_claims<T: serde::de::DeserializeOwned>(
+    token: &str,
+    jwk: &Jwk,
+    kind: ProofKey,
+) -> Result<T, ProofRejection> {
     let (algorithm, key) = match kind {
         ProofKey::Es256 => (
             Algorithm::ES256,
@@ -69,19 +82,15 @@ pub fn verify_proof(
     };
     let key = key.map_err(|_| ProofRejection::KeyNotAccepted)?;
     let mut validation = Validation::new(algorithm);
-    // A proof has no `exp`, `aud` or `iss`; its time is `iat`, judged by `check_claims` on the
-    // server's clock.
+    // A proof has no `exp`, `aud` or `iss`: its freshness is the caller's (a DPoP proof's `iat`
+    // on the server's clock, a DBSC proof's challenge).
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey => {
-                ProofRejection::BadSignature
-            }
-            _ => ProofRejection::Malformed,
-        })?
-        .claims;
-    check_claims(&claims, request, now)?;
-    Ok(VerifiedProof { jkt: jwk.thumbprint()?, claims })
+    jsonwebtoken::decode::<T>(token, &key, &validation).map(|data| data.claims).map_err(|e| match e
+        .kind()
+    {
+        ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey => ProofRejection::BadSignature,
+        _ => ProofRejection::Malformed,
+    })
 }

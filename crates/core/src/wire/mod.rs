@@ -40,7 +40,10 @@ pub use oauth::{
     TokenInfo, TokenResponse,
 };
 pub use orders::{CreatedOrder, FormToken, NewOrder, Order, OrderList};
-pub use session::{SessionInfo, SessionView, UserView};
+pub use session::{
+    DbscCredential, DbscInstructions, DbscScope, DbscScopeRule, SessionBinding, SessionInfo,
+    SessionView, UserView,
+};
 pub use sessions::{ActiveSession, Ended, RevokeAll, RevokedAll, SessionList};
 
 #[cfg(test)]

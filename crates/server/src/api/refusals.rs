@@ -47,7 +47,8 @@ pub const PASSWORD_CHECK: &[Reason] =
 /// `hasher::PasswordHasher::hash`: waiting for a slot of the hashing pool.
 pub const PASSWORD_HASH: &[Reason] = &[Reason::ServerBusy];
 /// `auth::session::signed_in`: the session-id scheme.
-pub const SESSION: &[Reason] = &[Reason::NotLoggedIn, Reason::SessionExpired];
+pub const SESSION: &[Reason] =
+    &[Reason::NotLoggedIn, Reason::SessionExpired, Reason::DbscRefreshRequired];
 /// `auth::device::authenticate_device`: the device headers (a bound device's: its proof),
 /// against the `tl_device` session or the database.
 pub const DEVICE: &[Reason] = &[
@@ -91,6 +92,7 @@ pub const BEARER: &[Reason] = &[
 /// else the session cookie.
 pub const CALLER: &[Reason] = &[
     Reason::NotLoggedIn,
+    Reason::DbscRefreshRequired,
     Reason::SessionExpired,
     Reason::DeviceUnknown,
     Reason::DeviceRevoked,

@@ -6,9 +6,11 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse as _, Response};
+use tokenlab_core::Reason;
 use tokenlab_core::display::mask_secret;
 use tokenlab_core::wire::credentials::LoginRequest;
-use tokenlab_core::wire::{SessionInfo, SessionView, UserView};
+use tokenlab_core::wire::{DbscInstructions, SessionInfo, SessionView, UserView};
 use tower_sessions::Session;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,16 +21,26 @@ use crate::auth::password::authenticate;
 use crate::auth::session::{SESSION_COOKIE, SessionAuth, signed_in};
 use crate::error::{ApiError, ApiJson};
 use crate::guard::ClientIp;
+use crate::sessions::{OWNER_KEY, SessionOwner};
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    let routes =
-        OpenApiRouter::new().routes(routes!(login)).routes(routes!(me)).routes(routes!(logout));
+    let routes = OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(logout))
+        .routes(routes!(dbsc_registration))
+        .routes(routes!(dbsc_refresh));
     state.cookies.with_session(routes, state.session_store.clone(), SESSION_COOKIE)
 }
 
 refusals!(LoginRefusals = STATE_CHANGING, JSON_BODY, PASSWORD_CHECK);
 refusals!(MeRefusals = SESSION);
+refusals!(DbscRegistrationRefusals = STATE_CHANGING, SESSION, &[Reason::DbscProofInvalid]);
+refusals!(
+    DbscRefreshRefusals = STATE_CHANGING,
+    &[Reason::NotLoggedIn, Reason::DbscProofInvalid, Reason::DbscChallenge]
+);
 refusals!(LogoutRefusals = STATE_CHANGING);
 
 fn view(auth: &SessionAuth, session: &Session) -> SessionView {
@@ -39,6 +51,7 @@ fn view(auth: &SessionAuth, session: &Session) -> SessionView {
             started_at: auth.times.started_at,
             idle_expires_at: auth.times.idle_expires_at,
             absolute_expires_at: auth.times.absolute_expires_at,
+            bound: auth.bound.clone(),
         },
     }
 }
@@ -46,10 +59,14 @@ fn view(auth: &SessionAuth, session: &Session) -> SessionView {
 /// Log in; the session id becomes the token.
 ///
 /// The session id is replaced at login (a cookie from before login is never valid after it), so a
-/// session id planted by an attacker is never promoted to a logged-in one.
+/// session id planted by an attacker is never promoted to a logged-in one. The answer also invites
+/// the browser to bind the session to a key of its own (`Secure-Session-Registration`, Device Bound
+/// Session Credentials); a browser that does not speak DBSC ignores it.
 #[utoipa::path(post, path = "/session/login", tag = "session", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; `Set-Cookie: tl_session=…`", body = SessionView),
+        (status = 200, description = "Logged in; `Set-Cookie: tl_session=…`", body = SessionView,
+            headers(("Secure-Session-Registration" = String, description = "DBSC: the \
+                algorithm, the registration path and the challenge to sign"))),
         LoginRefusals,
     ))]
 async fn login(
@@ -58,10 +75,67 @@ async fn login(
     session: Session,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<ApiJson<SessionView>, ApiError> {
+) -> Result<Response, ApiError> {
     let user = authenticate(&state, &body.username, body.password, client).await?;
     let auth = auth::session::start(&state, &session, &user, &headers).await?;
-    Ok(ApiJson(view(&auth, &session)))
+    let owner = session
+        .get::<SessionOwner>(OWNER_KEY)
+        .await?
+        .ok_or_else(|| ApiError::internal("a session started without its owner"))?;
+    let (name, value) = auth::dbsc::registration_header(&state, &owner)?;
+    let mut response = ApiJson(view(&auth, &session)).into_response();
+    response.headers_mut().insert(name, value);
+    Ok(response)
+}
+
+/// DBSC registration: the browser's JWT (`Secure-Session-Response`), signed by a new ES256 key
+/// whose public half is in its header and answering the login's challenge. The key is kept with the
+/// session, which from now on also needs the short-lived cookie `tl_bound` that only the key renews.
+#[utoipa::path(post, path = "/session/dbsc/registration", tag = "session",
+    params(DbscHeaders),
+    responses(
+        (status = 200, description = "Bound; `Set-Cookie: tl_bound=…` (ten minutes)",
+            body = DbscInstructions),
+        DbscRegistrationRefusals,
+    ))]
+async fn dbsc_registration(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    signed_in(&state, &session, &headers).await?;
+    auth::dbsc::register(&state, &session, &headers).await
+}
+
+/// DBSC refresh of the bound cookie: without `Secure-Session-Response`, 403 `dbsc_challenge` and
+/// the challenge in `Secure-Session-Challenge`; with the challenge signed by the session's key, a
+/// new `tl_bound`.
+#[utoipa::path(post, path = "/session/dbsc/refresh", tag = "session",
+    params(DbscHeaders),
+    responses(
+        (status = 200, description = "Refreshed; `Set-Cookie: tl_bound=…`", body = DbscInstructions),
+        DbscRefreshRefusals,
+    ))]
+async fn dbsc_refresh(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    auth::dbsc::refresh(&state, &session, &headers).await
+}
+
+/// The DBSC request headers (the browser sends them itself).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the `HeaderMap`; this type only describes them.
+struct DbscHeaders {
+    /// A JWT (`typ: dbsc+jwt`, ES256) whose `jti` is the challenge: at registration with the new
+    /// public key in its header, at a refresh signed by the registered key.
+    #[param(rename = "Secure-Session-Response")]
+    response: Option<String>,
+    /// At a refresh: the bound session's identifier (`session_identifier`).
+    #[param(rename = "Sec-Secure-Session-Id")]
+    session_id: Option<String>,
 }
 
 /// The logged-in user; each call slides the idle timeout forward.
@@ -72,8 +146,9 @@ async fn login(
 async fn me(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
 ) -> Result<ApiJson<SessionView>, ApiError> {
-    let auth = signed_in(&state, &session).await?;
+    let auth = signed_in(&state, &session, &headers).await?;
     Ok(ApiJson(view(&auth, &session)))
 }
 

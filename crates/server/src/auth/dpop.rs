@@ -83,12 +83,18 @@ pub fn presented(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// The key nonces are derived from: a MAC of a fixed label under the refresh-derivation key, so
-/// that a nonce reveals nothing of that key and rotating it starts new nonces on every instance.
+/// The key nonces are derived from.
 fn nonce_key(state: &AppState) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    derived_key(state, "tokenlab DPoP nonce key")
+}
+
+/// A key for one purpose (`label`), derived from the refresh-derivation key every instance shares:
+/// what it makes (nonces, challenges) reveals nothing of that key, and rotating that key renews
+/// them on every instance.
+pub(crate) fn derived_key(state: &AppState, label: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     let key = Zeroizing::new(state.keys.hmac_key()?);
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(ApiError::internal)?;
-    mac.update(b"tokenlab DPoP nonce key");
+    mac.update(label.as_bytes());
     Ok(Zeroizing::new(mac.finalize().into_bytes().to_vec()))
 }
 

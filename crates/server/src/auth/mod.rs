@@ -6,7 +6,8 @@
 //! imports from `api`.
 //!
 //! - `password` — checking a name and password, throttled; `still_current` ends every login.
-//! - `session` — scheme 2, the session id as the token.
+//! - `session` — scheme 2, the session id as the token; `dbsc`, the browser binding its session to
+//!   a key (Device Bound Session Credentials).
 //! - `device` — scheme 1, the device token, as written and hardened.
 //! - `bearer` — article §4, access + refresh tokens.
 //! - `signout` and `revocation` — listing and ending sign-ins of every scheme; access tokens of an
@@ -22,6 +23,7 @@ use axum::http::request::Parts;
 use tower_sessions::Session;
 
 pub mod bearer;
+pub mod dbsc;
 pub mod device;
 pub mod dpop;
 pub mod password;
@@ -107,7 +109,8 @@ impl FromRequestParts<AppState> for Caller {
         let session = Session::from_request_parts(parts, state).await.map_err(|(_, why)| {
             ApiError::internal(format!("route without a session layer: {why}"))
         })?;
-        let auth = signed_in(state, &session).await.context("loading the session")?;
+        let auth =
+            signed_in(state, &session, &parts.headers).await.context("loading the session")?;
         let owner = session.get::<SessionOwner>(OWNER_KEY).await?;
         Ok(Caller {
             user_id: auth.user_id,

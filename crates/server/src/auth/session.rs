@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokenlab_core::Reason;
 use tokenlab_core::session::{Expired, SessionTimes};
 use tokenlab_core::signout::Scheme;
+use tokenlab_core::wire::SessionBinding;
 use tower_sessions::Session;
 
 use crate::auth::password::still_current;
@@ -25,14 +26,25 @@ pub struct SessionAuth {
     pub user_id: i64,
     pub username: String,
     pub times: SessionTimes,
+    /// The session's binding to a browser key (DBSC), as this request proved it; kept in the
+    /// session under its own key, never in this record.
+    #[serde(skip)]
+    pub bound: Option<SessionBinding>,
 }
 
 /// The signed-in user of this session, if the session is still valid at the injected clock's now.
 /// A valid session's idle expiry slides forward (every authenticated request is activity, written
 /// back once per `SessionPolicy::write_back_step`); an expired one is deleted and reported as
 /// `session_expired`, once.
+///
+/// A session the browser bound to a key (DBSC) also needs its short-lived bound cookie
+/// (`auth::dbsc::check_bound_cookie`).
 #[tracing::instrument(name = "session.check", skip_all)]
-pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAuth, ApiError> {
+pub async fn signed_in(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+) -> Result<SessionAuth, ApiError> {
     let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
     };
@@ -47,6 +59,8 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<SessionAut
         };
         return Err(ApiError::refused(Reason::SessionExpired, format!("{which}; log in again")));
     }
+    let bound = crate::auth::dbsc::check_bound_cookie(state, session, headers).await?;
+    let auth = SessionAuth { bound, ..auth };
     // The idle expiry slides with one write a minute, not one per request: within the step the
     // stored times stand and the session is not written back at all.
     let Some(times) = auth.times.touched(&state.session_policy, now) else { return Ok(auth) };
@@ -72,6 +86,7 @@ pub async fn start(
         user_id: user.id,
         username: user.username.clone(),
         times: state.session_policy.start(state.clock.now()),
+        bound: None,
     };
     session.insert(OWNER_KEY, &owner).await?;
     session.insert(AUTH_KEY, &auth).await?;

@@ -14,6 +14,7 @@ mod connections;
 mod cost;
 mod csp;
 mod db_faults;
+mod dbsc;
 mod device;
 mod dpop;
 #[path = "../support/dpop_client.rs"]

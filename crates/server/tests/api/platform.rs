@@ -37,6 +37,8 @@ const EVERY_ROUTE: &[(&str, &str)] = &[
     ("POST", "/api/session/login"),
     ("GET", "/api/session/me"),
     ("POST", "/api/session/logout"),
+    ("POST", "/api/session/dbsc/registration"),
+    ("POST", "/api/session/dbsc/refresh"),
     ("GET", "/api/orders/form-token"),
     ("GET", "/api/orders"),
     ("POST", "/api/orders"),
