@@ -17,7 +17,7 @@ run: setup site
 
 # Formatting, lints, unit + API tests, the browser tests against the built app, and a short pass
 # of each robustness tool.
-test: setup setup-test fmt-check clippy test-rust site e2e e2e-stack-when-available fuzz-api-short fuzz-smoke
+test: setup setup-test fmt-check clippy test-rust site e2e e2e-dbsc e2e-stack-when-available fuzz-api-short fuzz-smoke
 
 fmt-check:
     cargo fmt --all -- --check
@@ -37,6 +37,34 @@ e2e:
     @echo "==> building the server for the browser tests"
     cargo build --locked -p tokenlab-server
     cd e2e && TOKENLAB_BIN="{{target_dir}}/debug/tokenlab" TOKENLAB_SITE_ROOT="{{site}}" TOKENLAB_E2E_PORT="{{e2e_port}}" npx playwright test
+
+# Device Bound Session Credentials, done by Debian's Chromium itself: the lab over https on
+# https://localhost:8443 (TOKENLAB_DBSC_PORT moves it) behind nginx, with a certificate from a
+# throwaway CA that only the test browser trusts (a private NSS database in e2e/.tmp/dbsc); the
+# browser binds its session to a key of its own and renews the short-lived bound cookie with it.
+e2e-dbsc: setup site setup-dbsc
+    @echo "==> building the server for the DBSC browser test"
+    cargo build --locked -p tokenlab-server
+    cd e2e && TOKENLAB_BIN="{{target_dir}}/debug/tokenlab" TOKENLAB_SITE_ROOT="{{site}}" npx playwright test -c dbsc.config.ts
+
+# What `just e2e-dbsc` needs: Debian's nginx (TLS in front of the lab), openssl (the throwaway CA)
+# and certutil (the browser's private trust store).
+setup-dbsc:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v certutil >/dev/null || missing+=(libnss3-tools)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "==> installing Debian's ${missing[*]}"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        else
+            echo "missing: ${missing[*]} (Debian packages; install them as root)" >&2
+            exit 1
+        fi
+    fi
 
 # Schema-driven fuzzing of the whole API (Schemathesis, every check and phase), without
 # credentials and signed in with each scheme: `just fuzz-api` runs 5 minutes per scheme with a new

@@ -1,7 +1,7 @@
 //! Device Bound Session Credentials for the session-id scheme: the browser's side played by a test
 //! client with an ES256 key, as Chromium plays it (the registration JWT carries the key and the
 //! login's challenge; a refresh is challenged, then signed). The browser itself does the same in
-//! `e2e/dbsc/`.
+//! `e2e/dbsc-tests/`.
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};

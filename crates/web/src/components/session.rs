@@ -1,4 +1,5 @@
-//! Scheme 2 of the article: the session id is the token.
+//! Scheme 2 of the article: the session id is the token — and, in a browser that speaks Device
+//! Bound Session Credentials (Chrome, over https), a session the browser binds to a key of its own.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -24,6 +25,19 @@ enum Panel {
         view: SessionView,
         last_call: Option<String>,
     },
+}
+
+/// `GET /api/session/me`, once more when the server says the session's short-lived bound cookie
+/// is missing or expired (DBSC): it cleared the cookie, and a browser holding the key renews it
+/// before it sends the next request. Without the key, the second answer is the same refusal.
+async fn session_me(client: &ApiClient) -> ApiResult<SessionView> {
+    let first = api::session_me(client).await;
+    match &first {
+        Err(failure) if failure.reason() == Some(Reason::DbscRefreshRequired) => {
+            api::session_me(client).await
+        }
+        _ => first,
+    }
 }
 
 #[component]
@@ -54,7 +68,7 @@ pub fn SessionPanel() -> impl IntoView {
 
     Effect::new(move |_| {
         spawn_local(async move {
-            match api::session_me(&client).await {
+            match session_me(&client).await {
                 Err(ApiFailure::NoAnswer(_)) => {
                     panel.set(Panel::LoggedOut { expired: None, refusal: None });
                 }
@@ -86,7 +100,7 @@ pub fn SessionPanel() -> impl IntoView {
     let call = move |_| {
         busy.set(true);
         spawn_local(async move {
-            let result = api::session_me(&client).await;
+            let result = session_me(&client).await;
             busy.set(false);
             if !matches!(result, Err(ApiFailure::NoAnswer(_))) {
                 apply_me(result, true);
@@ -152,6 +166,18 @@ pub fn SessionPanel() -> impl IntoView {
                             <span data-testid="session-absolute-left">{clock.countdown(view.session.absolute_expires_at)}</span>
                             <span class="muted">" at " {format_time(view.session.absolute_expires_at)}</span>
                         </dd>
+                        <dt>"Bound to this browser (DBSC)"</dt>
+                        <dd data-testid="session-bound">{match view.session.bound.clone() {
+                            Some(bound) => view! {
+                                <span>"yes: a key inside the browser, thumbprint "
+                                    <code data-testid="session-bound-key">{bound.key_thumbprint}</code>
+                                    "; the short-lived cookie only that key renews lasts until "
+                                    {format_time(bound.cookie_expires_at)}</span>
+                            }.into_any(),
+                            None => view! {
+                                <span class="muted">"no: this browser did not bind the session (Device Bound Session Credentials need Chrome, over https)"</span>
+                            }.into_any(),
+                        }}</dd>
                     </dl>
                     <div class="actions">
                         <button on:click=call disabled=move || busy.get()>"Call a protected API"</button>
