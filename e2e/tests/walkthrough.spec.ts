@@ -91,6 +91,7 @@ test("every chapter runs from a clean state and shows what the article claims", 
   await expect(binding.locator("li.step").nth(3)).toContainText("token_type DPoP");
   await expect(binding.locator("li.step").nth(4)).toContainText("401 token_bound");
   await expect(binding.locator("li.step").nth(6)).toContainText("400 dpop_proof_invalid; with one: 200");
+  await expect(binding.locator("li.step").nth(7)).toContainText("Secure-Session-Registration: (ES256)");
   await expect(binding.getByTestId("binding-ladder").locator("tbody tr")).toHaveCount(5);
   await expect(page.getByTestId("progress")).toContainText("7 of 7 chapters done");
 

@@ -25,6 +25,7 @@ pub(super) static CHAPTER: Chapter = Chapter {
         "The next rung is a credential the client must prove it holds. At login this browser makes an ECDSA P-256 key with WebCrypto, marked non-extractable: the browser signs with it, keeps it in IndexedDB across reloads, and refuses every script — this page's or an injected one — its private half. The server stores only the public key's thumbprint (RFC 7638).",
         "Every request then carries a DPoP proof (RFC 9449): a small JWT signed by the key, naming the request's method and URL, the moment it was made, a one-use id, the hash of the access token sent beside it, and the server's latest nonce. The server checks the signature against the thumbprint, the request, a time window of 60 s back and 5 s ahead, and that the id was never seen — on any instance, since the replay store is shared.",
         "Bound this way, the article's device token needs no token at all, and access + refresh tokens name the key in their cnf claim: sent as Bearer, or refreshed without a proof by the key, they are refused. What binding does not stop is a script running in the page while it is open: it cannot carry the key away, but it can ask the browser to sign.",
+        "The last rung needs no code in the page: Device Bound Session Credentials, a W3C draft Chrome ships. The session-id scheme's login invites the browser to bind the session to a key of its own; over https, Chrome registers one, and the session then also needs a ten-minute cookie that only a refresh signed by that key renews. A copied session cookie is refused, and a copy of both lasts ten minutes at most.",
     ],
     look_for: "In the timeline, the DPoP header on every bound call and the DPoP-Nonce the server answers with; no X-Device-Token anywhere; the refusals token_bound and dpop_proof_replayed. The table below the steps sums up the attack lab's five thefts on every rung.",
     steps: &[
@@ -38,6 +39,10 @@ pub(super) static CHAPTER: Chapter = Chapter {
         Step { label: "Send the bound access token as a bearer token", run: as_bearer },
         Step { label: "Send it as a DPoP token, with a proof", run: as_dpop },
         Step { label: "Refresh without a proof by the key, then with one", run: bound_refresh },
+        Step {
+            label: "Log in with the session id: the answer invites the browser to bind the session (DBSC)",
+            run: dbsc_invitation,
+        },
     ],
     extras: &[Extra::BindingLadder, Extra::AttackLabLink],
 };
@@ -153,6 +158,24 @@ fn bound_refresh(lab: Lab) -> StepFuture {
         Ok(format!(
             "without a proof: 400 dpop_proof_invalid; with one: 200, token_type {}",
             tokens.token_type
+        ))
+    })
+}
+
+fn dbsc_invitation(lab: Lab) -> StepFuture {
+    boxed(async move {
+        let login = lab.session_login().await;
+        let login = expect_status(&login, 200)?;
+        let invitation = login
+            .header("secure-session-registration")
+            .ok_or("the login's answer has no Secure-Session-Registration")?
+            .to_owned();
+        if !invitation.starts_with("(ES256);path=\"/api/session/dbsc/registration\"") {
+            return Err(format!("unexpected invitation: {invitation}"));
+        }
+        let bound = if login.session.bound.is_some() { "bound" } else { "not bound" };
+        Ok(format!(
+            "Secure-Session-Registration: (ES256) with a challenge; this session is {bound} right after login — over https, Chrome registers its key in the background and the session panel shows it"
         ))
     })
 }
