@@ -30,13 +30,14 @@ enum Panel {
 /// `GET /api/session/me`, once more when the server says the session's short-lived bound cookie
 /// is missing or expired (DBSC): it cleared the cookie, and a browser holding the key renews it
 /// before it sends the next request. Without the key, the second answer is the same refusal.
-async fn session_me(client: &ApiClient) -> ApiResult<SessionView> {
+/// Also says whether the second call was needed (the browser renewed the cookie meanwhile).
+async fn session_me(client: &ApiClient) -> (ApiResult<SessionView>, bool) {
     let first = api::session_me(client).await;
     match &first {
         Err(failure) if failure.reason() == Some(Reason::DbscRefreshRequired) => {
-            api::session_me(client).await
+            (api::session_me(client).await, true)
         }
-        _ => first,
+        _ => (first, false),
     }
 }
 
@@ -51,28 +52,39 @@ pub fn SessionPanel() -> impl IntoView {
     let logins = use_context::<PageLogins>();
 
     // What an answer of `/api/session/me` means for the panel.
-    let apply_me = move |result: ApiResult<SessionView>, called: bool| match result {
-        Ok(answer) => {
-            let last_call = called
-                .then(|| format!("{} OK — signed in as {}", answer.status(), answer.user.username));
-            panel.set(Panel::LoggedIn { view: answer.into_body(), last_call });
-        }
-        Err(failure) if failure.reason() == Some(Reason::SessionExpired) => {
-            panel.set(Panel::LoggedOut { expired: failure.refusal(), refusal: None });
-        }
-        Err(failure) => {
-            // Not logged in is the normal state on first load; only an explicit call shows it.
-            panel.set(Panel::LoggedOut { expired: None, refusal: called.then_some(failure) });
-        }
-    };
+    let apply_me =
+        move |(result, renewed): (ApiResult<SessionView>, bool), called: bool| match result {
+            Ok(answer) => {
+                let last_call = called.then(|| {
+                format!(
+                    "{} OK — signed in as {}{}",
+                    answer.status(),
+                    answer.user.username,
+                    if renewed {
+                        " (after the browser renewed the bound cookie with its key: a DBSC refresh)"
+                    } else {
+                        ""
+                    }
+                )
+            });
+                panel.set(Panel::LoggedIn { view: answer.into_body(), last_call });
+            }
+            Err(failure) if failure.reason() == Some(Reason::SessionExpired) => {
+                panel.set(Panel::LoggedOut { expired: failure.refusal(), refusal: None });
+            }
+            Err(failure) => {
+                // Not logged in is the normal state on first load; only an explicit call shows it.
+                panel.set(Panel::LoggedOut { expired: None, refusal: called.then_some(failure) });
+            }
+        };
 
     Effect::new(move |_| {
         spawn_local(async move {
             match session_me(&client).await {
-                Err(ApiFailure::NoAnswer(_)) => {
+                (Err(ApiFailure::NoAnswer(_)), _) => {
                     panel.set(Panel::LoggedOut { expired: None, refusal: None });
                 }
-                result => apply_me(result, false),
+                answer => apply_me(answer, false),
             }
         });
     });
@@ -100,10 +112,10 @@ pub fn SessionPanel() -> impl IntoView {
     let call = move |_| {
         busy.set(true);
         spawn_local(async move {
-            let result = session_me(&client).await;
+            let answer = session_me(&client).await;
             busy.set(false);
-            if !matches!(result, Err(ApiFailure::NoAnswer(_))) {
-                apply_me(result, true);
+            if !matches!(answer.0, Err(ApiFailure::NoAnswer(_))) {
+                apply_me(answer, true);
             }
         });
     };
