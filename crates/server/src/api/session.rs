@@ -39,7 +39,7 @@ refusals!(MeRefusals = SESSION);
 refusals!(DbscRegistrationRefusals = STATE_CHANGING, SESSION, &[Reason::DbscProofInvalid]);
 refusals!(
     DbscRefreshRefusals = STATE_CHANGING,
-    &[Reason::NotLoggedIn, Reason::DbscProofInvalid, Reason::DbscChallenge]
+    &[Reason::NotLoggedIn, Reason::SessionExpired, Reason::DbscProofInvalid, Reason::DbscChallenge]
 );
 refusals!(LogoutRefusals = STATE_CHANGING);
 

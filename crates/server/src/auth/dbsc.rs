@@ -208,6 +208,9 @@ pub async fn refresh(
     session: &Session,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    // The bound cookie is missing by definition here, so the session's own validity is checked
+    // without it: an ended or expired session is not renewed.
+    crate::auth::session::still_valid(state, session).await?;
     let mut binding = session
         .get::<DbscBinding>(BINDING_KEY)
         .await?

@@ -69,6 +69,17 @@ pub async fn signed_in(
     Ok(auth)
 }
 
+/// Whether this session is signed in and within its timeouts, without touching it: for the DBSC
+/// refresh, which comes exactly when the bound cookie is gone.
+pub async fn still_valid(state: &AppState, session: &Session) -> Result<(), ApiError> {
+    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
+        return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
+    };
+    auth.times
+        .check(state.clock.now())
+        .map_err(|_| ApiError::refused(Reason::SessionExpired, "the session expired; log in again"))
+}
+
 /// Starts a signed-in session for `user`, whose password was just checked. The session id is
 /// replaced (a cookie from before login is never valid after it, so a planted id is never
 /// promoted), and the session is saved now rather than by the layer after the handler, so the new

@@ -252,3 +252,22 @@ async fn a_session_bound_on_one_instance_refreshes_on_the_other(backend: Backend
     second.stop().await;
     first.stop().await;
 }
+
+backend_test!(an_expired_session_is_not_renewed);
+async fn an_expired_session_is_not_renewed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = ProofKey::p256();
+    let (mut browser, challenge) = Browser::log_in(&app).await;
+    let registered = browser
+        .post(&app, REGISTRATION, &[("secure-session-response", signed(&key, &challenge, true))])
+        .await;
+    browser.keep(&registered);
+    let instructions: Value = registered.json().await.unwrap();
+    let named =
+        ("sec-secure-session-id", instructions["session_identifier"].as_str().unwrap().to_owned());
+    // Past the session's idle timeout, the key cannot keep it alive.
+    app.clock.advance(time::Duration::minutes(31));
+    let response = browser.post(&app, REFRESH, std::slice::from_ref(&named)).await;
+    assert_refused(response, StatusCode::UNAUTHORIZED, "session_expired").await;
+    app.stop().await;
+}
