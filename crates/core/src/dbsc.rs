@@ -6,9 +6,10 @@
 //! when it expires the browser posts to the refresh URL, is challenged, and answers with a JWT
 //! signed by the same key. A copied session cookie lasts as long as the copied short-lived one.
 //!
-//! This module holds what is decided without I/O: the headers' forms, the challenges (derived from
-//! a key and the time, like DPoP's nonces, so any instance accepts any instance's), and, with the
-//! `jwt` feature, the check of the browser's JWTs.
+//! This module holds what is decided without I/O: the headers' forms, the challenges (a random
+//! part under a MAC of the purpose, the session and the time, so any instance recognises any
+//! instance's without storing it; that each is answered once is the server's replay store's), and,
+//! with the `jwt` feature, the check of the browser's JWTs.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -54,7 +55,16 @@ impl Purpose {
     }
 }
 
-fn challenge_for_period(key: &[u8], purpose: Purpose, session: &str, period: i64) -> String {
+/// Bytes of a challenge's random part.
+pub const CHALLENGE_RANDOM_BYTES: usize = 16;
+
+fn mac_for_period(
+    key: &[u8],
+    purpose: Purpose,
+    session: &str,
+    random: &str,
+    period: i64,
+) -> String {
     // HMAC takes a key of any length, so this cannot fail; an empty MAC would never match.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         return String::new();
@@ -64,6 +74,8 @@ fn challenge_for_period(key: &[u8], purpose: Purpose, session: &str, period: i64
     mac.update(&[0]);
     mac.update(session.as_bytes());
     mac.update(&[0]);
+    mac.update(random.as_bytes());
+    mac.update(&[0]);
     mac.update(&period.to_be_bytes());
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
@@ -72,13 +84,24 @@ fn period(now: Timestamp) -> i64 {
     now.unix_timestamp().div_euclid(CHALLENGE_PERIOD.whole_seconds())
 }
 
-/// The challenge the server hands out now for `purpose` of the session named `session`.
-pub fn challenge(key: &[u8], purpose: Purpose, session: &str, now: Timestamp) -> String {
-    challenge_for_period(key, purpose, session, period(now))
+/// A challenge for `purpose` of the session named `session`, issued now: a random part (so that
+/// every challenge is new, and an answer can be spent once) and a MAC of it with the purpose, the
+/// session and the period under the instances' shared key (so that any instance recognises it
+/// without storing it).
+pub fn challenge(
+    key: &[u8],
+    purpose: Purpose,
+    session: &str,
+    random: &[u8; CHALLENGE_RANDOM_BYTES],
+    now: Timestamp,
+) -> String {
+    let random = URL_SAFE_NO_PAD.encode(random);
+    let mac = mac_for_period(key, purpose, session, &random, period(now));
+    format!("{random}.{mac}")
 }
 
-/// Whether `presented` is a challenge this server handed out for `purpose` of `session`, in this
-/// period or the one before.
+/// Whether `presented` is a challenge this server issued for `purpose` of `session`, in this
+/// period or the one before. That an answer to it was not used before is the caller's to check.
 pub fn challenge_is_valid(
     key: &[u8],
     purpose: Purpose,
@@ -86,10 +109,11 @@ pub fn challenge_is_valid(
     presented: &str,
     now: Timestamp,
 ) -> bool {
+    let Some((random, mac)) = presented.split_once('.') else { return false };
     let current = period(now);
     [current, current.saturating_sub(1)].into_iter().any(|p| {
-        let expected = challenge_for_period(key, purpose, session, p);
-        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+        let expected = mac_for_period(key, purpose, session, random, p);
+        !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()))
     })
 }
 

@@ -39,8 +39,9 @@ pub const PROOF_MAX_AGE: Duration = Duration::seconds(60);
 /// How far ahead of the server's clock a proof's `iat` may be: client clocks run fast too.
 pub const PROOF_MAX_AHEAD: Duration = Duration::seconds(5);
 
-/// The longest `jti` accepted: the replay store keeps each one for [`PROOF_MAX_AGE`] plus
-/// [`PROOF_MAX_AHEAD`], so its size is bounded by the request rate times this.
+/// The longest `jti` accepted: the replay store keeps each one until its `iat` is
+/// [`PROOF_MAX_AGE`] old (at most that plus [`PROOF_MAX_AHEAD`]), so its size is bounded by the
+/// request rate times that.
 pub const JTI_MAX_CHARS: usize = 128;
 
 /// A server nonce is valid in the period it was issued in and the next one: between one and two

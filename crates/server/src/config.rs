@@ -48,10 +48,10 @@ pub enum DpopCommand {
         #[arg(long)]
         url: String,
         /// The access token the request sends beside the proof (`Authorization: DPoP …`).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         access_token: Option<String>,
-        /// The server's latest `DPoP-Nonce`.
-        #[arg(long)]
+        /// The server's latest `DPoP-Nonce`. Base64url, so it may start with `-`: taken as is.
+        #[arg(long, allow_hyphen_values = true)]
         nonce: Option<String>,
         /// Seconds to add to this machine's clock for `iat`: the demo clock's `offset_seconds`
         /// when it was moved (`GET /api/demo/clock`).
@@ -536,6 +536,38 @@ fn exact(seconds: u32) -> time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nonce_or_token_starting_with_a_dash_is_a_value_not_a_flag() {
+        // Base64url nonces start with `-` one time in 64.
+        let cli = Cli::try_parse_from([
+            "tokenlab",
+            "dpop",
+            "proof",
+            "--key",
+            "k.pem",
+            "--method",
+            "GET",
+            "--url",
+            "http://127.0.0.1:3000/api/jwt/me",
+            "--nonce",
+            "-QSmHa3l5QB1",
+            "--access-token",
+            "-x.y.z",
+            "--iat",
+            "-5",
+        ])
+        .map_err(|e| e.to_string());
+        let Ok(Cli { command: Command::Dpop(DpopCommand::Proof { nonce, access_token, iat, .. }) }) =
+            cli
+        else {
+            panic!("not parsed as a proof: {cli:?}");
+        };
+        assert_eq!(
+            (nonce.as_deref(), access_token.as_deref(), iat),
+            (Some("-QSmHa3l5QB1"), Some("-x.y.z"), Some(-5))
+        );
+    }
 
     #[test]
     fn durations_parse_as_seconds_or_human_units() {

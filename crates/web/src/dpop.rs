@@ -4,8 +4,9 @@
 //! everything the page can see (cookies aside, which it cannot see either) proves nothing.
 //!
 //! A proof names the request's method and URL, the moment it was made on the server's clock
-//! (the demo can move that clock, so the page adds the demo's offset to its own), the access
-//! token's hash where one is sent, and the latest nonce the server handed out.
+//! (the demo can move that clock, and a browser's own can be wrong, so the page adds the
+//! difference it last read), the access token's hash where one is sent, and the latest nonce the
+//! server handed out.
 
 use std::cell::RefCell;
 
@@ -14,7 +15,7 @@ use tokenlab_core::dpop::{Jwk, access_token_hash};
 thread_local! {
     /// The last `DPoP-Nonce` any answer carried: every instance accepts every instance's.
     static NONCE: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// The demo clock's offset from real time, as the page last read it.
+    /// The server's clock minus this browser's, as the page last read them.
     static CLOCK_OFFSET_SECONDS: RefCell<i64> = const { RefCell::new(0) };
     /// The key once loaded, for panels that build a credential without waiting (orders, the
     /// sessions list).
@@ -47,7 +48,8 @@ pub fn remember_nonce(nonce: &str) {
     NONCE.with(|n| *n.borrow_mut() = Some(nonce.to_owned()));
 }
 
-/// The demo clock's offset (`GET /api/demo/clock`): a proof's `iat` is on the server's clock.
+/// How far the server's clock is ahead of this browser's (`GET /api/demo/clock`: the demo's
+/// offset, and any error of the browser's own clock): a proof's `iat` is on the server's clock.
 pub fn set_clock_offset(seconds: i64) {
     CLOCK_OFFSET_SECONDS.with(|o| *o.borrow_mut() = seconds);
 }

@@ -108,7 +108,10 @@ impl ServerClock {
 fn known(clock: &ClockState) -> ClockStatus {
     // Proofs of possession are dated on the server's clock, as a client synchronised with its
     // server would date them.
-    crate::dpop::set_clock_offset(clock.offset_seconds);
+    // The server's "now" against this browser's, which also corrects a browser clock that is
+    // simply wrong; the answer's own travel time is well within the window.
+    let browser_seconds = (browser_now_ms() / 1000.0) as i64;
+    crate::dpop::set_clock_offset(clock.now.unix_timestamp() - browser_seconds);
     ClockStatus::Known(ServerTime {
         now: clock.now,
         offset_seconds: clock.offset_seconds,

@@ -7,7 +7,7 @@ const T0: Timestamp = datetime!(2026-12-02 10:00 UTC);
 
 #[test]
 fn a_challenge_names_its_session_its_purpose_and_its_time() {
-    let issued = challenge(KEY, Purpose::Registration, "handle-1", T0);
+    let issued = challenge(KEY, Purpose::Registration, "handle-1", &[1; 16], T0);
     let cases = [
         ("as issued", KEY, Purpose::Registration, "handle-1", T0, true),
         ("the next period", KEY, Purpose::Registration, "handle-1", T0 + CHALLENGE_PERIOD, true),
@@ -26,7 +26,18 @@ fn a_challenge_names_its_session_its_purpose_and_its_time() {
     for (what, key, purpose, session, at, valid) in cases {
         assert_eq!(challenge_is_valid(key, purpose, session, &issued, at), valid, "{what}");
     }
-    assert!(!challenge_is_valid(KEY, Purpose::Registration, "handle-1", "made-up", T0));
+    // Each challenge is new; its random part cannot be swapped under another's MAC.
+    let other = challenge(KEY, Purpose::Registration, "handle-1", &[2; 16], T0);
+    assert_ne!(issued, other);
+    let (random, _) = issued.split_once('.').unwrap();
+    let (_, mac) = other.split_once('.').unwrap();
+    let spliced = format!("{random}.{mac}");
+    for forged in ["made-up", "", ".", spliced.as_str()] {
+        assert!(
+            !challenge_is_valid(KEY, Purpose::Registration, "handle-1", forged, T0),
+            "{forged:?}"
+        );
+    }
 }
 
 #[test]

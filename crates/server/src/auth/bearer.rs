@@ -357,7 +357,12 @@ fn presented_token(headers: &HeaderMap) -> Result<Presented<'_>, ApiError> {
             HeaderValue::from_static("Bearer, DPoP algs=\"ES256 EdDSA\""),
         )
     };
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or_else(missing)?;
+    if values.next().is_some() {
+        // Which one would count? A proxy in front might read the other.
+        return Err(invalid_token(Reason::TokenInvalid, "send one Authorization header"));
+    }
     let (scheme, token) =
         value.to_str().ok().and_then(|v| v.split_once(' ')).ok_or_else(missing)?;
     let token = token.trim_start_matches(' ');

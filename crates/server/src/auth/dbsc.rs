@@ -11,16 +11,17 @@
 //!   and posts again with the challenge signed by the same key; it gets a new bound cookie.
 //! - A thief with a copy of both cookies keeps the session only as long as the bound one lives.
 //!
-//! Challenges are derived from a shared key and the time (`tokenlab_core::dbsc`), so any instance
-//! accepts any instance's; a challenge names its session and its purpose.
+//! Challenges are a random part under a MAC of the purpose, the session and the time
+//! (`tokenlab_core::dbsc`), so any instance recognises any instance's; and each answer is spent
+//! once, in the replay store DPoP proofs use, so a captured answer cannot mint bound cookies.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
 use tokenlab_core::dbsc::{
-    self, BOUND_COOKIE_LIFETIME, CHALLENGE_HEADER, Purpose, REGISTRATION_HEADER, RESPONSE_HEADER,
-    SESSION_ID_HEADER,
+    self, BOUND_COOKIE_LIFETIME, CHALLENGE_HEADER, CHALLENGE_PERIOD, CHALLENGE_RANDOM_BYTES,
+    Purpose, REGISTRATION_HEADER, RESPONSE_HEADER, SESSION_ID_HEADER,
 };
 use tokenlab_core::dpop::Jwk;
 use tokenlab_core::wire::{DbscCredential, DbscInstructions, DbscScope, SessionBinding};
@@ -82,13 +83,44 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(ApiError::internal)
 }
 
+/// A new challenge for `purpose` of the session `subject`.
+fn new_challenge(state: &AppState, purpose: Purpose, subject: &str) -> Result<String, ApiError> {
+    let key = derived_key(state, CHALLENGE_KEY_LABEL)?;
+    let mut random = [0u8; CHALLENGE_RANDOM_BYTES];
+    state.secrets.fill(&mut random).map_err(ApiError::internal)?;
+    Ok(dbsc::challenge(&key, purpose, subject, &random, state.clock.now()))
+}
+
+/// Whether `challenge` is one this server issued for `purpose` of `subject` and still valid, and
+/// no answer to it was taken before (on any instance): then it is spent.
+async fn spend_challenge(
+    state: &AppState,
+    purpose: Purpose,
+    subject: &str,
+    challenge: &str,
+) -> Result<(), ApiError> {
+    let key = derived_key(state, CHALLENGE_KEY_LABEL)?;
+    let now = state.clock.now();
+    if !dbsc::challenge_is_valid(&key, purpose, subject, challenge, now) {
+        return Err(refused(
+            "the answer is not to a challenge this server issued for this session",
+        ));
+    }
+    let spent = storage_hash(&format!("dbsc {subject} {challenge}"));
+    // A challenge is valid for at most two periods after it was issued.
+    let useless_after = now + CHALLENGE_PERIOD * 2;
+    if !state.session_store.record_proof_once(&state.db, &spent, useless_after, now).await? {
+        return Err(refused("this answer was already used; ask for a new challenge"));
+    }
+    Ok(())
+}
+
 /// `Secure-Session-Registration` for a session that just logged in, with a challenge naming it.
 pub fn registration_header(
     state: &AppState,
     owner: &SessionOwner,
 ) -> Result<(HeaderName, HeaderValue), ApiError> {
-    let key = derived_key(state, CHALLENGE_KEY_LABEL)?;
-    let challenge = dbsc::challenge(&key, Purpose::Registration, &owner.handle, state.clock.now());
+    let challenge = new_challenge(state, Purpose::Registration, &owner.handle)?;
     let value = dbsc::registration_header(REGISTRATION_PATH, &challenge);
     Ok((HeaderName::from_static(REGISTRATION_HEADER), header_value(&value)?))
 }
@@ -184,11 +216,8 @@ pub async fn register(
     let token = presented_response(headers)?
         .ok_or_else(|| refused("send the signed registration in Secure-Session-Response"))?;
     let (jwk, challenge) = dbsc::verify_registration(token).map_err(refused)?;
+    spend_challenge(state, Purpose::Registration, &owner.handle, &challenge).await?;
     let now = state.clock.now();
-    let key = derived_key(state, CHALLENGE_KEY_LABEL)?;
-    if !dbsc::challenge_is_valid(&key, Purpose::Registration, &owner.handle, &challenge, now) {
-        return Err(refused("the registration does not answer this session's challenge"));
-    }
     let (cookie, kept) = new_bound_cookie(state, now)?;
     let binding = DbscBinding {
         session_identifier: owner.handle.clone(),
@@ -219,11 +248,9 @@ pub async fn refresh(
     if named != Some(binding.session_identifier.as_str()) {
         return Err(refused("Sec-Secure-Session-Id does not name this session"));
     }
-    let now = state.clock.now();
-    let key = derived_key(state, CHALLENGE_KEY_LABEL)?;
     let subject = binding.session_identifier.clone();
     let Some(token) = presented_response(headers)? else {
-        let challenge = dbsc::challenge(&key, Purpose::Refresh, &subject, now);
+        let challenge = new_challenge(state, Purpose::Refresh, &subject)?;
         let value = dbsc::challenge_header(&challenge, &subject);
         return Err(ApiError::refused(
             Reason::DbscChallenge,
@@ -232,9 +259,8 @@ pub async fn refresh(
         .with_header(HeaderName::from_static(CHALLENGE_HEADER), header_value(&value)?));
     };
     let challenge = dbsc::verify_refresh(token, &binding.jwk).map_err(refused)?;
-    if !dbsc::challenge_is_valid(&key, Purpose::Refresh, &subject, &challenge, now) {
-        return Err(refused("the refresh does not answer this session's challenge"));
-    }
+    spend_challenge(state, Purpose::Refresh, &subject, &challenge).await?;
+    let now = state.clock.now();
     let (cookie, kept) = new_bound_cookie(state, now)?;
     let now_s = now.unix_timestamp();
     binding.cookies.retain(|c| c.expires_at > now_s);

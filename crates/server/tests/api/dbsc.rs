@@ -125,17 +125,19 @@ async fn a_session_bound_by_the_browser_needs_the_short_lived_cookie_only_its_ke
     let refresh_challenge = header.split('"').nth(1).unwrap().to_owned();
     assert_eq!(header, format!("\"{refresh_challenge}\";id=\"{identifier}\""));
     let old_bound = browser.bound.clone();
-    let refreshed = browser
-        .post(
-            &app,
-            REFRESH,
-            &[named.clone(), ("secure-session-response", signed(&key, &refresh_challenge, false))],
-        )
-        .await;
+    let answer = ("secure-session-response", signed(&key, &refresh_challenge, false));
+    let refreshed = browser.post(&app, REFRESH, &[named.clone(), answer.clone()]).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     browser.keep(&refreshed);
     assert_ne!(browser.bound, old_bound);
     assert_eq!(browser.me().await.status(), StatusCode::OK);
+    // The answer, captured on the way, is spent: it mints no second cookie, here or elsewhere.
+    let replayed = browser.post(&app, REFRESH, &[named.clone(), answer]).await;
+    assert_refused(replayed, StatusCode::UNAUTHORIZED, "dbsc_proof_invalid").await;
+    // Each challenge is new.
+    let again = browser.post(&app, REFRESH, std::slice::from_ref(&named)).await;
+    let next = again.headers()["secure-session-challenge"].to_str().unwrap().to_owned();
+    assert_ne!(next.split('"').nth(1), Some(refresh_challenge.as_str()));
 
     // Ten minutes on, a copy of both cookies is spent, and without the key it cannot be renewed.
     let thief =

@@ -289,6 +289,11 @@ async fn a_bound_token_is_worthless_without_a_fresh_proof_by_its_key(backend: Ba
     let response = send(dpop.clone(), Some(proof)).await.unwrap();
     resource_refused(response, "dpop_proof_replayed", "invalid_dpop_proof").await;
 
+    // Two Authorization headers: which would count? Neither.
+    let (request, _) = client.get_request(ME, token);
+    let doubled = request.header("authorization", format!("Bearer {token}")).send().await.unwrap();
+    assert_refused(doubled, StatusCode::UNAUTHORIZED, "token_invalid").await;
+
     // A bearer token presented as bound is refused too: the scheme names what the token is.
     let bearer = app.password_grant(&TestUser::alice()).await;
     let proof =
