@@ -7,6 +7,9 @@
 //!   claims get past the signature whenever the header carries that key);
 //! - bit 1: the request presents an access token (the proof needs its `ath`);
 //! - bit 2: the server asks for a nonce.
+//!
+//! The same text is also read as a Device Bound Session Credentials answer
+//! (`tokenlab_core::dbsc`): as a registration, and as a refresh against a fixed registered key.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -19,6 +22,8 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
 use time::macros::datetime;
 use tokenlab_core::Timestamp;
+use tokenlab_core::dbsc::{verify_refresh, verify_registration};
+use tokenlab_core::dpop::{Jwk, ProofKey};
 use tokenlab_core::dpop::{
     NonceRule, PROOF_MAX_AGE, PROOF_MAX_AHEAD, ProofContext, access_token_hash, normalize_htu,
     verify_proof,
@@ -35,6 +40,17 @@ const NONCE_KEY: &[u8] = b"fuzz nonce key";
 static KEY: LazyLock<EncodingKey> = LazyLock::new(|| {
     let der = SigningKey::from_bytes(&[9; 32]).to_pkcs8_der().expect("a fixed seed encodes");
     EncodingKey::from_ed_der(der.as_bytes())
+});
+
+/// A registered DBSC key (a P-256 public key) that refreshes are judged against.
+static REGISTERED: LazyLock<Jwk> = LazyLock::new(|| Jwk {
+    kty: "EC".into(),
+    crv: Some("P-256".into()),
+    x: Some("O2nx0yZWBpgSJdxEqRUfa8M4kmF7dgJrGBFFCVmbTyY".into()),
+    y: Some("Ab694v9EIEYwFUsKPPGqSFkgIvaBQckSwD2yHLJU0Fc".into()),
+    n: None,
+    e: None,
+    d: None,
 });
 
 fn signed(header: &[u8], claims: &[u8]) -> String {
@@ -54,6 +70,12 @@ fuzz_target!(|input: &[u8]| {
         let (header, claims) = rest.split_at(split);
         signed(header, claims.get(1..).unwrap_or_default())
     };
+    // Whatever it is, as a DBSC answer it is judged without a panic, and a registration that
+    // passes carries a public P-256 key: the only kind the server offers.
+    if let Ok((key, _challenge)) = verify_registration(&proof) {
+        assert_eq!(key.proof_key(), Ok(ProofKey::Es256));
+    }
+    let _ = verify_refresh(&proof, &REGISTERED);
     let request = ProofContext {
         method: "GET",
         origins: &[ORIGIN],
