@@ -130,12 +130,10 @@ pub fn challenge_header(challenge: &str, id: &str) -> String {
 
 #[cfg(feature = "jwt")]
 mod verify {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde::Deserialize;
 
     use super::PROOF_TYPE;
-    use crate::dpop::{Jwk, ProofKey, ProofRejection, signed_claims};
+    use crate::dpop::{Jwk, ProofKey, ProofRejection, jose_header, signed_claims};
 
     #[derive(Deserialize)]
     struct Header {
@@ -150,15 +148,7 @@ mod verify {
     }
 
     fn header(token: &str) -> Result<Header, ProofRejection> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(_), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ProofRejection::Malformed);
-        };
-        let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| ProofRejection::Malformed)?;
-        let header: Header =
-            serde_json::from_slice(&bytes).map_err(|_| ProofRejection::Malformed)?;
+        let header: Header = jose_header(token)?;
         if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(PROOF_TYPE)) {
             return Err(ProofRejection::NotAProof);
         }

@@ -25,9 +25,9 @@ use crate::Timestamp;
 #[cfg(feature = "jwt")]
 mod verify;
 #[cfg(feature = "jwt")]
-pub(crate) use verify::signed_claims;
-#[cfg(feature = "jwt")]
 pub use verify::{ProofHeader, VerifiedProof, verify_proof};
+#[cfg(feature = "jwt")]
+pub(crate) use verify::{jose_header, signed_claims};
 
 /// The `typ` of every proof (RFC 9449 §4.2): a JWT of another kind is never taken for one.
 pub const PROOF_TYPE: &str = "dpop+jwt";

@@ -69,6 +69,17 @@ async fn spawn_on_redis(prefix: &Prefix) -> TestApp {
     spawn_app_with(Backend::Sqlite, prefix.configure()).await
 }
 
+/// Another instance on `a`'s database and Redis prefix, answering at `a`'s public address.
+async fn second_on_redis(a: &TestApp, prefix: &Prefix) -> TestApp {
+    let public_url = a.base.clone();
+    let configure = prefix.configure();
+    a.second_instance_with(move |s| {
+        configure(s);
+        s.public_url = Some(public_url);
+    })
+    .await
+}
+
 fn cookie_value(who: &Credential) -> String {
     who.session_cookie().to_owned()
 }
@@ -78,14 +89,7 @@ async fn sessions_live_in_redis_hashed_and_a_logout_sticks_on_every_instance() {
     let Some(url) = redis_url() else { return };
     let prefix = Prefix::new(&url);
     let a = spawn_on_redis(&prefix).await;
-    let public_url = a.base.clone();
-    let configure = prefix.configure();
-    let b = a
-        .second_instance_with(move |s| {
-            configure(s);
-            s.public_url = Some(public_url);
-        })
-        .await;
+    let b = second_on_redis(&a, &prefix).await;
 
     let alice = a.session_login(&TestUser::alice()).await;
     assert_eq!(a.session_me(&alice).await.status(), StatusCode::OK);
@@ -351,14 +355,7 @@ async fn dpop_proofs_are_spent_in_redis_for_every_instance() {
     let Some(url) = redis_url() else { return };
     let prefix = Prefix::new(&url);
     let a = spawn_on_redis(&prefix).await;
-    let public_url = a.base.clone();
-    let configure = prefix.configure();
-    let b = a
-        .second_instance_with(move |s| {
-            configure(s);
-            s.public_url = Some(public_url);
-        })
-        .await;
+    let b = second_on_redis(&a, &prefix).await;
     let mut client = DpopClient::new(&a, ProofKey::p256());
     let tokens = client.login(&TestUser::alice()).await;
     let token = tokens["access_token"].as_str().unwrap();

@@ -10,6 +10,7 @@ use tokenlab_core::Reason;
 use tokenlab_core::device::DeviceMode;
 
 use crate::api::{self, ApiResult, RefreshIn};
+use crate::client::ApiClient;
 use crate::components::attacks::Attack;
 use crate::dpop::{self, ProofKey};
 use crate::lab::{Lab, PASSWORD, StepFuture, USERNAME, boxed, describe, expect_status};
@@ -110,6 +111,17 @@ fn rung<T>(name: &str, result: &ApiResult<T>, expected: Option<Reason>) -> Resul
     }
 }
 
+/// The first two rungs' lines: `client` sends what the victim's device headers hold, as written
+/// (the id as the token) and hardened (the secret), and gets in.
+async fn token_rungs(client: &ApiClient, victim: &Victim) -> Result<[String; 2], String> {
+    let id = &victim.as_written;
+    let (hardened, secret) = &victim.hardened;
+    let as_written = api::get_with_headers(client, DEVICE_ME, &device_headers(id, id)).await;
+    let hardened =
+        api::get_with_headers(client, DEVICE_ME, &device_headers(hardened, secret)).await;
+    Ok([rung("as written", &as_written, None)?, rung("hardened", &hardened, None)?])
+}
+
 fn device_headers(id: &str, token: &str) -> Vec<(&'static str, String)> {
     vec![("X-Device-Id", id.to_owned()), ("X-Device-Token", token.to_owned())]
 }
@@ -126,19 +138,10 @@ fn copied_headers(lab: Lab) -> StepFuture {
     boxed(async move {
         let victim = victim_on_every_rung(lab, "a").await?;
         let thief = lab.client.as_attacker();
-        let id = &victim.as_written;
-        let (hardened, secret) = &victim.hardened;
+        let [as_written, hardened] = token_rungs(&thief, &victim).await?;
         let lines = [
-            rung(
-                "as written",
-                &api::get_with_headers(&thief, DEVICE_ME, &device_headers(id, id)).await,
-                None,
-            )?,
-            rung(
-                "hardened",
-                &api::get_with_headers(&thief, DEVICE_ME, &device_headers(hardened, secret)).await,
-                None,
-            )?,
+            as_written,
+            hardened,
             rung(
                 "bound device",
                 &api::get_with_headers(
@@ -208,20 +211,11 @@ fn premade_proofs(lab: Lab) -> StepFuture {
         // The page is gone; the attacker waits.
         lab.advance_clock(AHEAD_SECONDS).await?;
         let thief = lab.client.as_attacker();
-        let id = &victim.as_written;
-        let (hardened, secret) = &victim.hardened;
         let device = bound_device_headers(&victim.bound_device, device_proof);
+        let [as_written, hardened] = token_rungs(&thief, &victim).await?;
         let lines = [
-            rung(
-                "as written",
-                &api::get_with_headers(&thief, DEVICE_ME, &device_headers(id, id)).await,
-                None,
-            )?,
-            rung(
-                "hardened",
-                &api::get_with_headers(&thief, DEVICE_ME, &device_headers(hardened, secret)).await,
-                None,
-            )?,
+            as_written,
+            hardened,
             rung(
                 "bound device",
                 &api::get_with_headers(&thief, DEVICE_ME, &device).await,
@@ -244,22 +238,13 @@ fn live_key(lab: Lab) -> StepFuture {
         let (key, token) = (&victim.key, &victim.access_token);
         // The script sends from the page, but to its own ends: the attacker's requests.
         let script = lab.client.as_attacker();
-        let id = &victim.as_written;
-        let (hardened, secret) = &victim.hardened;
         let device =
             bound_device_headers(&victim.bound_device, key.proof("GET", DEVICE_ME, None).await?);
         let tokens = bound_token_headers(token, key.proof("GET", JWT_ME, Some(token)).await?);
+        let [as_written, hardened] = token_rungs(&script, &victim).await?;
         let lines = [
-            rung(
-                "as written",
-                &api::get_with_headers(&script, DEVICE_ME, &device_headers(id, id)).await,
-                None,
-            )?,
-            rung(
-                "hardened",
-                &api::get_with_headers(&script, DEVICE_ME, &device_headers(hardened, secret)).await,
-                None,
-            )?,
+            as_written,
+            hardened,
             rung("bound device", &api::get_with_headers(&script, DEVICE_ME, &device).await, None)?,
             rung("bound tokens", &api::get_with_headers(&script, JWT_ME, &tokens).await, None)?,
         ];
