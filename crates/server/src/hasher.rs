@@ -2,11 +2,18 @@
 //!
 //! A hash at OWASP's minimum costs tens of milliseconds of CPU and 19 MiB of memory. Run inline it
 //! would stall every request sharing the worker thread; run unbounded on the blocking pool, a burst
-//! of logins would allocate hundreds of MiB at once. So each hash takes a slot — a permit from a
-//! semaphore sized to the machine's cores (`--hash-concurrency`) — then runs on one of as many
-//! dedicated worker threads. A request that finds no slot free within `--hash-queue-timeout` is
-//! answered 503 `server_busy` rather than queued without bound; requests with a token never take a
-//! slot, and never wait behind a hash.
+//! of logins would allocate hundreds of MiB at once. So hashes run on dedicated worker threads, as
+//! many as the machine has cores (`--hash-concurrency`), and each login first takes a slot — a
+//! permit from a semaphore with [`SLOTS_PER_WORKER`] slots per worker. A request that finds no slot
+//! free within `--hash-queue-timeout` is answered 503 `server_busy` rather than queued without
+//! bound; requests with a token never take a slot, and never wait behind a hash.
+//!
+//! Why two slots per worker: a login holds its slot across its throttle bookkeeping (statements
+//! that commit to disk) and its hash. With one slot per worker the worker sat idle through every
+//! holder's bookkeeping — a sixth of its time in a login storm on SQLite (#14). With two, one
+//! login prepares while the other hashes, and the worker is never starved. The price is bounded:
+//! the checks in progress per account stay at most twice the workers, and no more memory is
+//! used, since a queued job holds no argon2 memory.
 //!
 //! Priority: the workers run at a lower scheduling priority (`--hash-nice`, default 10), so that
 //! on a busy core the async executor, which serves every other request, is scheduled first; a
@@ -14,7 +21,7 @@
 //! under load rather than stop.
 //!
 //! Memory: each worker keeps its argon2 working memory (19 MiB) and reuses it for every hash, so
-//! the process holds `slots × 19 MiB` however many hashes it has done. On tokio's blocking pool
+//! the process holds `workers × 19 MiB` however many hashes it has done. On tokio's blocking pool
 //! every thread that ever hashed kept its own allocator arena with a freed 19 MiB in it, and the
 //! resident size grew with the largest burst ever seen.
 
@@ -32,13 +39,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
+/// Logins admitted per hashing worker: one hashing, one doing the bookkeeping around its hash.
+pub const SLOTS_PER_WORKER: usize = 2;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     policy: Argon2Policy,
     permits: Arc<Semaphore>,
     queue_timeout: Duration,
     /// The workers' queue: never longer than the number of slots, since a job is sent only by
-    /// the holder of a slot.
+    /// the holder of a slot; a job waiting in it holds no argon2 memory.
     jobs: mpsc::Sender<Job>,
     /// A hash of a random password nobody knows. Logins for unknown users verify against it, so
     /// "no such user" costs the same time as "wrong password" and names cannot be probed by timing.
@@ -56,8 +66,8 @@ pub enum Verification {
 }
 
 impl PasswordHasher {
-    /// `concurrency`: hashes at once (`None`: one per core); `queue_timeout`: how long a request
-    /// waits for a slot.
+    /// `concurrency`: hashes at once, one per worker (`None`: one per core); `queue_timeout`: how
+    /// long a request waits for a slot.
     pub fn new(
         policy: Argon2Policy,
         concurrency: Option<usize>,
@@ -68,11 +78,11 @@ impl PasswordHasher {
         getrandom::fill(&mut unknowable).map_err(|e| ApiError::internal(e.to_string()))?;
         let dummy_hash = hash_with(policy, &unknowable, &mut Vec::new())?.into();
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let slots = concurrency.unwrap_or(cores).max(1);
-        let jobs = start_workers(slots, nice)?;
+        let workers = concurrency.unwrap_or(cores).max(1);
+        let jobs = start_workers(workers, nice)?;
         Ok(Self {
             policy,
-            permits: Arc::new(Semaphore::new(slots)),
+            permits: Arc::new(Semaphore::new(workers * SLOTS_PER_WORKER)),
             queue_timeout,
             jobs,
             dummy_hash,
@@ -81,7 +91,7 @@ impl PasswordHasher {
 
     /// A place on the hashing pool, waited for at most `--hash-queue-timeout`. Held across a
     /// login's throttle bookkeeping and its check, so that the checks in progress for an account
-    /// (its throttle's `pending`) never exceed the pool's size.
+    /// (its throttle's `pending`) never exceed the number of slots.
     pub async fn slot(&self) -> Result<HashSlot, ApiError> {
         let waiting = Arc::clone(&self.permits).acquire_owned();
         match tokio::time::timeout(self.queue_timeout, waiting).await {
@@ -339,7 +349,13 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_answers_server_busy_after_the_deadline() {
         let hasher = PasswordHasher::new(OWASP_MINIMUM, Some(1), Duration::ZERO, 0).unwrap();
-        let held = hasher.slot().await.unwrap();
+        let held: Vec<HashSlot> = {
+            let mut held = Vec::new();
+            for _ in 0..SLOTS_PER_WORKER {
+                held.push(hasher.slot().await.unwrap());
+            }
+            held
+        };
         let refused = hasher.slot().await.unwrap_err();
         assert_eq!(refused.reason(), Reason::ServerBusy);
         drop(held);

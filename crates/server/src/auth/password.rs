@@ -4,10 +4,11 @@
 //! 1. a cheap look at the throttle buckets (`core::throttle`: per client, per account and client,
 //!    per account) refuses a client that is already over a limit before it takes anything else;
 //! 2. a slot on the hashing pool (503 `server_busy` if none comes free in time);
-//! 3. a reservation in each bucket, one atomic statement each, so concurrent guesses on any number
-//!    of instances cannot all pass a limit — checks in progress count against it;
+//! 3. a reservation in each bucket, one atomic statement each and all in one transaction, so
+//!    concurrent guesses on any number of instances cannot all pass a limit — checks in progress
+//!    count against it;
 //! 4. the password, checked the same way whether or not the user exists;
-//! 5. the outcome settles the reservations in one statement: a failure is counted in every bucket,
+//! 5. the outcome settles the reservations in one transaction: a failure is counted in every bucket,
 //!    a success in none (and clears the account-and-client bucket), so a correct password is never refused
 //!    because of other correct logins, and a client's failures never lock out another client
 //!    until the account-wide ceiling is reached.
@@ -15,7 +16,10 @@
 use std::net::IpAddr;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Statement};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Statement,
+    TransactionTrait as _,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokenlab_core::account::PASSWORD_MAX_CHARS;
 use tokenlab_core::request::throttle_client;
@@ -111,14 +115,7 @@ async fn check_and_settle(
     let buckets = buckets(&state.login_limits, username, client);
     already_full(state, &buckets, now).await.context("looking at the login throttle")?;
     let slot = state.hasher.slot().await?;
-    let mut reserved: Vec<&Bucket> = Vec::new();
-    for bucket in &buckets {
-        if let Err(refused) = reserve(state, bucket, now).await {
-            settle(state, &reserved, Settle::Release).await.context("releasing reservations")?;
-            return Err(refused);
-        }
-        reserved.push(bucket);
-    }
+    reserve_all(state, &buckets, now).await?;
 
     let checked = check(state, slot, username, password.clone()).await;
     let outcome = match &checked {
@@ -126,7 +123,7 @@ async fn check_and_settle(
         Ok(None) => Settle::Failure,
         Err(_) => Settle::Release,
     };
-    settle(state, &reserved, outcome).await.context("settling the login throttle")?;
+    settle(state, &buckets, outcome).await.context("settling the login throttle")?;
     match checked? {
         Some((user, needs_rehash)) if needs_rehash => rehash(state, user, password).await,
         Some((user, _)) => Ok(user),
@@ -197,12 +194,30 @@ fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// Reserves a place for one check in every bucket, or in none: one transaction, so a login's
+/// reservations cost one commit (on SQLite with `synchronous=FULL`, one flush to disk) rather than
+/// one per bucket. The buckets are always taken in the same order, here and in `settle`, so two
+/// logins on PostgreSQL wait for each other's rows rather than deadlock.
+async fn reserve_all(state: &AppState, buckets: &[Bucket], now: Timestamp) -> Result<(), ApiError> {
+    let txn = state.db.begin().await.context("reserving a login check")?;
+    for bucket in buckets {
+        if let Err(refused) = reserve(&txn, bucket, now).await {
+            txn.rollback().await.context("giving back a refused login's reservations")?;
+            return Err(refused);
+        }
+    }
+    txn.commit().await.context("committing a login check's reservations")?;
+    Ok(())
+}
+
 /// The failures counted under `key` in its current window, and when that window began.
-async fn counted(state: &AppState, key: &str) -> Result<Option<(u32, Timestamp)>, ApiError> {
-    let row = state
-        .db
+async fn counted(
+    conn: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<(u32, Timestamp)>, ApiError> {
+    let row = conn
         .query_one_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
+            conn.get_database_backend(),
             "SELECT attempts, window_started_at FROM login_throttle WHERE key = $1",
             [key.into()],
         ))
@@ -215,7 +230,11 @@ async fn counted(state: &AppState, key: &str) -> Result<Option<(u32, Timestamp)>
 /// Reserves a place for one check in `bucket`: one statement, so that of any number of concurrent
 /// attempts on any number of instances only as many pass as the limit has room for. The condition
 /// mirrors `core::throttle::admit_check`; a window that is over restarts.
-async fn reserve(state: &AppState, bucket: &Bucket, now: Timestamp) -> Result<(), ApiError> {
+async fn reserve(
+    conn: &impl ConnectionTrait,
+    bucket: &Bucket,
+    now: Timestamp,
+) -> Result<(), ApiError> {
     let now_s = now.unix_timestamp();
     let window_s = bucket.limit.window.whole_seconds();
     let sql = "INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
@@ -230,10 +249,9 @@ async fn reserve(state: &AppState, bucket: &Bucket, now: Timestamp) -> Result<()
                WHERE login_throttle.window_started_at + $3 <= $2 \
                   OR login_throttle.attempts + login_throttle.pending < $4 \
                RETURNING pending";
-    let backend = state.db.get_database_backend();
+    let backend = conn.get_database_backend();
     let max = i64::from(bucket.limit.max_failures);
-    let admitted = state
-        .db
+    let admitted = conn
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
@@ -244,7 +262,7 @@ async fn reserve(state: &AppState, bucket: &Bucket, now: Timestamp) -> Result<()
     if admitted.is_some() {
         return Ok(());
     }
-    let (failures, started) = counted(state, &bucket.key).await?.unwrap_or((0, now));
+    let (failures, started) = counted(conn, &bucket.key).await?.unwrap_or((0, now));
     if i64::from(failures) < max {
         // Full only because of checks still in progress: their outcome decides whether there is
         // room, in a moment. Still 429, but the wait is a second, not the rest of the window,
@@ -271,12 +289,9 @@ enum Settle {
     Release,
 }
 
-/// Settles every reservation of one check in one statement. A success forgives this client's
+/// Settles every reservation of one check in one transaction. A success forgives this client's
 /// failures on this account (the `pair:` bucket's count goes back to zero).
-async fn settle(state: &AppState, reserved: &[&Bucket], outcome: Settle) -> Result<(), ApiError> {
-    if reserved.is_empty() {
-        return Ok(());
-    }
+async fn settle(state: &AppState, reserved: &[Bucket], outcome: Settle) -> Result<(), ApiError> {
     let release = "pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END";
     let count = match outcome {
         Settle::Failure => "attempts = attempts + 1",
@@ -286,19 +301,20 @@ async fn settle(state: &AppState, reserved: &[&Bucket], outcome: Settle) -> Resu
     // One row per statement. A single `UPDATE … WHERE key IN (…)` locks its rows in whatever
     // order the plan visits them, which PostgreSQL does not keep the same from one statement to
     // the next: two logins settling the same buckets at once deadlocked (one answered 500, seen
-    // in 1 of 6 bursts of 64 concurrent logins). A statement that locks one row cannot.
+    // in 1 of 6 bursts of 64 concurrent logins). Statements that lock one row each, in the order
+    // `reserve_all` takes them, cannot.
     let sql = format!("UPDATE login_throttle SET {count}, {release} WHERE key = $1");
+    let txn = state.db.begin().await?;
     for bucket in reserved {
         let key = bucket.key.as_str().into();
-        state
-            .db
-            .execute_raw(Statement::from_sql_and_values(
-                state.db.get_database_backend(),
-                sql.clone(),
-                [key],
-            ))
-            .await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            sql.clone(),
+            [key],
+        ))
+        .await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 

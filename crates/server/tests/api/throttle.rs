@@ -235,3 +235,30 @@ async fn ipv6_clients_are_counted_by_their_64_network(backend: Backend) {
     assert_eq!(neighbour.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+backend_test!(a_login_refused_by_a_later_bucket_leaves_no_reservation_behind);
+async fn a_login_refused_by_a_later_bucket_leaves_no_reservation_behind(backend: Backend) {
+    // Room for one check at a time on the account: the other clients' logins, racing it, pass
+    // their own buckets and are refused at the account's, which must give back what they took.
+    let app = behind_a_proxy(backend, |s| s.login_account_ceiling = 1).await;
+    let alice = TestUser::alice();
+    let addresses: Vec<String> = (0..8).map(|i| format!("198.51.100.{}", 10 + i)).collect();
+    let responses = join_all(addresses.iter().map(|a| login_from(&app, a, &alice))).await;
+    let mut in_progress = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                let body = assert_refused(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+                    .await;
+                assert!(body["message"].as_str().unwrap().contains("being checked"), "{body}");
+                in_progress += 1;
+            }
+            other => panic!("{backend:?}: unexpected {other}"),
+        }
+    }
+    assert!(in_progress > 0, "{backend:?}: eight logins raced for one place, none was refused");
+    let left = app.count("SELECT COUNT(*) AS n FROM login_throttle WHERE pending <> 0").await;
+    assert_eq!(left, 0, "{backend:?}: reservations left behind");
+    app.stop().await;
+}
