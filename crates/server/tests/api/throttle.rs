@@ -249,8 +249,8 @@ async fn a_login_refused_by_a_later_bucket_leaves_no_reservation_behind(backend:
         match response.status() {
             StatusCode::OK => {}
             StatusCode::TOO_MANY_REQUESTS => {
-                let body = assert_refused(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited")
-                    .await;
+                let body =
+                    assert_refused(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
                 assert!(body["message"].as_str().unwrap().contains("being checked"), "{body}");
                 in_progress += 1;
             }
