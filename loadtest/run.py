@@ -17,7 +17,9 @@ Phases, in order (each against the same server process and database):
   3. the login storm: 64 concurrent logins of one account from one client, and beside it a few
      connections of `GET /api/jwt/me`, whose latency must not suffer;
   4. 8-way sign-ups, each from its own address (registration is throttled per client);
-and the server's resident memory between phases.
+and the server's resident memory between phases. For the logins the report also splits the
+server's CPU by kind of thread (argon2, the request tasks' tokio workers, SQLite's connection
+threads under sqlx), with context switches: what a login costs outside its hash, and where.
 
 Only the standard library, wrk (Debian's package) and, for PostgreSQL, psql. Progress goes to
 stderr; the Markdown report to stdout and to target/loadtest/.
@@ -173,6 +175,36 @@ def hashing_ns(pid: int) -> int | None:
     return total if found else None
 
 
+def thread_counters(pid: int) -> dict[int, tuple[str, int, int]]:
+    """Each thread of `pid`: its kind (the thread name without its number, as the kernel keeps
+    it, 15 characters at most: `argon2`, `tokio-rt-worker`, `sqlx-sqlite-wor`, …), CPU
+    nanoseconds and context switches so far."""
+    counters = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kind = re.sub(r"-\d+$", "", (task / "comm").read_text().strip()) or "main"
+            cpu_ns = int((task / "schedstat").read_text().split()[0])
+            status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines())
+            switches = (int(status["voluntary_ctxt_switches"])
+                        + int(status["nonvoluntary_ctxt_switches"]))
+        except (OSError, KeyError, ValueError):
+            continue  # the thread ended meanwhile
+        counters[int(task.name)] = (kind, cpu_ns, switches)
+    return counters
+
+
+def by_kind(start: dict[int, tuple[str, int, int]],
+            end: dict[int, tuple[str, int, int]]) -> dict[str, tuple[int, int]]:
+    """CPU nanoseconds and context switches between two readings, summed per kind of thread.
+    A thread that ended in between is missing (its work is still in the process's total)."""
+    kinds: dict[str, tuple[int, int]] = {}
+    for tid, (kind, cpu_ns, switches) in end.items():
+        _, cpu0, switches0 = start.get(tid, (kind, 0, 0))
+        ns, sw = kinds.get(kind, (0, 0))
+        kinds[kind] = (ns + cpu_ns - cpu0, sw + switches - switches0)
+    return kinds
+
+
 def children_ticks() -> int:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return round((usage.ru_utime + usage.ru_stime) * os.sysconf("SC_CLK_TCK"))
@@ -219,10 +251,11 @@ class CpuWindow:
         self.pid, self.server_cpu, self.load_cpu = server_pid, server_cpu, load_cpu
         self.database = database
         self.start = (cpu_ticks(server_cpu), cpu_ticks(load_cpu), process_ticks(server_pid),
-                      children_ticks(), database_ticks(database), hashing_ns(server_pid))
+                      children_ticks(), database_ticks(database), hashing_ns(server_pid),
+                      thread_counters(server_pid))
 
     def close(self) -> dict:
-        (b0, t0), (b1, t1), server, children, backends, hashing = self.start
+        (b0, t0), (b1, t1), server, children, backends, hashing, threads = self.start
         hashing_n = hashing_ns(self.pid)
         (b0n, t0n), (b1n, t1n) = cpu_ticks(self.server_cpu), cpu_ticks(self.load_cpu)
         server_n, children_n = process_ticks(self.pid), children_ticks()
@@ -233,6 +266,7 @@ class CpuWindow:
         return {
             "server_ticks": server_used,
             "hashing_ns": None if hashing is None or hashing_n is None else hashing_n - hashing,
+            "threads": by_kind(threads, thread_counters(self.pid)),
             "server_share": server_used / total0,
             "database_share": database / total0,
             "others_core0": max(b0n - b0 - server_used, 0) / total0,
@@ -753,6 +787,16 @@ def render(args, backend, bare, get_rows, sequential, storm, beside, signups, me
         return (ok / (result["duration_us"] / 1e6), result["server_ticks"] * tick_ms / ok,
                 None if hashing is None else hashing / 1e6 / ok)
 
+    def per_thread(result: dict) -> str:
+        """Per login answered 200, for each kind of server thread that did something: what the
+        CPU outside the hash is spent on (request tasks, SQLite's connection threads, …)."""
+        ok = result["ok"]
+        if not ok:
+            return "—"
+        kinds = sorted(result["threads"].items(), key=lambda item: -item[1][0])
+        return ", ".join(f"{kind} {ns / 1e6 / ok:.2f} ms ({switches / ok:.0f})"
+                         for kind, (ns, switches) in kinds if ns / 1e6 / ok >= 0.01)
+
     seq_rate, seq_cpu, seq_hash = per_login(sequential)
     storm_rate, storm_cpu, storm_hash = per_login(storm)
     if seq_hash:
@@ -800,6 +844,8 @@ def render(args, backend, bare, get_rows, sequential, storm, beside, signups, me
         f"| — | |",
         f"| server CPU per login, all threads: one after another / in the storm{hash_split} | "
         f"{seq_cpu:.1f} ms / {storm_cpu:.1f} ms | — | |",
+        f"| where a login's server CPU goes, by thread (CPU ms, context switches): one after "
+        f"another / in the storm | {per_thread(sequential)} / {per_thread(storm)} | — | |",
         f"| others on core 0 / 1 during the storm | {noise(storm, backend)} | — | |",
         "",
         f"| resident memory (`VmRSS`) | now | peak so far (`VmHWM`) | threads | target (#14) | |",
