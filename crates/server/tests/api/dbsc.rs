@@ -81,6 +81,22 @@ impl<'a> Browser<'a> {
     fn keep(&mut self, response: &Response) {
         self.bound = Some(set_cookie(response, "tl_bound").expect("a bound cookie"));
     }
+
+    /// Registers `key` at `on` with the login's `challenge`, keeps the bound cookie, and returns
+    /// the header that names the bound session in a refresh.
+    async fn register(
+        &mut self,
+        on: &TestApp,
+        key: &ProofKey,
+        challenge: &str,
+    ) -> (&'static str, String) {
+        let registered = self
+            .post(on, REGISTRATION, &[("secure-session-response", signed(key, challenge, true))])
+            .await;
+        self.keep(&registered);
+        let instructions: Value = registered.json().await.unwrap();
+        ("sec-secure-session-id", instructions["session_identifier"].as_str().unwrap().to_owned())
+    }
 }
 
 backend_test!(a_session_bound_by_the_browser_needs_the_short_lived_cookie_only_its_key_renews);
@@ -230,13 +246,7 @@ async fn a_session_bound_on_one_instance_refreshes_on_the_other(backend: Backend
     let second = first.second_instance().await;
     let key = ProofKey::p256();
     let (mut browser, challenge) = Browser::log_in(&first).await;
-    let registered = browser
-        .post(&first, REGISTRATION, &[("secure-session-response", signed(&key, &challenge, true))])
-        .await;
-    browser.keep(&registered);
-    let identifier: Value = registered.json().await.unwrap();
-    let named =
-        ("sec-secure-session-id", identifier["session_identifier"].as_str().unwrap().to_owned());
+    let named = browser.register(&first, &key, &challenge).await;
     // Challenged by the first instance, answered at the second.
     let challenged = browser.post(&first, REFRESH, std::slice::from_ref(&named)).await;
     let header = challenged.headers()["secure-session-challenge"].to_str().unwrap().to_owned();
@@ -260,13 +270,7 @@ async fn an_expired_session_is_not_renewed(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = ProofKey::p256();
     let (mut browser, challenge) = Browser::log_in(&app).await;
-    let registered = browser
-        .post(&app, REGISTRATION, &[("secure-session-response", signed(&key, &challenge, true))])
-        .await;
-    browser.keep(&registered);
-    let instructions: Value = registered.json().await.unwrap();
-    let named =
-        ("sec-secure-session-id", instructions["session_identifier"].as_str().unwrap().to_owned());
+    let named = browser.register(&app, &key, &challenge).await;
     // Past the session's idle timeout, the key cannot keep it alive.
     app.clock.advance(time::Duration::minutes(31));
     let response = browser.post(&app, REFRESH, std::slice::from_ref(&named)).await;
