@@ -86,6 +86,9 @@ impl Application {
             acquire_timeout: Duration::from_secs(settings.db_acquire_timeout.into()),
         };
         let db = crate::db::connect_and_migrate(&settings.database_url, pool).await?;
+        let db_fail_safe = crate::db::connect_fail_safe(&settings.database_url, pool, &db).await?;
+        let sqlite_reads = crate::db::sqlite_file_path(&settings.database_url)
+            .map(|path| Arc::new(crate::sqlite_reads::SqliteReads::new(&path)));
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
@@ -108,9 +111,10 @@ impl Application {
         let session_store = match &settings.session_store {
             SessionStoreChoice::Database => AnySessionStore::Database(DbSessionStore::new(
                 db.clone(),
+                db_fail_safe.clone(),
                 secrets.clone(),
                 base_clock,
-                crate::db::sqlite_file_path(&settings.database_url).as_deref(),
+                sqlite_reads.clone(),
             )),
             SessionStoreChoice::Redis(url) => AnySessionStore::Redis(
                 RedisSessionStore::connect(url, &settings.redis_prefix, secrets.clone())
@@ -121,6 +125,8 @@ impl Application {
         let state = AppState::new(Shared {
             session_store,
             db,
+            db_fail_safe,
+            sqlite_reads,
             clock,
             demo_clock,
             hasher: PasswordHasher::new(

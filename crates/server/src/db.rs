@@ -14,7 +14,8 @@ pub struct PoolLimits {
     pub acquire_timeout: Duration,
 }
 
-/// Connects and runs every pending migration.
+/// Connects and runs every pending migration. Every write goes through this handle unless it is
+/// one of the few named in [`connect_fail_safe`].
 pub async fn connect_and_migrate(url: &str, pool: PoolLimits) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file_path(url)
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
@@ -22,6 +23,42 @@ pub async fn connect_and_migrate(url: &str, pool: PoolLimits) -> Result<Database
         std::fs::create_dir_all(dir)
             .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
     }
+    // `synchronous=FULL`: a commit is on disk before it is acknowledged. With `NORMAL` a power
+    // loss could undo the last commits — an acknowledged logout, revocation or spent one-time
+    // token coming back is exactly what tokenlab promises cannot happen. The price is one fsync
+    // per commit.
+    let mut db = Database::connect(options(url, pool, SqliteSynchronous::Full)).await?;
+    Migrator::up(&db, None).await?;
+    crate::queries::count_statements(&mut db);
+    Ok(db)
+}
+
+/// A second handle on the database `durable` (from [`connect_and_migrate`]) is connected to, for
+/// the writes whose loss in a power cut fails safe: a login's throttle reservations and their
+/// settlement, a session's creation, and `still_current`'s no-op update. Lost, they leave a user
+/// logged out or a guesser a few more tries after the machine comes back — never an ended
+/// credential alive again. Endings (logout, revocation, a spent one-time token, a rotated refresh
+/// token) never come here.
+///
+/// On an SQLite file its commits are not flushed one by one (`synchronous=NORMAL`): they reach the
+/// operating system, so they survive the process crashing, and the next commit on `durable` (in
+/// WAL mode, one log for both) flushes them with it — so no ending is ever on disk without what
+/// was committed before it. A login then costs no flush at all (ADR 0033). Elsewhere (PostgreSQL,
+/// an in-memory SQLite database) it is `durable` itself.
+pub async fn connect_fail_safe(
+    url: &str,
+    pool: PoolLimits,
+    durable: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    if sqlite_file_path(url).is_none() {
+        return Ok(durable.clone());
+    }
+    let mut db = Database::connect(options(url, pool, SqliteSynchronous::Normal)).await?;
+    crate::queries::count_statements(&mut db);
+    Ok(db)
+}
+
+fn options(url: &str, pool: PoolLimits, synchronous: SqliteSynchronous) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(pool.max_connections)
@@ -34,21 +71,14 @@ pub async fn connect_and_migrate(url: &str, pool: PoolLimits) -> Result<Database
         .test_before_acquire(!url.starts_with("sqlite:"))
         // WAL lets readers proceed during a write; the busy timeout makes concurrent writers queue
         // instead of failing with "database is locked", which one-time tokens rely on.
-        // `synchronous=FULL`: a commit is on disk before it is acknowledged. With `NORMAL` a power
-        // loss could undo the last commits — an acknowledged logout, revocation or spent one-time
-        // token coming back is exactly what tokenlab promises cannot happen. The price is one
-        // fsync per commit.
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    let mut db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
-    crate::queries::count_statements(&mut db);
-    Ok(db)
+    options
 }
 
 /// Whether a database error says the database could not be reached or used *now* — no connection
@@ -156,6 +186,104 @@ mod tests {
         let bad = other.execute_unprepared("INSERT INTO missing VALUES (1)").await.unwrap_err();
         assert!(!unavailable(&bad), "{bad:?}");
         writing.rollback().await.unwrap();
+    }
+
+    async fn synchronous(db: &DatabaseConnection) -> i64 {
+        use sea_orm::ConnectionTrait as _;
+        let row = db.query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA synchronous",
+        ));
+        row.await.unwrap().unwrap().try_get_by_index(0).unwrap()
+    }
+
+    const ONE_PENDING: &str = "INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
+                               VALUES ('k', 0, 1, 0)";
+
+    #[tokio::test]
+    async fn only_the_fail_safe_handle_on_an_sqlite_file_skips_the_flush() {
+        use sea_orm::ConnectionTrait as _;
+        let limits = PoolLimits { max_connections: 2, acquire_timeout: Duration::from_secs(5) };
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("two.db").display());
+        let durable = connect_and_migrate(&url, limits).await.unwrap();
+        let fail_safe = connect_fail_safe(&url, limits, &durable).await.unwrap();
+        // SQLite's codes: 1 is NORMAL, 2 is FULL.
+        assert_eq!(synchronous(&durable).await, 2);
+        assert_eq!(synchronous(&fail_safe).await, 1);
+        // One database behind both: what one commits, the other reads.
+        fail_safe.execute_unprepared(ONE_PENDING).await.unwrap();
+        let row = durable
+            .query_one_raw(sea_orm::Statement::from_string(
+                durable.get_database_backend(),
+                "SELECT pending FROM login_throttle WHERE key = 'k'",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(row.unwrap().try_get_by_index::<i64>(0).unwrap(), 1);
+
+        // In memory there is nothing to flush, and a second pool would be a second database.
+        let memory = connect_and_migrate("sqlite::memory:", limits).await.unwrap();
+        let same = connect_fail_safe("sqlite::memory:", limits, &memory).await.unwrap();
+        same.execute_unprepared(ONE_PENDING).await.unwrap();
+        let seen = memory
+            .query_one_raw(sea_orm::Statement::from_string(
+                memory.get_database_backend(),
+                "SELECT COUNT(*) FROM login_throttle",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(seen.unwrap().try_get_by_index::<i64>(0).unwrap(), 1);
+    }
+
+    /// Every use of the fail-safe handle, as `file: function`. Losing a write made through it must
+    /// fail safe (ADR 0033): a new use is argued there, then listed here. An ending (logout,
+    /// revocation, a spent one-time token, a rotated refresh token) never is.
+    const FAIL_SAFE_WRITERS: [&str; 5] = [
+        "auth/device.rs: log_in",
+        "auth/password.rs: reserve_all",
+        "auth/password.rs: settle",
+        "auth/session.rs: start",
+        "sessions/mod.rs: create",
+    ];
+
+    #[test]
+    fn the_fail_safe_handle_writes_only_what_adr_0033_lists() {
+        fn visit(dir: &std::path::Path, root: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    visit(&path, root, found);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let source = std::fs::read_to_string(&path).unwrap();
+                let file = path.strip_prefix(root).unwrap().display().to_string();
+                let mut function = String::from("(no function)");
+                for line in source.lines() {
+                    if let Some((_, rest)) = line.split_once("fn ") {
+                        let name: String =
+                            rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                        if !name.is_empty() {
+                            function = name;
+                        }
+                    }
+                    if line.contains(".db_fail_safe") && !line.trim_start().starts_with("//") {
+                        found.push(format!("{file}: {function}"));
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        visit(&root, &root, &mut found);
+        // This file's own test module names the handle in a string, not as a use.
+        found.retain(|use_site| !use_site.starts_with("db.rs"));
+        found.sort();
+        found.dedup();
+        assert_eq!(found, FAIL_SAFE_WRITERS, "see ADR 0033 before writing through `db_fail_safe`");
     }
 
     #[test]

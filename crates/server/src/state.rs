@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::hasher::PasswordHasher;
 use crate::keys::KeyStore;
 use crate::sessions::{AnySessionStore, CookiePolicy};
+use crate::sqlite_reads::SqliteReads;
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
 
@@ -42,6 +43,12 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub db: DatabaseConnection,
+    /// The same database, for the few writes whose loss in a power cut fails safe: on an SQLite
+    /// file their commits skip the flush to disk (`db::connect_fail_safe`, ADR 0033). Never for an
+    /// ending.
+    pub db_fail_safe: DatabaseConnection,
+    /// On an SQLite file: reads that stand alone, inline in the request's task (`sqlite_reads`).
+    pub sqlite_reads: Option<Arc<SqliteReads>>,
     /// The clock every rule reads. In the demo profile it is `demo_clock`.
     pub clock: Arc<dyn Clock>,
     /// Present only in the demo profile; the demo endpoints exist only when it is.

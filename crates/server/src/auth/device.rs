@@ -699,7 +699,7 @@ pub async fn log_in(
     session.insert(OWNER_KEY, &owner).await?;
     session.insert(AUTH_KEY, &auth).await?;
     session.save().await?;
-    if let Err(refused) = still_current(&state.db, user).await {
+    if let Err(refused) = still_current(&state.db_fail_safe, user).await {
         // The password changed while this login ran: what it created must not outlive the change.
         revoke_where(state, devices::Column::Id.eq(device.id)).await?;
         session.flush().await?;

@@ -17,8 +17,8 @@ use std::net::IpAddr;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, Statement,
-    TransactionTrait as _,
+    ColumnTrait as _, ConnectionTrait, DbBackend, DbErr, EntityTrait as _, QueryFilter as _,
+    Statement, TransactionTrait as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use tokenlab_core::account::PASSWORD_MAX_CHARS;
@@ -31,6 +31,7 @@ use crate::clock::from_unix_seconds;
 use crate::entities::users;
 use crate::error::{ApiError, Context as _};
 use crate::hasher::Verification;
+use crate::sqlite_reads::{SqliteReads, try_inline};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
@@ -138,11 +139,15 @@ async fn check(
     username: &str,
     password: SecretString,
 ) -> Result<Option<(users::Model, bool)>, ApiError> {
-    let user = users::Entity::find()
-        .filter(users::Column::Username.eq(username))
-        .one(&state.db)
-        .await
-        .context("loading the user")?;
+    let user = match try_inline(state.sqlite_reads.as_deref(), |reads| user_named(reads, username))
+    {
+        Some(user) => user,
+        None => users::Entity::find()
+            .filter(users::Column::Username.eq(username))
+            .one(&state.db)
+            .await
+            .context("loading the user")?,
+    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verification =
         state.hasher.verify_in(slot, password, stored).await.context("verifying a password")?;
@@ -150,6 +155,20 @@ async fn check(
         (Some(user), Verification::Match { needs_rehash }) => Some((user, needs_rehash)),
         _ => None,
     })
+}
+
+/// The user called `username`, read inline (`sqlite_reads`).
+fn user_named(reads: &SqliteReads, username: &str) -> rusqlite::Result<Option<users::Model>> {
+    let sql = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
+    let mut users = reads.rows(sql, [username], |row| {
+        Ok(users::Model {
+            id: row.get(0)?,
+            username: row.get(1)?,
+            password_hash: row.get(2)?,
+            created_at: row.get(3)?,
+        })
+    })?;
+    Ok(users.pop())
 }
 
 fn rate_limited(message: &str, wait: time::Duration) -> ApiError {
@@ -170,19 +189,33 @@ async fn already_full(
         "SELECT key, attempts, window_started_at FROM login_throttle WHERE key IN ({})",
         placeholders(keys.len())
     );
-    let rows = state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            state.db.get_database_backend(),
-            sql,
-            keys.iter().map(|&k| k.into()),
-        ))
-        .await?;
-    for row in rows {
-        let key: String = row.try_get("", "key")?;
+    let inline = try_inline(state.sqlite_reads.as_deref(), |reads| {
+        reads.rows(&sql, rusqlite::params_from_iter(&keys), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        })
+    });
+    let rows = match inline {
+        Some(rows) => rows,
+        None => {
+            let rows = state
+                .db
+                .query_all_raw(Statement::from_sql_and_values(
+                    state.db.get_database_backend(),
+                    sql,
+                    keys.iter().map(|&k| k.into()),
+                ))
+                .await?;
+            let columns = |row: sea_orm::QueryResult| -> Result<(String, i64, i64), DbErr> {
+                let started = row.try_get("", "window_started_at")?;
+                Ok((row.try_get("", "key")?, row.try_get("", "attempts")?, started))
+            };
+            rows.into_iter().map(columns).collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    for (key, attempts, window_started_at) in rows {
         let Some(bucket) = buckets.iter().find(|b| b.key == key) else { continue };
-        let failures = u32::try_from(row.try_get::<i64>("", "attempts")?).unwrap_or(u32::MAX);
-        let started = from_unix_seconds(row.try_get("", "window_started_at")?)?;
+        let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
+        let started = from_unix_seconds(window_started_at)?;
         admit_check(&bucket.limit, failures, 0, started, now)
             .map_err(|wait| rate_limited(bucket.refusal, wait))?;
     }
@@ -195,11 +228,11 @@ fn placeholders(n: usize) -> String {
 }
 
 /// Reserves a place for one check in every bucket, or in none: one transaction, so a login's
-/// reservations cost one commit (on SQLite with `synchronous=FULL`, one flush to disk) rather than
-/// one per bucket. The buckets are always taken in the same order, here and in `settle`, so two
+/// reservations cost one commit rather than one per bucket. On the fail-safe handle
+/// (`db::connect_fail_safe`): a reservation lost in a power cut only frees a place. The buckets are always taken in the same order, here and in `settle`, so two
 /// logins on PostgreSQL wait for each other's rows rather than deadlock.
 async fn reserve_all(state: &AppState, buckets: &[Bucket], now: Timestamp) -> Result<(), ApiError> {
-    let txn = state.db.begin().await.context("reserving a login check")?;
+    let txn = state.db_fail_safe.begin().await.context("reserving a login check")?;
     for bucket in buckets {
         if let Err(refused) = reserve(&txn, bucket, now).await {
             txn.rollback().await.context("giving back a refused login's reservations")?;
@@ -290,7 +323,9 @@ enum Settle {
 }
 
 /// Settles every reservation of one check in one transaction. A success forgives this client's
-/// failures on this account (the `pair:` bucket's count goes back to zero).
+/// failures on this account (the `pair:` bucket's count goes back to zero). On the fail-safe
+/// handle (`db::connect_fail_safe`): what a power cut can take back is the last moments' counts,
+/// a few more tries for a guesser once the machine is back, never a credential.
 async fn settle(state: &AppState, reserved: &[Bucket], outcome: Settle) -> Result<(), ApiError> {
     let release = "pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END";
     let count = match outcome {
@@ -298,13 +333,26 @@ async fn settle(state: &AppState, reserved: &[Bucket], outcome: Settle) -> Resul
         Settle::Success => "attempts = CASE WHEN key LIKE 'pair:%' THEN 0 ELSE attempts END",
         Settle::Release => "attempts = attempts",
     };
-    // One row per statement. A single `UPDATE … WHERE key IN (…)` locks its rows in whatever
-    // order the plan visits them, which PostgreSQL does not keep the same from one statement to
-    // the next: two logins settling the same buckets at once deadlocked (one answered 500, seen
-    // in 1 of 6 bursts of 64 concurrent logins). Statements that lock one row each, in the order
-    // `reserve_all` takes them, cannot.
+    let db = &state.db_fail_safe;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // SQLite locks the whole database for a write, so one statement for every bucket is
+        // atomic and cannot deadlock: one round trip to sqlx's connection thread instead of a
+        // transaction's five.
+        let sql = format!(
+            "UPDATE login_throttle SET {count}, {release} WHERE key IN ({})",
+            placeholders(reserved.len())
+        );
+        let keys = reserved.iter().map(|bucket| bucket.key.as_str().into());
+        db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, keys)).await?;
+        return Ok(());
+    }
+    // On PostgreSQL, one row per statement. A single `UPDATE … WHERE key IN (…)` locks its rows
+    // in whatever order the plan visits them, which PostgreSQL does not keep the same from one
+    // statement to the next: two logins settling the same buckets at once deadlocked (one
+    // answered 500, seen in 1 of 6 bursts of 64 concurrent logins). Statements that lock one row
+    // each, in the order `reserve_all` takes them, cannot.
     let sql = format!("UPDATE login_throttle SET {count}, {release} WHERE key = $1");
-    let txn = state.db.begin().await?;
+    let txn = db.begin().await?;
     for bucket in reserved {
         let key = bucket.key.as_str().into();
         txn.execute_raw(Statement::from_sql_and_values(
@@ -379,7 +427,9 @@ fn password_changed() -> ApiError {
 /// credential: refuses when the password checked is no longer the user's. A no-op update that
 /// takes the user's row lock, so it waits for a password change in progress (which updates that
 /// row first and ends every credential in the same transaction) and then sees its outcome: a login
-/// racing a password change either is ended by it or fails here, never survives it.
+/// racing a password change either is ended by it or fails here, never survives it. Its write
+/// changes nothing, so where it stands alone it can go through the fail-safe handle
+/// (`db::connect_fail_safe`): on SQLite the lock it waits for is the same.
 #[tracing::instrument(name = "password.still_current", skip_all)]
 pub async fn still_current(
     conn: &impl ConnectionTrait,

@@ -102,7 +102,7 @@ pub async fn start(
     session.insert(OWNER_KEY, &owner).await?;
     session.insert(AUTH_KEY, &auth).await?;
     session.save().await.context("creating the session at login")?;
-    if let Err(refused) = still_current(&state.db, user).await {
+    if let Err(refused) = still_current(&state.db_fail_safe, user).await {
         session.flush().await?;
         return Err(refused);
     }

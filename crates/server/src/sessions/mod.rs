@@ -45,10 +45,9 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::entities::{dpop_proofs_seen, sessions};
 use crate::error::ApiError;
 use crate::secrets::storage_hash;
-use crate::sessions::sqlite_reads::SqliteReads;
+use crate::sqlite_reads::{SqliteReads, try_inline};
 
 pub mod redis;
-pub mod sqlite_reads;
 
 /// How a store's error says that the store itself could not be reached (answered 503
 /// `session_store_unavailable`, see `error.rs`), as opposed to a fault.
@@ -371,6 +370,10 @@ impl SessionStore for AnySessionStore {
 #[derive(Clone)]
 pub struct DbSessionStore {
     db: DatabaseConnection,
+    /// For `create` alone: a session that was never saved is one its user simply logs in to
+    /// again (`db::connect_fail_safe`). Saving and deleting, which can end or bind a session,
+    /// go through `db`.
+    db_fail_safe: DatabaseConnection,
     secrets: Arc<dyn SecretSource>,
     /// The real clock, which `expiry_date` is measured on (see the module comment).
     system_clock: Arc<dyn Clock>,
@@ -395,28 +398,21 @@ fn backend(err: sea_orm::DbErr) -> session_store::Error {
 }
 
 impl DbSessionStore {
-    /// `sqlite_file`: the database's file when it is SQLite on disk, for [`SqliteReads`].
+    /// `reads`: present when the database is an SQLite file.
     pub fn new(
         db: DatabaseConnection,
+        db_fail_safe: DatabaseConnection,
         secrets: Arc<dyn SecretSource>,
         system_clock: Arc<dyn Clock>,
-        sqlite_file: Option<&std::path::Path>,
+        reads: Option<Arc<SqliteReads>>,
     ) -> Self {
-        let reads = sqlite_file.map(|path| Arc::new(SqliteReads::new(path)));
-        Self { db, secrets, system_clock, reads }
+        Self { db, db_fail_safe, secrets, system_clock, reads }
     }
 
     /// The row of session `id_hash`: inline on SQLite, through sea-orm when that is not possible.
     async fn find(&self, id_hash: String) -> session_store::Result<Option<(String, i64)>> {
-        if let Some(reads) = &self.reads {
-            match reads.session(&id_hash) {
-                Ok(row) => {
-                    crate::queries::count_one();
-                    return Ok(row.map(|r| (r.data, r.expires_at)));
-                }
-                // Busy or otherwise unable: the pool's connections wait their turn instead.
-                Err(error) => tracing::debug!(%error, "inline session read failed; using the pool"),
-            }
+        if let Some(row) = try_inline(self.reads.as_deref(), |reads| reads.session(&id_hash)) {
+            return Ok(row.map(|r| (r.data, r.expires_at)));
         }
         // `all`, not `one`: the id is the primary key, so at most one row comes back either way,
         // but `one` adds `LIMIT ?` with the limit as a bound parameter, and SQLite then marks its
@@ -476,7 +472,7 @@ impl SessionStore for DbSessionStore {
             record.id = self.fresh_id()?;
             let inserted = sessions::Entity::insert(Self::row(record)?)
                 .on_conflict(OnConflict::column(sessions::Column::IdHash).do_nothing().to_owned())
-                .exec_without_returning(&self.db)
+                .exec_without_returning(&self.db_fail_safe)
                 .await
                 .map_err(backend)?;
             if inserted == 1 {

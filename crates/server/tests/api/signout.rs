@@ -261,7 +261,10 @@ async fn the_sessions_list_shows_every_scheme_of_one_user_and_ends_exactly_one(b
     for entry in &list {
         let id = entry["id"].as_str().unwrap();
         for secret in secrets {
-            assert!(!secret.contains(id) && !id.contains(secret), "{id}");
+            // A short id such as `d_1` turns up inside a random token now and then (seen once in
+            // a PostgreSQL run); what must never happen is an id carrying a piece of a secret.
+            let piece_of_secret = id.len() >= 8 && secret.contains(id);
+            assert!(!piece_of_secret && !id.contains(secret), "{id}");
         }
         for field in ["created_at", "last_seen_at", "user_agent", "label"] {
             assert!(!entry[field].is_null(), "{field} in {entry}");
