@@ -262,7 +262,8 @@ pub struct Settings {
     pub max_connections: u32,
 
     /// Database connections this instance keeps open at most. Several instances on one PostgreSQL
-    /// share its `max_connections`: keep the sum of theirs below it.
+    /// share its `max_connections`: keep the sum of theirs below it. On an SQLite file a second
+    /// pool of as many carries the writes that skip the flush (ADR 33).
     #[arg(long, env = "TOKENLAB_DB_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
