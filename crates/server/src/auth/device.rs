@@ -422,7 +422,7 @@ async fn reattach(
     let owner =
         SessionOwner::start(state, device.user_id, Scheme::Device, Some(device.id), headers)?;
     // A new session id, never the one the expired cookie carried.
-    session.cycle_id().await?;
+    crate::sessions::renew_id(session).await?;
     session.insert(OWNER_KEY, &owner).await?;
     session.insert(AUTH_KEY, &auth).await?;
     session.save().await?;
@@ -695,7 +695,7 @@ pub async fn log_in(
         facts: Some(DeviceFacts::of(&device)),
     };
     let owner = SessionOwner::start(state, user.id, Scheme::Device, Some(device.id), headers)?;
-    session.cycle_id().await?;
+    crate::sessions::renew_id(session).await?;
     session.insert(OWNER_KEY, &owner).await?;
     session.insert(AUTH_KEY, &auth).await?;
     session.save().await?;

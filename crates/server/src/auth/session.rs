@@ -91,7 +91,7 @@ pub async fn start(
     user: &users::Model,
     headers: &HeaderMap,
 ) -> Result<SessionAuth, ApiError> {
-    session.cycle_id().await?;
+    crate::sessions::renew_id(session).await?;
     let owner = SessionOwner::start(state, user.id, Scheme::Session, None, headers)?;
     let auth = SessionAuth {
         user_id: user.id,

@@ -40,7 +40,7 @@ use tokenlab_core::{Clock, Reason, Timestamp};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::entities::{dpop_proofs_seen, sessions};
 use crate::error::ApiError;
@@ -134,6 +134,18 @@ struct SaveReport {
     found_no_session: std::cell::Cell<bool>,
     /// The save could not reach the store: the 503 that says so.
     store_unavailable: std::cell::Cell<Option<Reason>>,
+}
+
+/// Makes sure a session about to be signed in gets an id it never had: the id a request brought
+/// (a cookie from before the login, perhaps planted) is deleted, never promoted. A request that
+/// brought none needs nothing deleted: its first save creates the session, and both stores draw
+/// the new id themselves (`create`). `Session::cycle_id` would still delete the id tower-sessions
+/// made up for it — one statement for nothing on every login.
+pub async fn renew_id(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    if session.id().is_some() {
+        session.cycle_id().await?;
+    }
+    Ok(())
 }
 
 tokio::task_local! {
