@@ -33,8 +33,8 @@ pub async fn connect_and_migrate(url: &str, pool: PoolLimits) -> Result<Database
     Ok(db)
 }
 
-/// A second handle on the database `durable` (from [`connect_and_migrate`]) is connected to, for
-/// the writes whose loss in a power cut fails safe: a login's throttle reservations and their
+/// A second handle on the database of `durable` (from [`connect_and_migrate`]), for the writes
+/// whose loss in a power cut fails safe: a login's throttle reservations and their
 /// settlement, a session's creation, and `still_current`'s no-op update. Lost, they leave a user
 /// logged out or a guesser a few more tries after the machine comes back — never an ended
 /// credential alive again. Endings (logout, revocation, a spent one-time token, a rotated refresh
@@ -43,8 +43,8 @@ pub async fn connect_and_migrate(url: &str, pool: PoolLimits) -> Result<Database
 /// On an SQLite file its commits are not flushed one by one (`synchronous=NORMAL`): they reach the
 /// operating system, so they survive the process crashing, and the next commit on `durable` (in
 /// WAL mode, one log for both) flushes them with it — so no ending is ever on disk without what
-/// was committed before it. A login then costs no flush at all (ADR 0033). Elsewhere (PostgreSQL,
-/// an in-memory SQLite database) it is `durable` itself.
+/// was committed before it. A session login then costs no flush at all (ADR 33). Elsewhere
+/// (PostgreSQL, an in-memory SQLite database) it is `durable` itself.
 pub async fn connect_fail_safe(
     url: &str,
     pool: PoolLimits,
@@ -237,7 +237,7 @@ mod tests {
     }
 
     /// Every use of the fail-safe handle, as `file: function`. Losing a write made through it must
-    /// fail safe (ADR 0033): a new use is argued there, then listed here. An ending (logout,
+    /// fail safe (ADR 33): a new use is argued there, then listed here. An ending (logout,
     /// revocation, a spent one-time token, a rotated refresh token) never is.
     const FAIL_SAFE_WRITERS: [&str; 5] = [
         "auth/device.rs: log_in",
@@ -283,7 +283,7 @@ mod tests {
         found.retain(|use_site| !use_site.starts_with("db.rs"));
         found.sort();
         found.dedup();
-        assert_eq!(found, FAIL_SAFE_WRITERS, "see ADR 0033 before writing through `db_fail_safe`");
+        assert_eq!(found, FAIL_SAFE_WRITERS, "see ADR 33 before writing through `db_fail_safe`");
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub db: DatabaseConnection,
     /// The same database, for the few writes whose loss in a power cut fails safe: on an SQLite
-    /// file their commits skip the flush to disk (`db::connect_fail_safe`, ADR 0033). Never for an
+    /// file their commits skip the flush to disk (`db::connect_fail_safe`, ADR 33). Never for an
     /// ending.
     pub db_fail_safe: DatabaseConnection,
     /// On an SQLite file: reads that stand alone, inline in the request's task (`sqlite_reads`).

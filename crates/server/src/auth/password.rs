@@ -229,8 +229,9 @@ fn placeholders(n: usize) -> String {
 
 /// Reserves a place for one check in every bucket, or in none: one transaction, so a login's
 /// reservations cost one commit rather than one per bucket. On the fail-safe handle
-/// (`db::connect_fail_safe`): a reservation lost in a power cut only frees a place. The buckets are always taken in the same order, here and in `settle`, so two
-/// logins on PostgreSQL wait for each other's rows rather than deadlock.
+/// (`db::connect_fail_safe`): a reservation lost in a power cut only frees a place. The buckets
+/// are always taken in the same order, here and in `settle`, so two logins on PostgreSQL wait for
+/// each other's rows rather than deadlock.
 async fn reserve_all(state: &AppState, buckets: &[Bucket], now: Timestamp) -> Result<(), ApiError> {
     let txn = state.db_fail_safe.begin().await.context("reserving a login check")?;
     for bucket in buckets {
