@@ -188,13 +188,12 @@ mod tests {
         writing.rollback().await.unwrap();
     }
 
-    async fn synchronous(db: &DatabaseConnection) -> i64 {
+    /// The one integer `sql` answers on `db`.
+    async fn integer(db: &DatabaseConnection, sql: &str) -> i64 {
         use sea_orm::ConnectionTrait as _;
-        let row = db.query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "PRAGMA synchronous",
-        ));
-        row.await.unwrap().unwrap().try_get_by_index(0).unwrap()
+        let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+        let row = db.query_one_raw(statement).await.unwrap().unwrap();
+        row.try_get_by_index(0).unwrap()
     }
 
     const ONE_PENDING: &str = "INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
@@ -209,31 +208,18 @@ mod tests {
         let durable = connect_and_migrate(&url, limits).await.unwrap();
         let fail_safe = connect_fail_safe(&url, limits, &durable).await.unwrap();
         // SQLite's codes: 1 is NORMAL, 2 is FULL.
-        assert_eq!(synchronous(&durable).await, 2);
-        assert_eq!(synchronous(&fail_safe).await, 1);
+        assert_eq!(integer(&durable, "PRAGMA synchronous").await, 2);
+        assert_eq!(integer(&fail_safe, "PRAGMA synchronous").await, 1);
         // One database behind both: what one commits, the other reads.
         fail_safe.execute_unprepared(ONE_PENDING).await.unwrap();
-        let row = durable
-            .query_one_raw(sea_orm::Statement::from_string(
-                durable.get_database_backend(),
-                "SELECT pending FROM login_throttle WHERE key = 'k'",
-            ))
-            .await
-            .unwrap();
-        assert_eq!(row.unwrap().try_get_by_index::<i64>(0).unwrap(), 1);
+        let pending = "SELECT pending FROM login_throttle WHERE key = 'k'";
+        assert_eq!(integer(&durable, pending).await, 1);
 
         // In memory there is nothing to flush, and a second pool would be a second database.
         let memory = connect_and_migrate("sqlite::memory:", limits).await.unwrap();
         let same = connect_fail_safe("sqlite::memory:", limits, &memory).await.unwrap();
         same.execute_unprepared(ONE_PENDING).await.unwrap();
-        let seen = memory
-            .query_one_raw(sea_orm::Statement::from_string(
-                memory.get_database_backend(),
-                "SELECT COUNT(*) FROM login_throttle",
-            ))
-            .await
-            .unwrap();
-        assert_eq!(seen.unwrap().try_get_by_index::<i64>(0).unwrap(), 1);
+        assert_eq!(integer(&memory, "SELECT COUNT(*) FROM login_throttle").await, 1);
     }
 
     /// Every use of the fail-safe handle, as `file: function`. Losing a write made through it must

@@ -9,7 +9,7 @@
 //! bound; requests with a token never take a slot, and never wait behind a hash.
 //!
 //! Why two slots per worker: a login holds its slot across its throttle bookkeeping (statements
-//! that commit to disk) and its hash. With one slot per worker the worker sat idle through every
+//! and a commit) and its hash. With one slot per worker the worker sat idle through every
 //! holder's bookkeeping, and a login storm reached only 0.77–0.82 of one core's argon2 rate (#14).
 //! With two, one login prepares while the other hashes, and the worker seldom waits. The price is
 //! bounded: the checks in progress per account stay at most twice the workers, and no more memory
