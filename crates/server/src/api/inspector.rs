@@ -102,7 +102,7 @@ async fn sessions_of(
         ] {
             let Some(login) = data
                 .get(key)
-                .and_then(|value| serde_json::from_value::<SessionLogin>(value.clone()).ok())
+                .and_then(|value| crate::sessions::copy::decode::<SessionLogin>(value.clone()).ok())
                 .filter(|login| login.user_id == user_id)
             else {
                 continue;

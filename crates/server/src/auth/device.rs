@@ -34,7 +34,7 @@ use crate::clock::from_unix_seconds;
 use crate::entities::{devices, users};
 use crate::error::{ApiError, Context as _};
 use crate::secrets::{new_token, storage_hash};
-use crate::sessions::{OWNER_KEY, SessionOwner, user_agent};
+use crate::sessions::{OWNER_KEY, SessionOwner, copy, user_agent};
 use crate::state::AppState;
 
 pub const DEVICE_COOKIE: &str = "tl_device";
@@ -211,7 +211,7 @@ pub async fn authenticate_device(
         ));
     };
     let now = state.clock.now();
-    if let Some(auth) = session.get::<DeviceAuth>(AUTH_KEY).await?
+    if let Some(auth) = copy::read::<DeviceAuth>(session, AUTH_KEY).await?
         && auth.times.check(now).is_ok()
         && let Some(facts) = auth.facts.clone()
     {
@@ -356,7 +356,7 @@ async fn live_call(
         auth.times = times;
         facts.last_seen_at = now.unix_timestamp();
         auth.facts = Some(facts.clone());
-        session.insert(AUTH_KEY, &auth).await?;
+        copy::write(session, AUTH_KEY, &auth).await?;
         mark_seen(state, auth.device_pk, now).await?;
     }
     let device = KnownDevice {
@@ -424,7 +424,7 @@ async fn reattach(
     // A new session id, never the one the expired cookie carried.
     crate::sessions::renew_id(session).await?;
     session.insert(OWNER_KEY, &owner).await?;
-    session.insert(AUTH_KEY, &auth).await?;
+    copy::write(session, AUTH_KEY, &auth).await?;
     session.save().await?;
     // The device was live when it was read, but a revocation may have committed since, after
     // deleting the device's sessions and so before this one existed. Read once more: revoked now
@@ -697,7 +697,7 @@ pub async fn log_in(
     let owner = SessionOwner::start(state, user.id, Scheme::Device, Some(device.id), headers)?;
     crate::sessions::renew_id(session).await?;
     session.insert(OWNER_KEY, &owner).await?;
-    session.insert(AUTH_KEY, &auth).await?;
+    copy::write(session, AUTH_KEY, &auth).await?;
     session.save().await?;
     if let Err(refused) = still_current(&state.db_fail_safe, user).await {
         // The password changed while this login ran: what it created must not outlive the change.

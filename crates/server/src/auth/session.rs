@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::auth::password::still_current;
 use crate::entities::users;
 use crate::error::{ApiError, Context as _};
-use crate::sessions::{OWNER_KEY, SessionOwner};
+use crate::sessions::{OWNER_KEY, SessionOwner, copy};
 use crate::state::AppState;
 
 /// The cookie's name (with `__Host-` in front when served over https).
@@ -45,7 +45,7 @@ pub async fn signed_in(
     session: &Session,
     headers: &HeaderMap,
 ) -> Result<SessionAuth, ApiError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
+    let Some(auth) = copy::read::<SessionAuth>(session, AUTH_KEY).await? else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
     };
     let now = state.clock.now();
@@ -65,14 +65,14 @@ pub async fn signed_in(
     // stored times stand and the session is not written back at all.
     let Some(times) = auth.times.touched(&state.session_policy, now) else { return Ok(auth) };
     let auth = SessionAuth { times, ..auth };
-    session.insert(AUTH_KEY, &auth).await?;
+    copy::write(session, AUTH_KEY, &auth).await?;
     Ok(auth)
 }
 
 /// Whether this session is signed in and within its timeouts, without touching it: for the DBSC
 /// refresh, which comes exactly when the bound cookie is gone.
 pub async fn still_valid(state: &AppState, session: &Session) -> Result<(), ApiError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
+    let Some(auth) = copy::read::<SessionAuth>(session, AUTH_KEY).await? else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
     };
     auth.times
@@ -100,7 +100,7 @@ pub async fn start(
         bound: None,
     };
     session.insert(OWNER_KEY, &owner).await?;
-    session.insert(AUTH_KEY, &auth).await?;
+    copy::write(session, AUTH_KEY, &auth).await?;
     session.save().await.context("creating the session at login")?;
     if let Err(refused) = still_current(&state.db_fail_safe, user).await {
         session.flush().await?;

@@ -61,7 +61,7 @@ pub async fn list(
             data.get(OWNER_KEY)
                 .and_then(|v| serde_json::from_value::<SessionOwner>(v.clone()).ok()),
             data.get(SESSION_AUTH_KEY)
-                .and_then(|v| serde_json::from_value::<SessionAuth>(v.clone()).ok()),
+                .and_then(|v| crate::sessions::copy::decode::<SessionAuth>(v.clone()).ok()),
         ) else {
             continue;
         };

@@ -47,6 +47,7 @@ use crate::error::ApiError;
 use crate::secrets::storage_hash;
 use crate::sqlite_reads::{SqliteReads, try_inline};
 
+pub mod copy;
 pub mod redis;
 
 /// How a store's error says that the store itself could not be reached (answered 503
