@@ -391,74 +391,76 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
     // Scripts from this origin and inline scripts by hash only; framed by the lab's own pages
     // only (the attack lab's attacker frame is ours). See csp.rs.
     let site = crate::csp::protect(site);
-    // The layers go on as one `ServiceBuilder` each, not one `.layer` call apiece: every
-    // `Router::layer` boxes the routes into a new `Route`, and axum clones a `Route`'s whole boxed
-    // stack (handler state included) on every request, so each separate call added a deep clone
-    // per request. One stack per site keeps that to one.
+    // The layers go on as one `ServiceBuilder` each, and around a whole `Router` rather than by
+    // `Router::layer`. `Router::layer` wraps every route in a new boxed `Route`, and axum clones a
+    // `Route`'s whole boxed stack (handler state included) on every request; routes wrapped in
+    // routes are cloned level by level, so one API call cost 23 boxed clones (#14). A `Router`
+    // clones as a pointer, so a stack around one is cloned only as deep as its own layers.
     let settings = &state.settings;
     // The handler's clock starts once its body is here, so a slow body is a 408, never a 503.
     let body_limits = crate::serve::BodyLimits {
         timeout: Duration::from_secs(settings.body_timeout.into()),
         max_bytes: crate::serve::MAX_BODY_BYTES,
     };
-    let api = api.layer(
-        ServiceBuilder::new()
-            .layer(AroundLayer(crate::error::JsonErrors))
-            .layer(body_limits)
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_secs(settings.handler_timeout.into()),
-            ))
-            // API answers are per caller and often carry a token, a session or a secret: never
-            // cached.
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            )),
-    );
+    let api = ServiceBuilder::new()
+        .layer(AroundLayer(crate::error::JsonErrors))
+        .layer(body_limits)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(settings.handler_timeout.into()),
+        ))
+        // API answers are per caller and often carry a token, a session or a secret: never
+        // cached.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .service(api.with_state(state.clone()));
     let demo = state.settings.profile == Profile::Demo;
     // `--instance` is checked to be visible ASCII, and so is the host name before it is used.
     let instance = HeaderValue::from_str(&state.settings.instance_name(bound))
         .unwrap_or_else(|_| HeaderValue::from_static("tokenlab"));
     let app = Router::new()
-        .nest("/api", api.with_state(state.clone()))
+        .nest_service("/api", api)
         .merge(api::docs::router(openapi))
         .merge(health.with_state(state))
         .merge(site);
-    app.layer(
-        ServiceBuilder::new()
-            .map_request(crate::observe::set_aside_client_request_id)
-            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let request_id =
-                    request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                let client_request_id = request
-                    .headers()
-                    .get(&CLIENT_REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id,
-                    client_request_id
-                )
-            }))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-            // Which instance answered: behind a load balancer, the lab's timeline shows it.
-            .layer(SetResponseHeaderLayer::overriding(INSTANCE_HEADER.clone(), instance))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("same-origin"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            // A lab instrument: which cookies travelled, by name. Production does not advertise it.
-            .option_layer(demo.then_some(AroundLayer(crate::observe::ReportCookieNames))),
-    )
+    let app = ServiceBuilder::new()
+        .map_request(crate::observe::set_aside_client_request_id)
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id =
+                request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // Only when the client sent one: every field costs formatting on every request.
+            let span = tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id,
+                client_request_id = tracing::field::Empty,
+            );
+            if let Some(theirs) =
+                request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok())
+            {
+                span.record("client_request_id", theirs);
+            }
+            span
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        // Which instance answered: behind a load balancer, the lab's timeline shows it.
+        .layer(SetResponseHeaderLayer::overriding(INSTANCE_HEADER.clone(), instance))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // A lab instrument: which cookies travelled, by name. Production does not advertise it.
+        .option_layer(demo.then_some(AroundLayer(crate::observe::ReportCookieNames)))
+        .service(app);
+    Router::new().fallback_service(app)
 }
 
 /// The public keys that verify access tokens (RFC 7517), each named by its `kid`.

@@ -28,8 +28,14 @@ async fn main() -> ExitCode {
                 .with_default(tracing::Level::INFO)
                 .with_target("sqlx", tracing::Level::WARN)
                 .with_target("sea_orm", tracing::Level::WARN)
+                // tower-sessions opens an info span around every request and every session load:
+                // a fifth of a session call's instructions (#14), for spans that only nest
+                // tokenlab's own request span. Its errors come out as tokenlab's.
+                .with_target("tower_sessions", tracing::Level::WARN)
+                .with_target("tower_sessions_core", tracing::Level::WARN)
         });
     let logs = tracing_subscriber::fmt::layer()
+        .fmt_fields(tokenlab_server::observe::PlainFields)
         // Logs go to stderr: stdout carries the `listening on` contract (see `announce`).
         .with_writer(std::io::stderr)
         // Colour for a person at a terminal; plain text for a file or a log collector.

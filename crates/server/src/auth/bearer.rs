@@ -322,7 +322,7 @@ pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {
 
 /// Verifies an access token: [`verify_signed_claims`], and that its login was not ended (from the
 /// revoked-families cache, without a database statement).
-#[tracing::instrument(name = "bearer.check", skip_all)]
+#[tracing::instrument(name = "bearer.check", level = "debug", skip_all)]
 pub async fn bearer_claims(
     state: &AppState,
     headers: &HeaderMap,

@@ -197,7 +197,7 @@ impl<'a> Presented<'a> {
 }
 
 /// The interception the article describes, for every protected device call.
-#[tracing::instrument(name = "device.authenticate", skip_all)]
+#[tracing::instrument(name = "device.authenticate", level = "debug", skip_all)]
 pub async fn authenticate_device(
     state: &AppState,
     session: &Session,
@@ -308,7 +308,7 @@ async fn find_bound(
 /// rules are the same as for a re-attach — live device, current secret or the replaced one inside
 /// the grace window, theft detection, a bound device's proof — but nothing is rotated and no
 /// session is attached.
-#[tracing::instrument(name = "device.check_headers", skip_all)]
+#[tracing::instrument(name = "device.check_headers", level = "debug", skip_all)]
 pub async fn device_user(
     state: &AppState,
     presented: Presented<'_>,

@@ -39,7 +39,7 @@ pub struct SessionAuth {
 ///
 /// A session the browser bound to a key (DBSC) also needs its short-lived bound cookie
 /// (`auth::dbsc::check_bound_cookie`).
-#[tracing::instrument(name = "session.check", skip_all)]
+#[tracing::instrument(name = "session.check", level = "debug", skip_all)]
 pub async fn signed_in(
     state: &AppState,
     session: &Session,
