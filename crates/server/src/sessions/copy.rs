@@ -10,13 +10,26 @@
 //! (ADR 34).
 //!
 //! A copy written as an object, by a server from before this, is still read.
+//!
+//! In the stores, [`StoredData`] writes each copy as the JSON it holds rather than as a string of
+//! it, and [`load_data`] reads it back into the string without a tree: a string of JSON inside the
+//! record's JSON escaped every quote, and unescaping them on each load cost a device call 6 000
+//! instructions (#14).
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::ser::SerializeMap as _;
+use serde::{Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tower_sessions::Session;
 
 use crate::error::ApiError;
+
+/// The keys that hold a copy.
+const KEYS: [&str; 2] = [crate::auth::session::AUTH_KEY, crate::auth::device::AUTH_KEY];
 
 /// The copy under `key`, if the session holds one.
 pub async fn read<T: DeserializeOwned>(
@@ -44,6 +57,73 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> serde_json::Result<T> {
     match value {
         Value::String(text) => serde_json::from_str(&text),
         other => serde_json::from_value(other),
+    }
+}
+
+/// A session record's data as a store writes it: each copy embedded as the JSON it holds.
+pub struct StoredData<'a>(pub &'a HashMap<String, Value>);
+
+impl Serialize for StoredData<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            let raw = match value {
+                // Only what is JSON goes in as JSON; anything else stays a string.
+                Value::String(json) if KEYS.contains(&key.as_str()) => {
+                    serde_json::from_str::<&RawValue>(json).ok()
+                }
+                _ => None,
+            };
+            match raw {
+                Some(raw) => map.serialize_entry(key, raw)?,
+                None => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A session record's data as [`StoredData`] wrote it, or as an earlier server did (a copy as a
+/// string of JSON, or as an object): each copy comes back as the string of JSON `read` expects.
+pub fn load_data(json: &str) -> serde_json::Result<HashMap<String, Value>> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let data = deserialize_data(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(data)
+}
+
+/// [`load_data`] as a field's `deserialize_with`.
+pub fn deserialize_data<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HashMap<String, Value>, D::Error> {
+    deserializer.deserialize_map(DataVisitor)
+}
+
+struct DataVisitor;
+
+impl<'de> Visitor<'de> for DataVisitor {
+    type Value = HashMap<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a session record's data")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        let mut data = HashMap::with_capacity(entries.size_hint().unwrap_or(4));
+        while let Some(key) = entries.next_key::<String>()? {
+            let value = if KEYS.contains(&key.as_str()) {
+                let raw = entries.next_value::<Box<RawValue>>()?;
+                if raw.get().starts_with('{') {
+                    Value::String(Box::<str>::from(raw).into())
+                } else {
+                    serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?
+                }
+            } else {
+                entries.next_value::<Value>()?
+            };
+            data.insert(key, value);
+        }
+        Ok(data)
     }
 }
 
@@ -86,6 +166,58 @@ mod tests {
         ];
         for (what, stored) in cases {
             assert!(decode::<Copy>(stored).is_err(), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_store_writes_each_copy_as_the_json_it_holds_and_reads_it_back_as_a_string() {
+        let session_copy = r#"{"user_id":7,"username":"alice \"al\" ünïcode"}"#;
+        let device_copy = r#"{"user_id":7,"facts":{"name":"phone","expires_at":null}}"#;
+        let data: HashMap<String, Value> = [
+            ("session_auth".to_owned(), Value::String(session_copy.to_owned())),
+            ("device_auth".to_owned(), Value::String(device_copy.to_owned())),
+            ("owner".to_owned(), json!({"user_id": 7, "handle": "ab"})),
+            ("other".to_owned(), Value::String(r#"{"not":"a copy"}"#.to_owned())),
+        ]
+        .into();
+        let stored = serde_json::to_string(&StoredData(&data)).expect("encoded");
+        let on_disk: HashMap<String, Value> = serde_json::from_str(&stored).expect("plain JSON");
+        assert_eq!(on_disk["session_auth"], serde_json::from_str::<Value>(session_copy).unwrap());
+        assert_eq!(on_disk["device_auth"], serde_json::from_str::<Value>(device_copy).unwrap());
+        assert_eq!(on_disk["other"], data["other"], "only copies are embedded");
+        assert_eq!(load_data(&stored).ok(), Some(data));
+    }
+
+    #[test]
+    fn a_store_reads_every_form_a_copy_was_ever_written_in() {
+        let copy = r#"{"user_id":7,"username":"alice"}"#;
+        let cases = [
+            ("embedded, as stores write it now", format!(r#"{{"session_auth":{copy}}}"#)),
+            (
+                "a string of JSON, as ADR 34 first stored it",
+                serde_json::to_string(&json!({"session_auth": copy})).unwrap(),
+            ),
+            (
+                "an object, from before ADR 34",
+                r#"{"session_auth":{"user_id":7,"username":"alice"}}"#.to_owned(),
+            ),
+            ("with spaces", r#"{ "session_auth" : { "user_id":7, "username":"alice" } }"#.into()),
+        ];
+        for (what, stored) in cases {
+            let data = load_data(&stored).unwrap_or_else(|err| panic!("{what}: {err}"));
+            let read = decode::<Copy>(data["session_auth"].clone());
+            assert_eq!(read.ok(), Some(Copy { user_id: 7, username: "alice".into() }), "{what}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_stays_a_string_and_what_is_not_a_record_is_refused() {
+        let data: HashMap<String, Value> =
+            [("session_auth".to_owned(), Value::String("not json {".to_owned()))].into();
+        let stored = serde_json::to_string(&StoredData(&data)).expect("encoded");
+        assert_eq!(load_data(&stored).ok(), Some(data));
+        for broken in ["", "[]", r#"{"session_auth":}"#, r#"{"session_auth":{"a":1}"#, "{} {}"] {
+            assert!(load_data(broken).is_err(), "{broken:?}");
         }
     }
 

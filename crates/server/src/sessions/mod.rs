@@ -455,7 +455,7 @@ impl DbSessionStore {
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         Ok(sessions::ActiveModel {
             id_hash: Set(storage_hash(&record.id.to_string())),
-            data: Set(serde_json::to_string(&record.data)
+            data: Set(serde_json::to_string(&copy::StoredData(&record.data))
                 .map_err(|e| session_store::Error::Encode(e.to_string()))?),
             expires_at: Set(record.expiry_date.unix_timestamp()),
             user_id: Set(owner.as_ref().map(|o| o.user_id)),
@@ -516,7 +516,7 @@ impl SessionStore for DbSessionStore {
             return Ok(None);
         };
         let data =
-            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+            copy::load_data(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record { id: *id, data, expiry_date }))

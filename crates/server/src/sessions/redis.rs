@@ -52,14 +52,26 @@ return 1
 static WRITE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(WRITE));
 
 /// What a session key holds.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Stored {
+    /// Each scheme's copy as the JSON it holds (`copy::StoredData`).
+    #[serde(deserialize_with = "super::copy::deserialize_data")]
     data: HashMap<String, serde_json::Value>,
     /// Unix seconds, the record's expiry.
     expires_at: i64,
     user_id: Option<i64>,
     device_pk: Option<i64>,
     handle: Option<String>,
+}
+
+/// [`Stored`] as written: the record's data borrowed, each copy embedded as its JSON.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    data: super::copy::StoredData<'a>,
+    expires_at: i64,
+    user_id: Option<i64>,
+    device_pk: Option<i64>,
+    handle: Option<&'a str>,
 }
 
 /// An index entry: what the sessions list and sign-out everywhere select sessions by.
@@ -191,14 +203,15 @@ impl RedisSessionStore {
             .transpose()
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let id_hash = storage_hash(&record.id.to_string());
-        let stored = Stored {
-            data: record.data.clone(),
+        let stored = StoredRef {
+            data: super::copy::StoredData(&record.data),
             expires_at: record.expiry_date.unix_timestamp(),
             user_id: owner.as_ref().map(|o| o.user_id),
             device_pk: owner.as_ref().and_then(|o| o.device_pk),
-            handle: owner.as_ref().map(|o| o.handle.clone()),
+            handle: owner.as_ref().map(|o| o.handle.as_str()),
         };
-        let entry = IndexEntry { device_pk: stored.device_pk, handle: stored.handle.clone() };
+        let entry =
+            IndexEntry { device_pk: stored.device_pk, handle: stored.handle.map(str::to_owned) };
         let encode = |e: serde_json::Error| session_store::Error::Encode(e.to_string());
         let value = serde_json::to_string(&stored).map_err(encode)?;
         let entry = serde_json::to_string(&entry).map_err(encode)?;
@@ -242,7 +255,8 @@ impl RedisSessionStore {
                 continue;
             };
             found.push(StoredSession {
-                data: serde_json::to_string(&stored.data).map_err(decode)?,
+                data: serde_json::to_string(&super::copy::StoredData(&stored.data))
+                    .map_err(decode)?,
                 id_hash,
                 device_pk: stored.device_pk,
                 handle: stored.handle,
