@@ -68,9 +68,12 @@ impl Serialize for StoredData<'_> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (key, value) in self.0 {
             let raw = match value {
-                // Only what is JSON goes in as JSON; anything else stays a string.
+                // Only an object, and nothing around it, goes in as JSON: that is exactly what is
+                // read back as the same string (`load_data`). Anything else stays a string.
                 Value::String(json) if KEYS.contains(&key.as_str()) => {
-                    serde_json::from_str::<&RawValue>(json).ok()
+                    serde_json::from_str::<&RawValue>(json)
+                        .ok()
+                        .filter(|raw| raw.get().starts_with('{') && raw.get().len() == json.len())
                 }
                 _ => None,
             };
@@ -211,11 +214,13 @@ mod tests {
     }
 
     #[test]
-    fn what_is_not_json_stays_a_string_and_what_is_not_a_record_is_refused() {
-        let data: HashMap<String, Value> =
-            [("session_auth".to_owned(), Value::String("not json {".to_owned()))].into();
-        let stored = serde_json::to_string(&StoredData(&data)).expect("encoded");
-        assert_eq!(load_data(&stored).ok(), Some(data));
+    fn what_is_not_a_json_object_stays_a_string_and_what_is_not_a_record_is_refused() {
+        for text in ["not json {", "[1]", "null", "7", r#""x""#, r#"  {"a":1}"#, "{}\n"] {
+            let data: HashMap<String, Value> =
+                [("session_auth".to_owned(), Value::String(text.to_owned()))].into();
+            let stored = serde_json::to_string(&StoredData(&data)).expect("encoded");
+            assert_eq!(load_data(&stored).ok(), Some(data), "{text:?}");
+        }
         for broken in ["", "[]", r#"{"session_auth":}"#, r#"{"session_auth":{"a":1}"#, "{} {}"] {
             assert!(load_data(broken).is_err(), "{broken:?}");
         }

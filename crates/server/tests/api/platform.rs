@@ -122,7 +122,14 @@ async fn the_docs_page_is_browsable() {
 backend_test!(unknown_api_routes_and_methods_answer_with_a_reason);
 async fn unknown_api_routes_and_methods_answer_with_a_reason(backend: Backend) {
     let app = spawn_app(backend).await;
-    assert_refused(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND, "not_found").await;
+    // Everything under `/api`, its root included, is the API's: its JSON and `no-store`, never
+    // the site's HTML page.
+    for path in ["/api/nothing-here", "/api", "/api/", "/api/session/me/more"] {
+        let response = app.get(path).await;
+        let cache = response.headers().get("cache-control").cloned();
+        assert_eq!(cache.as_ref().and_then(|v| v.to_str().ok()), Some("no-store"), "{path}");
+        assert_refused(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
     let delete = app.client.delete(app.url("/api/accounts")).send().await.unwrap();
     assert_refused(delete, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     app.stop().await;
