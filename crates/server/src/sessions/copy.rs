@@ -13,7 +13,7 @@
 //!
 //! In the stores, [`StoredData`] writes each copy as the JSON it holds rather than as a string of
 //! it, and [`load_data`] reads it back into the string without a tree: a string of JSON inside the
-//! record's JSON escaped every quote, and unescaping them on each load cost a device call 6 000
+//! record's JSON escaped every quote, and unescaping them on each load cost a device call 9 000
 //! instructions (#14).
 
 use std::collections::HashMap;
