@@ -2,8 +2,13 @@
 //! the load test can tell what that middleware costs (`/livez` ≥ 0.7 of this, issue #14).
 //!
 //! `bare_axum [ADDR]` (default `127.0.0.1:0`). Same runtime as tokenlab's `main.rs` (tokio's
-//! multi-thread default) and the same first stdout line, `listening on http://HOST:PORT`, so that
+//! multi-thread default, mimalloc) and the same first stdout line, `listening on http://HOST:PORT`, so that
 //! loadtest/run.py starts both alike. SIGTERM ends it.
+
+// The same allocator as tokenlab's `main.rs`, so that the ratio measures the middleware and not
+// the allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
