@@ -1,5 +1,6 @@
 //! Assembling the server: database, state, routes, layers, listener.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,7 +75,7 @@ pub enum StartError {
 /// then run it in the background.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    bound: SocketAddr,
     state: AppState,
 }
 
@@ -181,8 +182,7 @@ impl Application {
         }
         // Loaded before the first request, so a new instance never honours a revoked login.
         state.revoked_families.reload(&state.db, state.clock.as_ref()).await?;
-        let router = router(state.clone(), bound);
-        Ok(Self { listener, router, state })
+        Ok(Self { listener, bound, state })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -214,7 +214,8 @@ impl Application {
             max_connections: usize::try_from(self.state.settings.max_connections)
                 .unwrap_or(usize::MAX),
         };
-        let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
+        let app = router(self.state.clone(), self.bound);
+        let served = crate::serve::serve(self.listener, app, limits, shutdown).await;
         collector.abort();
         revocations.abort();
         for reloads in [key_reloads, clock_reloads].into_iter().flatten() {
@@ -364,7 +365,22 @@ async fn demo_account_present(state: &AppState) -> Result<bool, ApiError> {
 /// `X-Tokenlab-Instance`: the name of the instance that answered (`--instance`).
 pub static INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-instance");
 
-fn router(state: AppState, bound: SocketAddr) -> Router {
+/// Every route of the site and the API inside the middleware every request crosses: the service
+/// `serve` answers each connection with.
+fn router(
+    state: AppState,
+    bound: SocketAddr,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::http::Response<
+        impl axum::body::HttpBody<Data = axum::body::Bytes, Error = axum::Error> + Send + 'static,
+    >,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let (api, mut openapi) = api::router(&state);
     let (health, health_doc) = utoipa_axum::router::OpenApiRouter::new()
         .routes(utoipa_axum::routes!(livez))
@@ -395,7 +411,9 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
     // `Router::layer`. `Router::layer` wraps every route in a new boxed `Route`, and axum clones a
     // `Route`'s whole boxed stack (handler state included) on every request; routes wrapped in
     // routes are cloned level by level, so one API call cost 23 boxed clones (#14). A `Router`
-    // clones as a pointer, so a stack around one is cloned only as deep as its own layers.
+    // clones as a pointer, so a stack around one is cloned only as deep as its own layers. The
+    // outermost stack is served as it is (`serve` adds the client's address), not nested in one
+    // more `Router`: that hop cost every request a route lookup and a boxed clone of the stack.
     let settings = &state.settings;
     // The handler's clock starts once its body is here, so a slow body is a 408, never a 503.
     let body_limits = crate::serve::BodyLimits {
@@ -425,7 +443,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
         .merge(api::docs::router(openapi))
         .merge(health.with_state(state))
         .merge(site);
-    let app = ServiceBuilder::new()
+    ServiceBuilder::new()
         .map_request(crate::observe::set_aside_client_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -459,8 +477,7 @@ fn router(state: AppState, bound: SocketAddr) -> Router {
         ))
         // A lab instrument: which cookies travelled, by name. Production does not advertise it.
         .option_layer(demo.then_some(AroundLayer(crate::observe::ReportCookieNames)))
-        .service(app);
-    Router::new().fallback_service(app)
+        .service(app)
 }
 
 /// The public keys that verify access tokens (RFC 7517), each named by its `kid`.

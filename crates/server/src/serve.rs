@@ -14,24 +14,23 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse as _, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokenlab_core::Reason;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::Service as _;
+use tower::ServiceBuilder;
 
 use crate::error::ApiError;
 
@@ -43,13 +42,20 @@ pub struct ConnectionLimits {
 
 /// Accepts and serves connections until `shutdown` completes, then lets the requests in flight
 /// finish (idle connections are closed at once).
-pub async fn serve(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    router: Router,
+    app: S,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request, Response = axum::http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: axum::body::HttpBody<Data: Send, Error: Into<axum::BoxError>> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -74,10 +80,15 @@ pub async fn serve(
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%remote, "cannot set TCP_NODELAY: {err}");
         }
-        let service = match make_service.call(remote).await {
-            Ok(service) => service,
-            Err(never) => match never {},
-        };
+        // What `Router::into_make_service_with_connect_info` does, without needing a `Router` on
+        // the outside: the client's address for axum's `ConnectInfo` extractor.
+        let service = ServiceBuilder::new()
+            .map_request(move |request: Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(remote));
+                request
+            })
+            .service(app.clone());
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
