@@ -165,8 +165,10 @@ pub struct Settings {
     pub hash_nice: i32,
 
     /// How long a login, registration or password change waits for a free hashing slot before
-    /// it is answered 503 `server_busy`.
-    #[arg(long, env = "TOKENLAB_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = parse_seconds)]
+    /// it is answered 503 `server_busy`. Five seconds lets 64 logins that arrive at once on one
+    /// core all be served where a hash takes up to about 75 ms (2 s turned some of them away on
+    /// a machine whose hashes took 38 ms, #14), and still bounds how long a flood is queued.
+    #[arg(long, env = "TOKENLAB_HASH_QUEUE_TIMEOUT", default_value = "5s", value_parser = parse_seconds)]
     pub hash_queue_timeout: u32,
 
     /// How long a one-time form token stays usable.
