@@ -4,9 +4,9 @@
 //! 1. a cheap look at the throttle buckets (`core::throttle`: per client, per account and client,
 //!    per account) refuses a client that is already over a limit before it takes anything else;
 //! 2. a slot on the hashing pool (503 `server_busy` if none comes free in time);
-//! 3. a reservation in each bucket, one atomic statement each and all in one transaction, so
-//!    concurrent guesses on any number of instances cannot all pass a limit — checks in progress
-//!    count against it;
+//! 3. a reservation in every bucket or in none, atomically (on SQLite one statement, on PostgreSQL
+//!    one transaction of a statement per bucket), so concurrent guesses on any number of instances
+//!    cannot all pass a limit — checks in progress count against it;
 //! 4. the password, checked the same way whether or not the user exists;
 //! 5. the outcome settles the reservations in one transaction: a failure is counted in every bucket,
 //!    a success in none (and clears the account-and-client bucket), so a correct password is never refused
@@ -47,6 +47,7 @@ pub struct LoginLimits {
 }
 
 /// One throttle bucket a login is counted in.
+#[derive(Clone)]
 struct Bucket {
     key: String,
     limit: FailureLimit,
@@ -302,13 +303,28 @@ async fn reserve_all_at_once(
         return Ok(());
     }
     if !reserved.is_empty() {
+        // The statement admits into all or none, so this cannot happen; were it to, what it took
+        // is given back rather than counted against the buckets until their windows end.
+        let taken: Vec<Bucket> = buckets
+            .iter()
+            .filter(|bucket| {
+                reserved
+                    .iter()
+                    .any(|row| row.try_get::<String>("", "key").is_ok_and(|key| key == bucket.key))
+            })
+            .cloned()
+            .collect();
+        settle(state, &taken, Settle::Release)
+            .await
+            .context("giving back a partial reservation")?;
         return Err(ApiError::internal(format!(
             "a login check was reserved in {} of {} throttle buckets",
             reserved.len(),
             buckets.len()
         )));
     }
-    // Refused: say why, by the first bucket (in the order they are taken) that is full now.
+    // Refused: say why, by the first bucket (in the order they are taken) that is full now. Read
+    // after the refusal, so a check that settled in between may have made room again.
     let sql = format!(
         "SELECT key, attempts, pending, window_started_at FROM login_throttle WHERE key IN ({})",
         placeholders(buckets.len())
@@ -338,8 +354,9 @@ async fn reserve_all_at_once(
         }
         return Err(rate_limited(bucket.refusal, started + bucket.limit.window - now));
     }
-    // Room again already (a check settled in between): the client may retry at once.
-    Err(in_progress(buckets.first().map_or("other logins", |bucket| bucket.in_progress)))
+    // Room again already (a check settled in between): which bucket was full is no longer
+    // known, and the client may retry at once.
+    Err(in_progress("other logins"))
 }
 
 /// Full only because of checks still in progress: their outcome decides whether there is room,
