@@ -47,7 +47,6 @@ pub struct LoginLimits {
 }
 
 /// One throttle bucket a login is counted in.
-#[derive(Clone)]
 struct Bucket {
     key: String,
     limit: FailureLimit,
@@ -185,14 +184,36 @@ async fn already_full(
     buckets: &[Bucket],
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    for (bucket, held) in buckets.iter().zip(held(state, buckets).await?) {
+        let Some(held) = held else { continue };
+        admit_check(&bucket.limit, held.failures, 0, held.started, now)
+            .map_err(|wait| rate_limited(bucket.refusal, wait))?;
+    }
+    Ok(())
+}
+
+/// A bucket's row: the failures counted in its window, the checks in progress, the window's start.
+struct Held {
+    failures: u32,
+    pending: u32,
+    started: Timestamp,
+}
+
+/// Each bucket's row, in the buckets' order (`None`: none yet). One read, inline when it can be.
+async fn held(state: &AppState, buckets: &[Bucket]) -> Result<Vec<Option<Held>>, ApiError> {
     let keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
     let sql = format!(
-        "SELECT key, attempts, window_started_at FROM login_throttle WHERE key IN ({})",
+        "SELECT key, attempts, pending, window_started_at FROM login_throttle WHERE key IN ({})",
         placeholders(keys.len())
     );
     let inline = try_inline(state.sqlite_reads.as_deref(), |reads| {
         reads.rows(&sql, rusqlite::params_from_iter(&keys), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get(3)?,
+            ))
         })
     });
     let rows = match inline {
@@ -206,21 +227,32 @@ async fn already_full(
                     keys.iter().map(|&k| k.into()),
                 ))
                 .await?;
-            let columns = |row: sea_orm::QueryResult| -> Result<(String, i64, i64), DbErr> {
-                let started = row.try_get("", "window_started_at")?;
-                Ok((row.try_get("", "key")?, row.try_get("", "attempts")?, started))
+            let columns = |row: sea_orm::QueryResult| -> Result<(String, i64, i64, i64), DbErr> {
+                Ok((
+                    row.try_get("", "key")?,
+                    row.try_get("", "attempts")?,
+                    row.try_get("", "pending")?,
+                    row.try_get("", "window_started_at")?,
+                ))
             };
             rows.into_iter().map(columns).collect::<Result<Vec<_>, _>>()?
         }
     };
-    for (key, attempts, window_started_at) in rows {
-        let Some(bucket) = buckets.iter().find(|b| b.key == key) else { continue };
-        let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
-        let started = from_unix_seconds(window_started_at)?;
-        admit_check(&bucket.limit, failures, 0, started, now)
-            .map_err(|wait| rate_limited(bucket.refusal, wait))?;
-    }
-    Ok(())
+    let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    buckets
+        .iter()
+        .map(|bucket| {
+            let Some((_, attempts, pending, started)) = rows.iter().find(|r| r.0 == bucket.key)
+            else {
+                return Ok(None);
+            };
+            Ok(Some(Held {
+                failures: count(*attempts),
+                pending: count(*pending),
+                started: from_unix_seconds(*started)?,
+            }))
+        })
+        .collect()
 }
 
 /// `$1, $2, …, $n`: the placeholders of an `IN` list (both backends number them this way).
@@ -303,20 +335,7 @@ async fn reserve_all_at_once(
         return Ok(());
     }
     if !reserved.is_empty() {
-        // The statement admits into all or none, so this cannot happen; were it to, what it took
-        // is given back rather than counted against the buckets until their windows end.
-        let taken: Vec<Bucket> = buckets
-            .iter()
-            .filter(|bucket| {
-                reserved
-                    .iter()
-                    .any(|row| row.try_get::<String>("", "key").is_ok_and(|key| key == bucket.key))
-            })
-            .cloned()
-            .collect();
-        settle(state, &taken, Settle::Release)
-            .await
-            .context("giving back a partial reservation")?;
+        // The statement admits into all or none.
         return Err(ApiError::internal(format!(
             "a login check was reserved in {} of {} throttle buckets",
             reserved.len(),
@@ -325,34 +344,16 @@ async fn reserve_all_at_once(
     }
     // Refused: say why, by the first bucket (in the order they are taken) that is full now. Read
     // after the refusal, so a check that settled in between may have made room again.
-    let sql = format!(
-        "SELECT key, attempts, pending, window_started_at FROM login_throttle WHERE key IN ({})",
-        placeholders(buckets.len())
-    );
-    let keys = buckets.iter().map(|bucket| bucket.key.as_str().into());
-    let held = state
-        .db_fail_safe
-        .query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, keys))
-        .await
-        .context("reading why a login check was refused")?;
-    for bucket in buckets {
-        let Some(row) = held
-            .iter()
-            .find(|row| row.try_get::<String>("", "key").is_ok_and(|key| key == bucket.key))
-        else {
-            continue;
-        };
-        let attempts: i64 = row.try_get("", "attempts")?;
-        let pending: i64 = row.try_get("", "pending")?;
-        let started = from_unix_seconds(row.try_get("", "window_started_at")?)?;
-        let max = i64::from(bucket.limit.max_failures);
-        if started + bucket.limit.window <= now || attempts + pending < max {
-            continue;
+    for (bucket, held) in buckets.iter().zip(held(state, buckets).await?) {
+        let Some(held) = held else { continue };
+        if let Err(wait) =
+            admit_check(&bucket.limit, held.failures, held.pending, held.started, now)
+        {
+            if held.failures < bucket.limit.max_failures {
+                return Err(in_progress(bucket.in_progress));
+            }
+            return Err(rate_limited(bucket.refusal, wait));
         }
-        if attempts < max {
-            return Err(in_progress(bucket.in_progress));
-        }
-        return Err(rate_limited(bucket.refusal, started + bucket.limit.window - now));
     }
     // Room again already (a check settled in between): which bucket was full is no longer
     // known, and the client may retry at once.
