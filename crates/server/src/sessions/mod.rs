@@ -135,6 +135,52 @@ struct SaveReport {
     found_no_session: std::cell::Cell<bool>,
     /// The save could not reach the store: the 503 that says so.
     store_unavailable: std::cell::Cell<Option<Reason>>,
+    /// The record this request last wrote to the store, as written.
+    written: std::cell::RefCell<Option<Written>>,
+}
+
+/// A record as a store wrote it: what a later save of the same request compares with.
+struct Written {
+    id: Id,
+    data: std::collections::HashMap<String, serde_json::Value>,
+    expires_at: i64,
+}
+
+impl Written {
+    fn of(record: &Record) -> Self {
+        Self {
+            id: record.id,
+            data: record.data.clone(),
+            expires_at: record.expiry_date.unix_timestamp(),
+        }
+    }
+
+    fn is(&self, record: &Record) -> bool {
+        self.id == record.id
+            && self.expires_at == record.expiry_date.unix_timestamp()
+            && self.data == record.data
+    }
+}
+
+/// Whether this request already wrote exactly `record`.
+///
+/// Why: a handler that needs its new session in the store before it answers (every login, which
+/// then checks that the password is still the user's) saves it itself, and the session layer
+/// saves it once more after the handler, since tower-sessions never clears a session's
+/// "modified" mark. That second write changed nothing and cost every login a durable commit. Only
+/// a record this very request wrote is skipped, and only unchanged: such a session was just
+/// created, under an id no one else has been sent yet, so no other request wrote it since. If a
+/// sign-out everywhere racing the login ended it meanwhile, it stays ended; its cookie is then
+/// refused on first use instead of being dropped in this answer.
+fn already_written(record: &Record) -> bool {
+    SAVE_REPORT
+        .try_with(|report| report.written.borrow().as_ref().is_some_and(|w| w.is(record)))
+        .unwrap_or(false)
+}
+
+/// Remembers, for the rest of the request, the record a store has just written.
+fn note_written(record: &Record) {
+    let _ = SAVE_REPORT.try_with(|report| *report.written.borrow_mut() = Some(Written::of(record)));
 }
 
 /// Makes sure a session about to be signed in gets an id it never had: the id a request brought
@@ -353,15 +399,24 @@ impl SessionStore for AnySessionStore {
             Self::Redis(store) => store.create(record).await,
         };
         note_save_result(&result);
+        if result.is_ok() {
+            note_written(record);
+        }
         result
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        if already_written(record) {
+            return Ok(());
+        }
         let result = match self {
             Self::Database(store) => store.save(record).await,
             Self::Redis(store) => store.save(record).await,
         };
         note_save_result(&result);
+        if result.is_ok() {
+            note_written(record);
+        }
         result
     }
 

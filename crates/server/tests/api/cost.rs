@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestUser, assert_refused, spawn_app};
+use crate::helpers::{Backend, Credential, TestUser, assert_refused, set_cookie, spawn_app};
 
 fn statements(response: &Response) -> u32 {
     response.headers()["x-tokenlab-db-queries"].to_str().unwrap().parse().unwrap()
@@ -89,6 +89,30 @@ async fn a_verified_token_is_still_refused_once_it_expires(backend: Backend) {
     let lifetime = grant["expires_in"].as_i64().unwrap();
     app.advance_clock(lifetime + 60).await;
     assert_refused(app.jwt_me(&access).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    app.stop().await;
+}
+
+backend_test!(a_login_writes_its_new_session_once);
+async fn a_login_writes_its_new_session_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = TestUser::alice();
+    // What every login costs before its password is known to be right or wrong: the throttle's
+    // reservation and settlement, and the user's row.
+    let refused = app.try_session_login(&alice.with_password("not her password")).await;
+    let refused_statements = statements(&refused);
+    assert_refused(refused, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let login = app.try_session_login(&alice).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    // On top of that a login that succeeds creates its session and checks that the password is
+    // still hers — and does not write the session it has just created a second time when the
+    // session layer saves after the handler.
+    assert_eq!(
+        statements(&login),
+        refused_statements + 2,
+        "{backend:?}: the session created, the password checked still current"
+    );
+    let cookie = Credential::Session(set_cookie(&login, "tl_session").expect("a session cookie"));
+    assert_eq!(app.session_me(&cookie).await.status(), StatusCode::OK, "{backend:?}");
     app.stop().await;
 }
 
