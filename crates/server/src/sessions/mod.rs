@@ -135,18 +135,27 @@ struct SaveReport {
     found_no_session: std::cell::Cell<bool>,
     /// The save could not reach the store: the 503 that says so.
     store_unavailable: std::cell::Cell<Option<Reason>>,
-    /// The record this request last wrote to the store, as written.
-    written: std::cell::RefCell<Option<Written>>,
+    /// The session this request created in the store, as created.
+    created: std::cell::RefCell<Option<Created>>,
 }
 
-/// A record as a store wrote it: what a later save of the same request compares with.
-struct Written {
+/// A session as this request created it: what the session layer's save after the handler
+/// compares with.
+struct Created {
     id: Id,
     data: std::collections::HashMap<String, serde_json::Value>,
     expires_at: i64,
 }
 
-impl Written {
+/// How much later than at its creation a session's record may expire and still count as
+/// unchanged. tower-sessions recomputes the record's expiry from the system clock at every save,
+/// so the layer's save a moment after the handler's may fall in the next second. The record's
+/// expiry only tells the store when to drop the row (the session's own timeouts are in its data,
+/// `core::session`), and it is hours away; a minute is the step the sliding expiry is written
+/// back in anyway (ADR 28).
+const SAME_RECORD_EXPIRY_SLACK_S: i64 = 60;
+
+impl Created {
     fn of(record: &Record) -> Self {
         Self {
             id: record.id,
@@ -155,32 +164,46 @@ impl Written {
         }
     }
 
-    fn is(&self, record: &Record) -> bool {
+    fn unchanged_in(&self, record: &Record) -> bool {
+        let later_by = record.expiry_date.unix_timestamp() - self.expires_at;
         self.id == record.id
-            && self.expires_at == record.expiry_date.unix_timestamp()
+            && (0..=SAME_RECORD_EXPIRY_SLACK_S).contains(&later_by)
             && self.data == record.data
     }
 }
 
-/// Whether this request already wrote exactly `record`.
+/// Whether `record` is the session this request created, unchanged since.
 ///
 /// Why: a handler that needs its new session in the store before it answers (every login, which
 /// then checks that the password is still the user's) saves it itself, and the session layer
 /// saves it once more after the handler, since tower-sessions never clears a session's
 /// "modified" mark. That second write changed nothing and cost every login a durable commit. Only
-/// a record this very request wrote is skipped, and only unchanged: such a session was just
-/// created, under an id no one else has been sent yet, so no other request wrote it since. If a
-/// sign-out everywhere racing the login ended it meanwhile, it stays ended; its cookie is then
-/// refused on first use instead of being dropped in this answer.
-fn already_written(record: &Record) -> bool {
+/// a session this very request created is skipped, and only unchanged: its id is new and no one
+/// else has been sent it, so no other request wrote it since. If a sign-out everywhere racing the
+/// login ended it meanwhile, it stays ended; its cookie is then refused on first use instead of
+/// being dropped in this answer. A session the request deleted itself is saved as before, so that
+/// its save finds it gone and the cookie is dropped ([`forget_ended_session`]).
+fn created_unchanged(record: &Record) -> bool {
     SAVE_REPORT
-        .try_with(|report| report.written.borrow().as_ref().is_some_and(|w| w.is(record)))
+        .try_with(|report| {
+            report.created.borrow().as_ref().is_some_and(|created| created.unchanged_in(record))
+        })
         .unwrap_or(false)
 }
 
-/// Remembers, for the rest of the request, the record a store has just written.
-fn note_written(record: &Record) {
-    let _ = SAVE_REPORT.try_with(|report| *report.written.borrow_mut() = Some(Written::of(record)));
+/// Remembers, for the rest of the request, the session a store has just created.
+fn note_created(record: &Record) {
+    let _ = SAVE_REPORT.try_with(|report| *report.created.borrow_mut() = Some(Created::of(record)));
+}
+
+/// Forgets the session this request created once it is deleted.
+fn note_deleted(id: &Id) {
+    let _ = SAVE_REPORT.try_with(|report| {
+        let mut created = report.created.borrow_mut();
+        if created.as_ref().is_some_and(|c| c.id == *id) {
+            *created = None;
+        }
+    });
 }
 
 /// Makes sure a session about to be signed in gets an id it never had: the id a request brought
@@ -400,13 +423,13 @@ impl SessionStore for AnySessionStore {
         };
         note_save_result(&result);
         if result.is_ok() {
-            note_written(record);
+            note_created(record);
         }
         result
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        if already_written(record) {
+        if created_unchanged(record) {
             return Ok(());
         }
         let result = match self {
@@ -414,9 +437,6 @@ impl SessionStore for AnySessionStore {
             Self::Redis(store) => store.save(record).await,
         };
         note_save_result(&result);
-        if result.is_ok() {
-            note_written(record);
-        }
         result
     }
 
@@ -428,6 +448,7 @@ impl SessionStore for AnySessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        note_deleted(id);
         match self {
             Self::Database(store) => store.delete(id).await,
             Self::Redis(store) => store.delete(id).await,

@@ -158,8 +158,11 @@ async fn a_re_attach_held_across_a_new_login_on_the_device_keeps_only_the_new_lo
     // The same device logs in again with the password: a new secret, a new epoch.
     let again = device_login(&app, "phone-re-login-race").await;
     let held = held.await.unwrap();
-    // The held re-attach was for the secret the new login replaced: it attaches nothing.
+    // The held re-attach was for the secret the new login replaced: it attaches nothing, and the
+    // session it had created is deleted again and its cookie dropped.
+    let cookie = crate::helpers::set_cookie(&held, "tl_device");
     assert_refused(held, StatusCode::UNAUTHORIZED, "device_unknown").await;
+    assert_eq!(cookie.as_deref(), Some(""), "{backend:?}: the held answer removes tl_device");
     let device_sessions = "SELECT COUNT(*) AS n FROM sessions WHERE device_pk IS NOT NULL";
     assert_eq!(app.count(device_sessions).await, 1, "{backend:?}: the new login's alone");
     assert_eq!(app.device_me(&again).await.status(), StatusCode::OK);
@@ -190,12 +193,13 @@ pub async fn re_attach_held_across_a_revocation(app: &TestApp) {
     let cookie = crate::helpers::set_cookie(&held, "tl_device");
     let rotated = held.headers().get("x-device-token").map(|v| v.to_str().unwrap().to_owned());
     assert_refused(held, StatusCode::UNAUTHORIZED, "device_revoked").await;
-    // Whatever the held answer carried, it opens nothing.
-    if let Some(cookie) = cookie.filter(|c| !c.is_empty()) {
-        let token = rotated.unwrap_or_else(|| token.clone());
-        let again = Credential::Device { cookie, device_id: device_id.clone(), token };
-        assert_eq!(app.device_me(&again).await.status(), StatusCode::UNAUTHORIZED);
-    }
+    // The session it attached was deleted again at once: the answer drops the cookie rather
+    // than handing out the dead id.
+    assert_eq!(cookie.as_deref(), Some(""), "the held answer removes tl_device");
+    // And what it carried opens nothing.
+    let token = rotated.unwrap_or_else(|| token.clone());
+    let again = Credential::Device { cookie: "".to_owned(), device_id: device_id.clone(), token };
+    assert_eq!(app.device_me(&again).await.status(), StatusCode::UNAUTHORIZED);
     assert_refused(app.device_me(&phone).await, StatusCode::UNAUTHORIZED, "device_revoked").await;
 }
 
