@@ -128,7 +128,8 @@ pub fn user_agent(headers: &axum::http::HeaderMap) -> String {
         .collect()
 }
 
-/// What the session layer's save after a request ran into, which it does not tell in its answer.
+/// What a request's session saves ran into, which the session layer does not tell in its answer,
+/// and the session the request created, which the layer's save after the handler compares with.
 #[derive(Default)]
 struct SaveReport {
     /// The save found its session gone (ended while the request ran).

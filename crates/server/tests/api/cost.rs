@@ -96,8 +96,8 @@ backend_test!(a_login_writes_its_new_session_once);
 async fn a_login_writes_its_new_session_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = TestUser::alice();
-    // What every login costs before its password is known to be right or wrong: the throttle's
-    // reservation and settlement, and the user's row.
+    // What every login costs whether its password is right or wrong: the throttle's look at its
+    // buckets, its reservation and settlement, and the user's row.
     let refused = app.try_session_login(&alice.with_password("not her password")).await;
     let refused_statements = statements(&refused);
     assert_refused(refused, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
