@@ -105,6 +105,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--storm-duration", type=float,
                    default=env_number("LOADTEST_STORM_DURATION", 10),
                    help="the login storm (LOADTEST_STORM_DURATION, default 10)")
+    p.add_argument("--beside-alone-duration", type=float,
+                   default=env_number("LOADTEST_BESIDE_ALONE_DURATION", 3),
+                   help="the GET beside the storm, alone, before it (LOADTEST_BESIDE_ALONE_DURATION, "
+                        "default 3)")
     p.add_argument("--signup-duration", type=float,
                    default=env_number("LOADTEST_SIGNUP_DURATION", 5),
                    help="the sign-ups (LOADTEST_SIGNUP_DURATION, default 5)")
@@ -687,13 +691,20 @@ def main() -> int:
         sequential = run(Load("/api/session/login", 1, args.argon2_duration, login_headers,
                               "POST", json_login_body()))
 
+        pace = 1000 * args.beside_connections / args.beside_rate if args.beside_rate > 0 else None
+        # What the signed-in traffic beside the storm costs the core on its own: a paced request
+        # arrives alone and pays a whole wake-up, far more CPU than one of a saturating run. The
+        # storm's logins cannot have that share of the core, whatever their own code costs.
+        say(f"GET /api/jwt/me alone, as beside the storm: {args.beside_alone_duration:g} s")
+        beside_alone = run(Load("/api/jwt/me", args.beside_connections,
+                                args.beside_alone_duration, sign_ins["bearer"], delay_ms=pace))
+
         say(f"login storm: {args.storm_connections} concurrent logins for "
             f"{args.storm_duration:g} s, GET /api/jwt/me beside it")
         window = CpuWindow(server.pid, server_cpu, load_cpu, database_name)
         storm_wrk = Wrk(server, Load("/api/session/login", args.storm_connections,
                                      args.storm_duration, login_headers, "POST",
                                      json_login_body()), load_cpu, prefix, args.nice)
-        pace = 1000 * args.beside_connections / args.beside_rate if args.beside_rate > 0 else None
         beside_wrk = Wrk(server, Load("/api/jwt/me", args.beside_connections, args.storm_duration,
                                       sign_ins["bearer"], delay_ms=pace),
                          load_cpu, prefix, args.nice)
@@ -728,7 +739,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     report = render(args, backend, bare, get_rows, rounds, (sequential, sequential_after), storm,
-                    beside, signups,
+                    beside, beside_alone, signups,
                     [("idle (started, three sign-ins)", idle),
                      ("after the GET runs", after_gets),
                      ("after the login storm", after_storm),
@@ -742,8 +753,8 @@ def main() -> int:
     return 0
 
 
-def render(args, backend, bare, get_rows, rounds, sequentials, storm, beside, signups,
-           memories) -> str:
+def render(args, backend, bare, get_rows, rounds, sequentials, storm, beside, beside_alone,
+           signups, memories) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
     livez = [r for _, path, _, r in get_rows if path == "/livez"]
@@ -872,6 +883,20 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storm, beside, si
         return (ok / (result["duration_us"] / 1e6), result["server_ticks"] * tick_ms / ok,
                 None if hashing is None else hashing / 1e6 / ok)
 
+    def beside_cost_row(alone: dict, seconds: float, storm_share: float) -> str:
+        """The GET beside the storm measured alone: its server CPU per request and the share of
+        the core it takes (with the server's background reloads, which run in the storm too),
+        and the storm's share of the argon2 rate on the core that is left."""
+        requests = alone["requests"]
+        cpu_ns = sum(ns for ns, _ in alone["threads"].values())
+        core = cpu_ns / (seconds * 1e9)
+        left = storm_share / (1 - core) if core < 1 else 0.0
+        per_request = f"{cpu_ns / 1e3 / requests:.0f} µs" if requests else "—"
+        return (f"| the GET beside, alone for {seconds:g} s ({rate(alone['rate'])}/s, non-2xx "
+                f"{alone['failed']}): server CPU per request; share of the core (with the "
+                f"server's background reloads); the storm's share of the argon2 rate on the rest "
+                f"of the core | {per_request}; {100 * core:.1f} %; {left:.2f} | — | |")
+
     def per_thread(result: dict) -> str:
         """Per login answered 200, for each kind of server thread that did something: what the
         CPU outside the hash is spent on (request tasks, SQLite's connection threads, …)."""
@@ -954,6 +979,7 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storm, beside, si
         f"| where a login's server CPU goes, by thread (CPU ms, context switches): one after "
         f"another / in the storm | {per_thread(sequential)} / {per_thread(storm)} | — | |",
         f"| others on core 0 / 1 during the storm | {noise(storm, backend)} | — | |",
+        beside_cost_row(beside_alone, args.beside_alone_duration, share),
         "",
         f"| resident memory (`VmRSS`) | now | peak so far (`VmHWM`) | threads | target (#14) | |",
         "| --- | ---: | ---: | ---: | --- | --- |",
