@@ -901,7 +901,7 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storm, beside, be
         left = storm_share / (1 - core) if core < 1 else 0.0
         per_request = f"{cpu_ns / 1e3 / requests:.0f} µs" if requests else "—"
         return (f"| the GET beside, alone for {seconds:.1f} s ({rate(alone['rate'])}/s, non-2xx "
-                f"{alone['failed']}): server CPU per request; share of the core (with the "
+                f"{alone['failed']}): server CPU per request and share of the core (both with the "
                 f"server's background reloads); the storm's share of the argon2 rate on the rest "
                 f"of the core | {per_request}; {100 * core:.1f} %; {left:.2f} | — | |")
 
