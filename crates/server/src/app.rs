@@ -88,8 +88,13 @@ impl Application {
         };
         let db = crate::db::connect_and_migrate(&settings.database_url, pool).await?;
         let db_fail_safe = crate::db::connect_fail_safe(&settings.database_url, pool, &db).await?;
-        let sqlite_reads = crate::db::sqlite_file_path(&settings.database_url)
-            .map(|path| Arc::new(crate::sqlite_reads::SqliteReads::new(&path)));
+        let sqlite_file = crate::db::sqlite_file_path(&settings.database_url);
+        let sqlite_reads = sqlite_file
+            .as_deref()
+            .map(|path| Arc::new(crate::sqlite_inline::SqliteReads::new(path)));
+        let db_fail_safe_inline = sqlite_file.as_deref().map(|path| {
+            Arc::new(crate::sqlite_inline::SqliteFailSafeWrites::new(path, db.clone()))
+        });
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|source| StartError::Bind { addr: settings.bind, source })?;
@@ -116,6 +121,7 @@ impl Application {
                 secrets.clone(),
                 base_clock,
                 sqlite_reads.clone(),
+                db_fail_safe_inline.clone(),
             )),
             SessionStoreChoice::Redis(url) => AnySessionStore::Redis(
                 RedisSessionStore::connect(url, &settings.redis_prefix, secrets.clone())
@@ -128,6 +134,7 @@ impl Application {
             db,
             db_fail_safe,
             sqlite_reads,
+            db_fail_safe_inline,
             clock,
             demo_clock,
             hasher: PasswordHasher::new(

@@ -29,7 +29,7 @@ pub mod secrets;
 pub mod serve;
 pub mod sessions;
 pub mod slow_network;
-pub mod sqlite_reads;
+pub mod sqlite_inline;
 pub mod state;
 
 pub use app::Application;

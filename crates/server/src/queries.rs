@@ -26,7 +26,7 @@ pub fn count_statements(db: &mut DatabaseConnection) {
     db.set_metric_callback(|_| count_one());
 }
 
-/// Counts one statement run outside sea-orm (see `sqlite_reads`) for the current request.
+/// Counts one statement run outside sea-orm (see `sqlite_inline`) for the current request.
 pub fn count_one() {
     let _ = STATEMENTS.try_with(|count| count.fetch_add(1, Ordering::Relaxed));
 }

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::hasher::PasswordHasher;
 use crate::keys::KeyStore;
 use crate::sessions::{AnySessionStore, CookiePolicy};
-use crate::sqlite_reads::SqliteReads;
+use crate::sqlite_inline::{SqliteFailSafeWrites, SqliteReads};
 
 pub type DemoClock = OffsetClock<Arc<dyn Clock>>;
 
@@ -47,8 +47,11 @@ pub struct Shared {
     /// file their commits skip the flush to disk (`db::connect_fail_safe`, ADR 33). Never for an
     /// ending.
     pub db_fail_safe: DatabaseConnection,
-    /// On an SQLite file: reads that stand alone, inline in the request's task (`sqlite_reads`).
+    /// On an SQLite file: reads that stand alone, inline in the request's task (`sqlite_inline`).
     pub sqlite_reads: Option<Arc<SqliteReads>>,
+    /// On an SQLite file: the writes of `db_fail_safe`, inline in the request's task when the
+    /// write lock is free (`sqlite_inline`).
+    pub db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
     /// The clock every rule reads. In the demo profile it is `demo_clock`.
     pub clock: Arc<dyn Clock>,
     /// Present only in the demo profile; the demo endpoints exist only when it is.

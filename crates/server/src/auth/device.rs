@@ -29,7 +29,7 @@ use tokenlab_core::{Reason, Timestamp};
 use tower_sessions::Session;
 
 use crate::auth::dpop::{self, Target};
-use crate::auth::password::still_current;
+use crate::auth::password::still_current_fail_safe;
 use crate::clock::from_unix_seconds;
 use crate::entities::{devices, users};
 use crate::error::{ApiError, Context as _};
@@ -699,7 +699,7 @@ pub async fn log_in(
     session.insert(OWNER_KEY, &owner).await?;
     copy::write(session, AUTH_KEY, &auth).await?;
     session.save().await?;
-    if let Err(refused) = still_current(&state.db_fail_safe, user).await {
+    if let Err(refused) = still_current_fail_safe(state, user).await {
         // The password changed while this login ran: what it created must not outlive the change.
         revoke_where(state, devices::Column::Id.eq(device.id)).await?;
         session.flush().await?;

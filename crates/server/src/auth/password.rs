@@ -31,7 +31,7 @@ use crate::clock::from_unix_seconds;
 use crate::entities::users;
 use crate::error::{ApiError, Context as _};
 use crate::hasher::Verification;
-use crate::sqlite_reads::{SqliteReads, try_inline};
+use crate::sqlite_inline::{SqliteReads, try_inline, try_inline_write};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +157,7 @@ async fn check(
     })
 }
 
-/// The user called `username`, read inline (`sqlite_reads`).
+/// The user called `username`, read inline (`sqlite_inline`).
 fn user_named(reads: &SqliteReads, username: &str) -> rusqlite::Result<Option<users::Model>> {
     let sql = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
     let mut users = reads.rows(sql, [username], |row| {
@@ -282,6 +282,53 @@ async fn reserve_all(state: &AppState, buckets: &[Bucket], now: Timestamp) -> Re
     Ok(())
 }
 
+/// [`reserve_all_at_once`]'s statement and its parameters, for sqlx and for rusqlite.
+fn reserve_all_statement(
+    buckets: &[Bucket],
+    now: Timestamp,
+) -> (String, Vec<sea_orm::Value>, Vec<rusqlite::types::Value>) {
+    // `?N`, not `$N`: SQLite numbers a `$N` by the order it first appears in (here `$2` before
+    // `$1`), which rusqlite binds by; `?N` is parameter N for rusqlite and sqlx alike.
+    let rows = (0..buckets.len())
+        .map(|i| format!("(?{}, ?{}, ?{})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // `WHERE NOT EXISTS` is also what SQLite needs to tell the upsert's `ON CONFLICT` from a
+    // join's `ON`.
+    let sql = format!(
+        "WITH asked (key, window_s, max_checks) AS (VALUES {rows}) \
+         INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
+         SELECT asked.key, \
+           CASE WHEN held.key IS NULL OR held.window_started_at + asked.window_s <= ?1 \
+                THEN 0 ELSE held.attempts END, \
+           CASE WHEN held.key IS NULL OR held.window_started_at + asked.window_s <= ?1 \
+                THEN 1 ELSE held.pending + 1 END, \
+           CASE WHEN held.key IS NULL OR held.window_started_at + asked.window_s <= ?1 \
+                THEN ?1 ELSE held.window_started_at END \
+         FROM asked LEFT JOIN login_throttle AS held ON held.key = asked.key \
+         WHERE NOT EXISTS ( \
+           SELECT 1 FROM asked AS capped JOIN login_throttle AS t ON t.key = capped.key \
+           WHERE t.window_started_at + capped.window_s > ?1 \
+             AND t.attempts + t.pending >= capped.max_checks) \
+         ON CONFLICT (key) DO UPDATE SET attempts = excluded.attempts, \
+           pending = excluded.pending, window_started_at = excluded.window_started_at \
+         RETURNING key"
+    );
+    let mut values: Vec<sea_orm::Value> = vec![now.unix_timestamp().into()];
+    let mut inline_values = vec![rusqlite::types::Value::Integer(now.unix_timestamp())];
+    for bucket in buckets {
+        let (window_s, max) =
+            (bucket.limit.window.whole_seconds(), i64::from(bucket.limit.max_failures));
+        values.extend([bucket.key.as_str().into(), window_s.into(), max.into()]);
+        inline_values.extend([
+            rusqlite::types::Value::Text(bucket.key.clone()),
+            rusqlite::types::Value::Integer(window_s),
+            rusqlite::types::Value::Integer(max),
+        ]);
+    }
+    (sql, values, inline_values)
+}
+
 /// [`reserve_all`] on SQLite: one statement, which admits the login into every bucket only if none
 /// of them is full (the condition of [`reserve`], the same as `core::throttle::admit_check`).
 ///
@@ -295,50 +342,26 @@ async fn reserve_all_at_once(
     buckets: &[Bucket],
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let rows = (0..buckets.len())
-        .map(|i| format!("(${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // `WHERE NOT EXISTS` is also what SQLite needs to tell the upsert's `ON CONFLICT` from a
-    // join's `ON`.
-    let sql = format!(
-        "WITH asked (key, window_s, max_checks) AS (VALUES {rows}) \
-         INSERT INTO login_throttle (key, attempts, pending, window_started_at) \
-         SELECT asked.key, \
-           CASE WHEN held.key IS NULL OR held.window_started_at + asked.window_s <= $1 \
-                THEN 0 ELSE held.attempts END, \
-           CASE WHEN held.key IS NULL OR held.window_started_at + asked.window_s <= $1 \
-                THEN 1 ELSE held.pending + 1 END, \
-           CASE WHEN held.key IS NULL OR held.window_started_at + asked.window_s <= $1 \
-                THEN $1 ELSE held.window_started_at END \
-         FROM asked LEFT JOIN login_throttle AS held ON held.key = asked.key \
-         WHERE NOT EXISTS ( \
-           SELECT 1 FROM asked AS capped JOIN login_throttle AS t ON t.key = capped.key \
-           WHERE t.window_started_at + capped.window_s > $1 \
-             AND t.attempts + t.pending >= capped.max_checks) \
-         ON CONFLICT (key) DO UPDATE SET attempts = excluded.attempts, \
-           pending = excluded.pending, window_started_at = excluded.window_started_at \
-         RETURNING key"
-    );
-    let mut values: Vec<sea_orm::Value> = vec![now.unix_timestamp().into()];
-    for bucket in buckets {
-        values.push(bucket.key.as_str().into());
-        values.push(bucket.limit.window.whole_seconds().into());
-        values.push(i64::from(bucket.limit.max_failures).into());
-    }
-    let reserved = state
-        .db_fail_safe
-        .query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
-        .await
-        .context("reserving a login check")?;
-    if reserved.len() == buckets.len() {
+    let (sql, values, inline_values) = reserve_all_statement(buckets, now);
+    let inline = try_inline_write(state.db_fail_safe_inline.as_deref(), |writes| {
+        writes.rows(&sql, rusqlite::params_from_iter(inline_values), |_| Ok(()))
+    });
+    let reserved = match inline {
+        Some(reserved) => reserved.len(),
+        None => state
+            .db_fail_safe
+            .query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
+            .await
+            .context("reserving a login check")?
+            .len(),
+    };
+    if reserved == buckets.len() {
         return Ok(());
     }
-    if !reserved.is_empty() {
+    if reserved != 0 {
         // The statement admits into all or none.
         return Err(ApiError::internal(format!(
-            "a login check was reserved in {} of {} throttle buckets",
-            reserved.len(),
+            "a login check was reserved in {reserved} of {} throttle buckets",
             buckets.len()
         )));
     }
@@ -460,8 +483,14 @@ async fn settle(state: &AppState, reserved: &[Bucket], outcome: Settle) -> Resul
             "UPDATE login_throttle SET {count}, {release} WHERE key IN ({})",
             placeholders(reserved.len())
         );
-        let keys = reserved.iter().map(|bucket| bucket.key.as_str().into());
-        db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, keys)).await?;
+        let inline = try_inline_write(state.db_fail_safe_inline.as_deref(), |writes| {
+            let keys = reserved.iter().map(|bucket| bucket.key.as_str());
+            writes.execute(&sql, rusqlite::params_from_iter(keys))
+        });
+        if inline.is_none() {
+            let keys = reserved.iter().map(|bucket| bucket.key.as_str().into());
+            db.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, keys)).await?;
+        }
         return Ok(());
     }
     // On PostgreSQL, one row per statement. A single `UPDATE … WHERE key IN (…)` locks its rows
@@ -548,6 +577,25 @@ fn password_changed() -> ApiError {
 /// racing a password change either is ended by it or fails here, never survives it. Its write
 /// changes nothing, so where it stands alone it can go through the fail-safe handle
 /// (`db::connect_fail_safe`): on SQLite the lock it waits for is the same.
+/// [`still_current`] where it stands alone, after a login's new credential was committed: through
+/// the fail-safe handle, inline on SQLite when the write lock is free (`sqlite_inline`).
+pub async fn still_current_fail_safe(
+    state: &AppState,
+    user: &users::Model,
+) -> Result<(), ApiError> {
+    let inline = try_inline_write(state.db_fail_safe_inline.as_deref(), |writes| {
+        writes.execute(
+            "UPDATE users SET password_hash = password_hash WHERE id = ?1 AND password_hash = ?2",
+            rusqlite::params![user.id, user.password_hash],
+        )
+    });
+    match inline {
+        Some(0) => Err(password_changed()),
+        Some(_) => Ok(()),
+        None => still_current(&state.db_fail_safe, user).await,
+    }
+}
+
 #[tracing::instrument(name = "password.still_current", skip_all)]
 pub async fn still_current(
     conn: &impl ConnectionTrait,
@@ -563,4 +611,61 @@ pub async fn still_current(
         return Err(password_changed());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite_inline::SqliteFailSafeWrites;
+
+    /// The reservation runs through rusqlite inline and through sqlx when the write lock is held
+    /// elsewhere: both must bind each parameter where the statement reads it.
+    #[tokio::test]
+    async fn the_reservation_binds_alike_through_sqlx_and_rusqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("throttle.db");
+        let pool = crate::db::PoolLimits {
+            max_connections: 2,
+            acquire_timeout: std::time::Duration::from_secs(5),
+        };
+        let db = crate::db::connect_and_migrate(&format!("sqlite://{}", path.display()), pool)
+            .await
+            .unwrap();
+        let writes = SqliteFailSafeWrites::new(&path, db.clone());
+        let bucket = |key: &str, window_s: i64, max_failures: u32| Bucket {
+            key: key.to_owned(),
+            limit: FailureLimit { max_failures, window: time::Duration::seconds(window_s) },
+            refusal: "",
+            in_progress: "",
+        };
+        // Different windows and limits in each bucket, so that a parameter read from the wrong
+        // place shows.
+        let buckets =
+            [bucket("client:a", 60, 3), bucket("pair:a|b", 120, 2), bucket("account:b", 180, 5)];
+        let now = Timestamp::from_unix_timestamp(1_000_000).unwrap();
+        let through_sqlx = || async {
+            let (sql, values, _) = reserve_all_statement(&buckets, now);
+            let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+            db.query_all_raw(statement).await.unwrap().len()
+        };
+        let inline = || {
+            let (sql, _, values) = reserve_all_statement(&buckets, now);
+            writes.rows(&sql, rusqlite::params_from_iter(values), |_| Ok(())).unwrap().len()
+        };
+        assert_eq!(through_sqlx().await, 3);
+        assert_eq!(inline(), 3);
+        // The pair's two checks are taken: a third is refused in every bucket, by either path.
+        assert_eq!(inline(), 0);
+        assert_eq!(through_sqlx().await, 0);
+        let sql =
+            "SELECT key, attempts, pending, window_started_at FROM login_throttle ORDER BY key";
+        let rows = SqliteReads::new(&path)
+            .rows(sql, [], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get(2)?, row.get(3)?))
+            })
+            .unwrap();
+        let expected =
+            ["account:b", "client:a", "pair:a|b"].map(|key| (key.to_owned(), 0, 2, 1_000_000));
+        assert_eq!(rows, expected);
+    }
 }

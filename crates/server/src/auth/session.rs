@@ -10,7 +10,7 @@ use tokenlab_core::signout::Scheme;
 use tokenlab_core::wire::SessionBinding;
 use tower_sessions::Session;
 
-use crate::auth::password::still_current;
+use crate::auth::password::still_current_fail_safe;
 use crate::entities::users;
 use crate::error::{ApiError, Context as _};
 use crate::sessions::{OWNER_KEY, SessionOwner, copy};
@@ -102,7 +102,7 @@ pub async fn start(
     session.insert(OWNER_KEY, &owner).await?;
     copy::write(session, AUTH_KEY, &auth).await?;
     session.save().await.context("creating the session at login")?;
-    if let Err(refused) = still_current(&state.db_fail_safe, user).await {
+    if let Err(refused) = still_current_fail_safe(state, user).await {
         session.flush().await?;
         return Err(refused);
     }

@@ -45,7 +45,7 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use crate::entities::{dpop_proofs_seen, sessions};
 use crate::error::ApiError;
 use crate::secrets::storage_hash;
-use crate::sqlite_reads::{SqliteReads, try_inline};
+use crate::sqlite_inline::{SqliteFailSafeWrites, SqliteReads, try_inline, try_inline_write};
 
 pub mod copy;
 pub mod redis;
@@ -469,6 +469,8 @@ pub struct DbSessionStore {
     system_clock: Arc<dyn Clock>,
     /// On SQLite: the loads of `load`, without a trip through sqlx's worker threads.
     reads: Option<Arc<SqliteReads>>,
+    /// On SQLite: `create`'s insert likewise, when the write lock is free.
+    db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -488,15 +490,16 @@ fn backend(err: sea_orm::DbErr) -> session_store::Error {
 }
 
 impl DbSessionStore {
-    /// `reads`: present when the database is an SQLite file.
+    /// `reads`, `db_fail_safe_inline`: present when the database is an SQLite file.
     pub fn new(
         db: DatabaseConnection,
         db_fail_safe: DatabaseConnection,
         secrets: Arc<dyn SecretSource>,
         system_clock: Arc<dyn Clock>,
         reads: Option<Arc<SqliteReads>>,
+        db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
     ) -> Self {
-        Self { db, db_fail_safe, secrets, system_clock, reads }
+        Self { db, db_fail_safe, secrets, system_clock, reads, db_fail_safe_inline }
     }
 
     /// The row of session `id_hash`: inline on SQLite, through sea-orm when that is not possible.
@@ -524,20 +527,36 @@ impl DbSessionStore {
     }
 
     fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
+        Ok(Self::to_set(Self::model(record)?))
+    }
+
+    /// Every column set, as an insert or update writes it.
+    fn to_set(row: sessions::Model) -> sessions::ActiveModel {
+        sessions::ActiveModel {
+            id_hash: Set(row.id_hash),
+            data: Set(row.data),
+            expires_at: Set(row.expires_at),
+            user_id: Set(row.user_id),
+            device_pk: Set(row.device_pk),
+            handle: Set(row.handle),
+        }
+    }
+
+    fn model(record: &Record) -> session_store::Result<sessions::Model> {
         let owner = record
             .data
             .get(OWNER_KEY)
             .map(|value| serde_json::from_value::<SessionOwner>(value.clone()))
             .transpose()
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        Ok(sessions::ActiveModel {
-            id_hash: Set(storage_hash(&record.id.to_string())),
-            data: Set(serde_json::to_string(&copy::StoredData(&record.data))
-                .map_err(|e| session_store::Error::Encode(e.to_string()))?),
-            expires_at: Set(record.expiry_date.unix_timestamp()),
-            user_id: Set(owner.as_ref().map(|o| o.user_id)),
-            device_pk: Set(owner.as_ref().and_then(|o| o.device_pk)),
-            handle: Set(owner.map(|o| o.handle)),
+        Ok(sessions::Model {
+            id_hash: storage_hash(&record.id.to_string()),
+            data: serde_json::to_string(&copy::StoredData(&record.data))
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?,
+            expires_at: record.expiry_date.unix_timestamp(),
+            user_id: owner.as_ref().map(|o| o.user_id),
+            device_pk: owner.as_ref().and_then(|o| o.device_pk),
+            handle: owner.map(|o| o.handle),
         })
     }
 
@@ -552,6 +571,26 @@ impl DbSessionStore {
     }
 }
 
+/// `create`'s insert, inline (`sqlite_inline`): the rows inserted, 0 when the id is taken.
+fn insert_unless_taken(
+    writes: &SqliteFailSafeWrites,
+    row: &sessions::Model,
+) -> rusqlite::Result<u64> {
+    let inserted = writes.execute(
+        "INSERT INTO sessions (id_hash, data, expires_at, user_id, device_pk, handle) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id_hash) DO NOTHING",
+        rusqlite::params![
+            row.id_hash,
+            row.data,
+            row.expires_at,
+            row.user_id,
+            row.device_pk,
+            row.handle,
+        ],
+    )?;
+    Ok(u64::try_from(inserted).unwrap_or(u64::MAX))
+}
+
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -560,11 +599,20 @@ impl SessionStore for DbSessionStore {
         // else's session must never happen, so a taken id is simply drawn again.
         loop {
             record.id = self.fresh_id()?;
-            let inserted = sessions::Entity::insert(Self::row(record)?)
-                .on_conflict(OnConflict::column(sessions::Column::IdHash).do_nothing().to_owned())
-                .exec_without_returning(&self.db_fail_safe)
-                .await
-                .map_err(backend)?;
+            let row = Self::model(record)?;
+            let inline = try_inline_write(self.db_fail_safe_inline.as_deref(), |writes| {
+                insert_unless_taken(writes, &row)
+            });
+            let inserted = match inline {
+                Some(inserted) => inserted,
+                None => sessions::Entity::insert(Self::to_set(row))
+                    .on_conflict(
+                        OnConflict::column(sessions::Column::IdHash).do_nothing().to_owned(),
+                    )
+                    .exec_without_returning(&self.db_fail_safe)
+                    .await
+                    .map_err(backend)?,
+            };
             if inserted == 1 {
                 return Ok(());
             }

@@ -1,0 +1,434 @@
+//! The statements on a request's path, on SQLite, without leaving the request's thread: the
+//! reads that stand alone (the session store's one read of every session-authenticated request, a
+//! login's look at its throttle buckets and its user) and a login's fail-safe writes (ADR 33: its
+//! throttle reservation and settlement, its session's creation, `still_current`'s no-op update).
+//!
+//! sqlx runs each SQLite connection on a thread of its own: a statement is a message to that
+//! thread and an answer back, and the pool pings the connection again as it is returned — three
+//! thread wake-ups and six context switches around a statement that itself takes a few
+//! microseconds. Measured on one core, those hand-offs were most of the CPU a `GET
+//! /api/session/me` cost, and most of what a login costs beside its hash (`just loadtest`). So on
+//! SQLite these statements run here, through rusqlite on the same libsqlite3 as sqlx, inline in
+//! the request's task.
+//!
+//! Why this is safe to do inline and correct across connections:
+//! - the database is in WAL mode, so a reader never waits for a writer and sees every
+//!   transaction committed before its statement began — a logout committed through sqlx is seen
+//!   by the next read here;
+//! - a read that cannot proceed at once (`SQLITE_BUSY`, e.g. while the WAL is being recovered)
+//!   gives up after [`BUSY_WAIT`] and the caller falls back to sqlx, so an executor thread is never
+//!   held for long;
+//! - a write here is one statement in autocommit, committed `synchronous=NORMAL` like the
+//!   fail-safe pool's (ADR 33): appended to the WAL, never flushed, so it never waits for the disk.
+//!   It does not wait for the write lock either: held elsewhere, the statement fails at once
+//!   having changed nothing (SQLite rolls back a statement that fails), and the caller runs the
+//!   same statement through the fail-safe pool, whose thread waits its turn off the executor.
+//!   Nor does it checkpoint: its connections never checkpoint on commit (a checkpoint flushes),
+//!   and every [`CHECKPOINT_EVERY`] inline commits a passive checkpoint is asked of sqlx's pool;
+//! - only statements that stand alone come here: a read that belongs to a transaction, and every
+//!   write that is not fail-safe, stay on sea-orm.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection};
+
+/// How long a read waits for a lock before the caller takes the sqlx path instead.
+const BUSY_WAIT: Duration = Duration::from_millis(20);
+/// Connections kept for reuse: one per executor thread is all that can be in use at once.
+const KEEP: usize = 8;
+/// Inline commits between two checkpoints asked of sqlx's pool. A login commits four, of a few
+/// pages each, so this keeps the WAL near SQLite's own threshold for checkpointing (1000 pages)
+/// when logins are all that write.
+pub const CHECKPOINT_EVERY: u32 = 256;
+
+const SELECT_SESSION: &str = "SELECT data, expires_at FROM sessions WHERE id_hash = ?1";
+
+/// What `read` returns through `reads`, counted as the request's statement; `None` when there are
+/// no inline reads (not an SQLite file) or this one could not be done at once, and the caller
+/// should ask sea-orm instead.
+pub fn try_inline<T>(
+    reads: Option<&SqliteReads>,
+    read: impl FnOnce(&SqliteReads) -> rusqlite::Result<T>,
+) -> Option<T> {
+    match read(reads?) {
+        Ok(value) => {
+            crate::queries::count_one();
+            Some(value)
+        }
+        // Busy or otherwise unable: the pool's connections wait their turn instead.
+        Err(error) => {
+            tracing::debug!(%error, "inline SQLite read failed; using the pool");
+            None
+        }
+    }
+}
+
+/// What `write` returns through `writes`, counted as the request's statement; `None` when there
+/// are no inline writes (not an SQLite file) or this one could not be done at once, and the caller
+/// should run the same statement through the fail-safe pool instead. A statement that failed here
+/// changed nothing, so running it again there never applies it twice.
+pub fn try_inline_write<T>(
+    writes: Option<&SqliteFailSafeWrites>,
+    write: impl FnOnce(&SqliteFailSafeWrites) -> rusqlite::Result<T>,
+) -> Option<T> {
+    let writes = writes?;
+    match write(writes) {
+        Ok(value) => {
+            crate::queries::count_one();
+            // Not awaited: the request does not wait for the disk.
+            drop(writes.committed());
+            Some(value)
+        }
+        Err(error) if busy(&error) => {
+            tracing::debug!(%error, "the write lock is held elsewhere; writing through the pool");
+            None
+        }
+        // The pool runs it again and reports what it finds, as it would have without this path.
+        Err(error) => {
+            tracing::warn!(%error, "inline SQLite write failed; writing through the pool");
+            None
+        }
+    }
+}
+
+fn busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+/// A session row as the store needs it.
+#[derive(Debug)]
+pub struct SessionRow {
+    pub data: String,
+    pub expires_at: i64,
+}
+
+/// Read-only connections to the server's SQLite file, opened on demand and kept for reuse.
+#[derive(Debug)]
+pub struct SqliteReads {
+    connections: Connections,
+}
+
+impl SqliteReads {
+    pub fn new(path: &Path) -> Self {
+        Self { connections: Connections::new(path, open_for_reads) }
+    }
+
+    /// The row of the session whose id hashes to `id_hash`, if any.
+    pub fn session(&self, id_hash: &str) -> rusqlite::Result<Option<SessionRow>> {
+        let mut rows = self.rows(SELECT_SESSION, [id_hash], |row| {
+            Ok(SessionRow { data: row.get(0)?, expires_at: row.get(1)? })
+        })?;
+        Ok(rows.pop())
+    }
+
+    /// Every row `sql` selects with `params`, each as `map` reads it.
+    pub fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        self.connections.with(|connection| {
+            connection
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.query_map(params, map)?.collect())
+        })
+    }
+}
+
+/// Read-write connections to the server's SQLite file for the fail-safe writes (ADR 33), opened
+/// on demand and kept for reuse.
+#[derive(Debug)]
+pub struct SqliteFailSafeWrites {
+    connections: Connections,
+    /// Where the checkpoints are asked for: sqlx's pool, whose thread may wait for the disk.
+    checkpoints: DatabaseConnection,
+    commits: AtomicU32,
+}
+
+impl SqliteFailSafeWrites {
+    /// `checkpoints`: a pool on the same file, which runs the passive checkpoints.
+    pub fn new(path: &Path, checkpoints: DatabaseConnection) -> Self {
+        Self {
+            connections: Connections::new(path, open_for_fail_safe_writes),
+            checkpoints,
+            commits: AtomicU32::new(0),
+        }
+    }
+
+    /// Runs one statement in autocommit; the rows it changed.
+    pub fn execute(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.connections.with(|connection| connection.prepare_cached(sql)?.execute(params))
+    }
+
+    /// Runs one statement in autocommit and returns what it returns (`RETURNING`), each row as
+    /// `map` reads it. The rows are all read before the statement ends, so it commits here.
+    pub fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        self.connections.with(|connection| {
+            connection
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.query_map(params, map)?.collect())
+        })
+    }
+
+    /// Counts an inline commit, and every [`CHECKPOINT_EVERY`] of them asks sqlx's pool for a
+    /// passive checkpoint (which never blocks a reader or a writer), off the executor: the
+    /// checkpoint's task, if this commit started one.
+    fn committed(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let count = self.commits.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if !count.is_multiple_of(CHECKPOINT_EVERY) {
+            return None;
+        }
+        // Outside a runtime (no request to serve) the next commit on a pool checkpoints instead.
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let pool = self.checkpoints.clone();
+        Some(runtime.spawn(async move {
+            if let Err(error) = pool.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::warn!(%error, "checkpointing the WAL after inline writes");
+            }
+        }))
+    }
+}
+
+fn open_for_reads(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(BUSY_WAIT)?;
+    Ok(connection)
+}
+
+fn open_for_fail_safe_writes(path: &Path) -> rusqlite::Result<Connection> {
+    // Never creates the file: the server's pools made it and ran the migrations.
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // The write lock is taken at once or not at all (see the module comment).
+    connection.busy_timeout(Duration::ZERO)?;
+    // What sqlx sets on its connections, and the fail-safe pool's durability (ADR 33).
+    connection.pragma_update(None, "foreign_keys", true)?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    let _pages: i64 =
+        connection.pragma_update_and_check(None, "wal_autocheckpoint", 0, |row| row.get(0))?;
+    Ok(connection)
+}
+
+/// Connections of one kind, opened on demand and kept for reuse.
+#[derive(Debug)]
+struct Connections {
+    path: PathBuf,
+    open: fn(&Path) -> rusqlite::Result<Connection>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Connections {
+    fn new(path: &Path, open: fn(&Path) -> rusqlite::Result<Connection>) -> Self {
+        Self { path: path.to_owned(), open, idle: Mutex::new(Vec::new()) }
+    }
+
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let connection = match self.take() {
+            Some(connection) => connection,
+            None => (self.open)(&self.path)?,
+        };
+        let result = work(&connection);
+        // A connection whose statement failed is dropped rather than reused: it may be the file
+        // that is the problem, and the next statement opens a fresh one. Not when it only found
+        // the database locked: that is no fault of the connection.
+        if result.as_ref().map_or_else(busy, |_| true) {
+            self.give_back(connection);
+        }
+        result
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+    }
+
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < KEEP {
+            idle.push(connection);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_with_one_session() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, data TEXT NOT NULL,
+                                        expires_at INTEGER NOT NULL);
+                 INSERT INTO sessions VALUES ('known', '{\"a\":1}', 42);",
+            )
+            .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn finds_a_row_and_reports_a_missing_one() {
+        let (_dir, path) = database_with_one_session();
+        let reads = SqliteReads::new(&path);
+        let row = reads.session("known").unwrap().unwrap();
+        assert_eq!((row.data.as_str(), row.expires_at), ("{\"a\":1}", 42));
+        assert!(reads.session("unknown").unwrap().is_none());
+    }
+
+    #[test]
+    fn sees_a_delete_committed_by_another_connection() {
+        let (_dir, path) = database_with_one_session();
+        let reads = SqliteReads::new(&path);
+        assert!(reads.session("known").unwrap().is_some());
+        // The reused, idle read connection must not serve an old snapshot after a logout.
+        Connection::open(&path).unwrap().execute("DELETE FROM sessions", []).unwrap();
+        assert!(reads.session("known").unwrap().is_none());
+    }
+
+    #[test]
+    fn numbered_placeholders_bind_in_order_as_sqlx_binds_them() {
+        // The login's throttle read is one SQL text for sqlx and for this module.
+        let (_dir, path) = database_with_one_session();
+        Connection::open(&path)
+            .unwrap()
+            .execute("INSERT INTO sessions VALUES ('other', '{}', 7)", [])
+            .unwrap();
+        let reads = SqliteReads::new(&path);
+        let sql = "SELECT id_hash, expires_at FROM sessions WHERE id_hash IN ($1, $2, $3) \
+                   ORDER BY expires_at";
+        let keys = ["missing", "known", "other"];
+        let rows = reads
+            .rows(sql, rusqlite::params_from_iter(keys), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .unwrap();
+        assert_eq!(rows, [("other".to_owned(), 7), ("known".to_owned(), 42)]);
+    }
+
+    #[test]
+    fn a_locked_database_is_an_error_soon_not_a_wait() {
+        let (_dir, path) = database_with_one_session();
+        let locker = Connection::open(&path).unwrap();
+        // An exclusive lock in WAL mode shuts readers out too (as a rollback-journal recovery
+        // would): the read must give up, leaving the caller to take the pool's path.
+        locker.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;").unwrap();
+        locker.execute("UPDATE sessions SET expires_at = 43", []).unwrap();
+        locker.execute_batch("COMMIT;").unwrap();
+        let reads = SqliteReads::new(&path);
+        let error = reads.session("known").unwrap_err();
+        assert_eq!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy), "{error}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_not_a_new_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.db");
+        assert!(SqliteReads::new(&path).session("known").is_err());
+        assert!(!path.exists(), "a read-only open must never create the file");
+    }
+
+    async fn fail_safe_writes_on(path: &Path) -> SqliteFailSafeWrites {
+        let pool =
+            sea_orm::Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
+        SqliteFailSafeWrites::new(path, pool)
+    }
+
+    fn pragma(writes: &SqliteFailSafeWrites, name: &str) -> i64 {
+        writes
+            .connections
+            .with(|connection| connection.pragma_query_value(None, name, |row| row.get(0)))
+            .unwrap()
+    }
+
+    fn expiry_of_known(path: &Path) -> i64 {
+        SqliteReads::new(path).session("known").unwrap().unwrap().expires_at
+    }
+
+    #[tokio::test]
+    async fn a_write_commits_at_once_unflushed_and_is_seen_by_other_connections() {
+        let (_dir, path) = database_with_one_session();
+        let writes = fail_safe_writes_on(&path).await;
+        let update = "UPDATE sessions SET expires_at = 43 WHERE id_hash = ?1";
+        assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), Some(1));
+        assert_eq!(expiry_of_known(&path), 43);
+        // ADR 33's durability, sqlx's foreign keys, and neither a wait for the lock nor a
+        // checkpoint (a flush) on the request's thread.
+        assert_eq!(pragma(&writes, "synchronous"), 1, "NORMAL");
+        assert_eq!(pragma(&writes, "foreign_keys"), 1);
+        assert_eq!(pragma(&writes, "busy_timeout"), 0);
+        assert_eq!(pragma(&writes, "wal_autocheckpoint"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_write_lock_held_elsewhere_sends_the_write_to_the_pool_having_changed_nothing() {
+        let (_dir, path) = database_with_one_session();
+        let writes = fail_safe_writes_on(&path).await;
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let update = "UPDATE sessions SET expires_at = 44 WHERE id_hash = ?1";
+        assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), None);
+        holder.execute_batch("COMMIT").unwrap();
+        assert_eq!(expiry_of_known(&path), 42);
+        // The connection that found the lock taken is no worse for it.
+        assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), Some(1));
+        assert_eq!(expiry_of_known(&path), 44);
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_fails_part_way_changes_nothing() {
+        // What makes running a failed inline write again through the pool safe.
+        let (_dir, path) = database_with_one_session();
+        let writes = fail_safe_writes_on(&path).await;
+        let insert = "INSERT INTO sessions VALUES ('new', '{}', 1), ('known', '{}', 2)";
+        assert_eq!(try_inline_write(Some(&writes), |w| w.execute(insert, [])), None);
+        assert!(SqliteReads::new(&path).session("new").unwrap().is_none());
+        assert_eq!(expiry_of_known(&path), 42);
+    }
+
+    #[tokio::test]
+    async fn every_so_many_inline_commits_the_pool_checkpoints_the_wal() {
+        let (_dir, path) = database_with_one_session();
+        let writes = fail_safe_writes_on(&path).await;
+        // `immutable` ignores the WAL: what this sees is what a checkpoint has copied to the file.
+        let in_the_file = |id: &str| -> bool {
+            let uri = format!("file:{}?immutable=1", path.display());
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+            let file = Connection::open_with_flags(uri, flags).unwrap();
+            file.query_row("SELECT count(*) FROM sessions WHERE id_hash = ?1", [id], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap()
+                == 1
+        };
+        let insert = "INSERT INTO sessions VALUES (?1, '{}', 0)";
+        for i in 1..CHECKPOINT_EVERY {
+            let id = format!("s{i}");
+            assert_eq!(try_inline_write(Some(&writes), |w| w.execute(insert, [&id])), Some(1));
+        }
+        assert!(!in_the_file("s1"), "inline commits never checkpoint themselves");
+        writes.execute(insert, ["last"]).unwrap();
+        let checkpoint = writes.committed().expect("this commit asks the pool for a checkpoint");
+        checkpoint.await.unwrap();
+        assert!(in_the_file("s1") && in_the_file("last"));
+    }
+}
