@@ -93,7 +93,7 @@ impl Application {
             .as_deref()
             .map(|path| Arc::new(crate::sqlite_inline::SqliteReads::new(path)));
         let db_fail_safe_inline = sqlite_file.as_deref().map(|path| {
-            Arc::new(crate::sqlite_inline::SqliteFailSafeWrites::new(path, db.clone()))
+            Arc::new(crate::sqlite_inline::SqliteFailSafeWrites::new(path, db_fail_safe.clone()))
         });
         let listener = TcpListener::bind(settings.bind)
             .await

@@ -19,12 +19,14 @@
 //!   gives up after [`BUSY_WAIT`] and the caller falls back to sqlx, so an executor thread is never
 //!   held for long;
 //! - a write here is one statement in autocommit, committed `synchronous=NORMAL` like the
-//!   fail-safe pool's (ADR 33): appended to the WAL, never flushed, so it never waits for the disk.
-//!   It does not wait for the write lock either: held elsewhere, the statement fails at once
-//!   having changed nothing (SQLite rolls back a statement that fails), and the caller runs the
-//!   same statement through the fail-safe pool, whose thread waits its turn off the executor.
-//!   Nor does it checkpoint: its connections never checkpoint on commit (a checkpoint flushes),
-//!   and every [`CHECKPOINT_EVERY`] inline commits a passive checkpoint is asked of sqlx's pool;
+//!   fail-safe pool's (ADR 33): appended to the WAL, not flushed. It does not wait for the write
+//!   lock: held elsewhere, the statement fails at once having changed nothing (SQLite rolls back
+//!   a statement that fails), and the caller runs the same statement through the fail-safe pool,
+//!   whose thread waits its turn off the executor. Nor does it checkpoint: its connections never
+//!   checkpoint on commit (a checkpoint flushes). Every [`CHECKPOINT_EVERY`] inline commits the
+//!   fail-safe pool checkpoints instead, and when that copied the whole WAL it also makes the
+//!   write that starts the WAL over, since that write flushes the WAL's new header: so an inline
+//!   write waits for the disk only if it comes between the two (see [`checkpoint`]);
 //! - only statements that stand alone come here: a read that belongs to a transaction, and every
 //!   write that is not fail-safe, stay on sea-orm.
 
@@ -44,6 +46,12 @@ const KEEP: usize = 8;
 /// pages each, so this keeps the WAL near SQLite's own threshold for checkpointing (1000 pages)
 /// when logins are all that write.
 pub const CHECKPOINT_EVERY: u32 = 256;
+/// Inline writes that fail for a reason other than a held lock, one after another, before the
+/// inline path is tried only once every [`RETRY_EVERY`] writes: a fault of the file (permissions,
+/// a full disk) would otherwise cost every login a connection opened, an error logged and the
+/// pool's trip anyway.
+const GIVE_UP_AFTER: u32 = 8;
+const RETRY_EVERY: u32 = 1024;
 
 const SELECT_SESSION: &str = "SELECT data, expires_at FROM sessions WHERE id_hash = ?1";
 
@@ -76,9 +84,13 @@ pub fn try_inline_write<T>(
     write: impl FnOnce(&SqliteFailSafeWrites) -> rusqlite::Result<T>,
 ) -> Option<T> {
     let writes = writes?;
+    if !writes.worth_trying() {
+        return None;
+    }
     match write(writes) {
         Ok(value) => {
             crate::queries::count_one();
+            writes.failing.store(0, Ordering::Relaxed);
             // Not awaited: the request does not wait for the disk.
             drop(writes.committed());
             Some(value)
@@ -89,7 +101,10 @@ pub fn try_inline_write<T>(
         }
         // The pool runs it again and reports what it finds, as it would have without this path.
         Err(error) => {
-            tracing::warn!(%error, "inline SQLite write failed; writing through the pool");
+            let failing = writes.failing.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+            if failing <= GIVE_UP_AFTER {
+                tracing::warn!(%error, failing, "inline SQLite write failed; writing through the pool");
+            }
             None
         }
     }
@@ -145,19 +160,35 @@ impl SqliteReads {
 #[derive(Debug)]
 pub struct SqliteFailSafeWrites {
     connections: Connections,
-    /// Where the checkpoints are asked for: sqlx's pool, whose thread may wait for the disk.
+    /// Where the checkpoints are asked for: the fail-safe pool, whose thread may wait for the disk.
     checkpoints: DatabaseConnection,
     commits: AtomicU32,
+    /// Inline writes that failed one after another, a held lock aside.
+    failing: AtomicU32,
+    /// Writes sent to the pool without trying inline since the inline path was given up.
+    passed_over: AtomicU32,
 }
 
 impl SqliteFailSafeWrites {
-    /// `checkpoints`: a pool on the same file, which runs the passive checkpoints.
+    /// `checkpoints`: the fail-safe pool on the same file, which runs the checkpoints.
     pub fn new(path: &Path, checkpoints: DatabaseConnection) -> Self {
         Self {
             connections: Connections::new(path, open_for_fail_safe_writes),
             checkpoints,
             commits: AtomicU32::new(0),
+            failing: AtomicU32::new(0),
+            passed_over: AtomicU32::new(0),
         }
+    }
+
+    /// False while the inline path is given up ([`GIVE_UP_AFTER`]), except once every
+    /// [`RETRY_EVERY`] writes, so that it comes back when the fault is gone.
+    fn worth_trying(&self) -> bool {
+        if self.failing.load(Ordering::Relaxed) < GIVE_UP_AFTER {
+            return true;
+        }
+        let passed_over = self.passed_over.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        passed_over.is_multiple_of(RETRY_EVERY)
     }
 
     /// Runs one statement in autocommit; the rows it changed.
@@ -180,9 +211,8 @@ impl SqliteFailSafeWrites {
         })
     }
 
-    /// Counts an inline commit, and every [`CHECKPOINT_EVERY`] of them asks sqlx's pool for a
-    /// passive checkpoint (which never blocks a reader or a writer), off the executor: the
-    /// checkpoint's task, if this commit started one.
+    /// Counts an inline commit, and every [`CHECKPOINT_EVERY`] of them has the fail-safe pool
+    /// [`checkpoint`], off the executor: the checkpoint's task, if this commit started one.
     fn committed(&self) -> Option<tokio::task::JoinHandle<()>> {
         let count = self.commits.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         if !count.is_multiple_of(CHECKPOINT_EVERY) {
@@ -192,11 +222,36 @@ impl SqliteFailSafeWrites {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let pool = self.checkpoints.clone();
         Some(runtime.spawn(async move {
-            if let Err(error) = pool.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
+            if let Err(error) = checkpoint(&pool).await {
                 tracing::warn!(%error, "checkpointing the WAL after inline writes");
             }
         }))
     }
+}
+
+/// A passive checkpoint (it never blocks a reader or a writer), then, if it copied the whole WAL,
+/// a write that changes nothing. After a complete checkpoint the next write starts the WAL over
+/// and flushes its new header (even under `synchronous=NORMAL`: a header written out of order
+/// could corrupt the database); that write is this one, on the pool's thread, rather than a
+/// request's inline write. `user_version` is set to what it is: a write of one page that nothing
+/// reads.
+async fn checkpoint(pool: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    let pragma = |sql: &str| Statement::from_string(DbBackend::Sqlite, sql);
+    let Some(done) = pool.query_one_raw(pragma("PRAGMA wal_checkpoint(PASSIVE)")).await? else {
+        return Ok(());
+    };
+    let busy: i64 = done.try_get("", "busy")?;
+    let (log, copied): (i64, i64) = (done.try_get("", "log")?, done.try_get("", "checkpointed")?);
+    if busy != 0 || log <= 0 || copied < log {
+        return Ok(());
+    }
+    let Some(version) = pool.query_one_raw(pragma("PRAGMA user_version")).await? else {
+        return Ok(());
+    };
+    let version: i64 = version.try_get("", "user_version")?;
+    pool.execute_unprepared(&format!("PRAGMA user_version = {version}")).await?;
+    Ok(())
 }
 
 fn open_for_reads(path: &Path) -> rusqlite::Result<Connection> {
@@ -386,12 +441,16 @@ mod tests {
         let holder = Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
         let update = "UPDATE sessions SET expires_at = 44 WHERE id_hash = ?1";
+        let error = writes.execute(update, ["known"]).unwrap_err();
+        assert_eq!(error.sqlite_error_code(), Some(ErrorCode::DatabaseBusy), "{error}");
         assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), None);
         holder.execute_batch("COMMIT").unwrap();
         assert_eq!(expiry_of_known(&path), 42);
-        // The connection that found the lock taken is no worse for it.
+        // The connection that found the lock taken is kept, and no worse for it.
+        assert_eq!(writes.connections.take().map(|c| writes.connections.give_back(c)), Some(()));
         assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), Some(1));
         assert_eq!(expiry_of_known(&path), 44);
+        assert_eq!(writes.failing.load(Ordering::Relaxed), 0, "a held lock is not a fault");
     }
 
     #[tokio::test]
@@ -420,7 +479,8 @@ mod tests {
             .unwrap()
                 == 1
         };
-        let insert = "INSERT INTO sessions VALUES (?1, '{}', 0)";
+        // Five pages a row: past SQLite's own threshold for checkpointing on commit (1000).
+        let insert = "INSERT INTO sessions VALUES (?1, zeroblob(20000), 0)";
         for i in 1..CHECKPOINT_EVERY {
             let id = format!("s{i}");
             assert_eq!(try_inline_write(Some(&writes), |w| w.execute(insert, [&id])), Some(1));
@@ -430,5 +490,39 @@ mod tests {
         let checkpoint = writes.committed().expect("this commit asks the pool for a checkpoint");
         checkpoint.await.unwrap();
         assert!(in_the_file("s1") && in_the_file("last"));
+        // And the pool started the WAL over itself, with a write of one page: the next inline
+        // write appends to it instead of flushing a new header.
+        let (log, copied): (i64, i64) = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get(1)?, row.get(2)?)))
+            .unwrap();
+        assert_eq!((log, copied), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_fault_that_lasts_sends_writes_to_the_pool_without_trying_each_inline() {
+        let (_dir, path) = database_with_one_session();
+        let writes = fail_safe_writes_on(&path).await;
+        let broken = "UPDATE no_such_table SET x = 1";
+        for _ in 0..GIVE_UP_AFTER {
+            assert_eq!(try_inline_write(Some(&writes), |w| w.execute(broken, [])), None);
+        }
+        let update = "UPDATE sessions SET expires_at = expires_at + 1 WHERE id_hash = ?1";
+        let (mut writes_sent, mut tried) = (0, 0);
+        for _ in 0..RETRY_EVERY {
+            writes_sent += 1;
+            let inline = try_inline_write(Some(&writes), |w| {
+                tried += 1;
+                w.execute(update, ["known"])
+            });
+            if inline.is_some() {
+                break;
+            }
+        }
+        // Given up for RETRY_EVERY - 1 writes, then tried again and found working.
+        assert_eq!((writes_sent, tried), (RETRY_EVERY, 1));
+        assert_eq!(expiry_of_known(&path), 43);
+        assert_eq!(writes.failing.load(Ordering::Relaxed), 0);
+        assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), Some(1));
     }
 }

@@ -570,15 +570,9 @@ fn password_changed() -> ApiError {
     ApiError::refused(Reason::InvalidCredentials, "wrong username or password")
 }
 
-/// The last step of every login, run on the connection (or in the transaction) that wrote the new
-/// credential: refuses when the password checked is no longer the user's. A no-op update that
-/// takes the user's row lock, so it waits for a password change in progress (which updates that
-/// row first and ends every credential in the same transaction) and then sees its outcome: a login
-/// racing a password change either is ended by it or fails here, never survives it. Its write
-/// changes nothing, so where it stands alone it can go through the fail-safe handle
-/// (`db::connect_fail_safe`): on SQLite the lock it waits for is the same.
 /// [`still_current`] where it stands alone, after a login's new credential was committed: through
 /// the fail-safe handle, inline on SQLite when the write lock is free (`sqlite_inline`).
+#[tracing::instrument(name = "password.still_current", skip_all)]
 pub async fn still_current_fail_safe(
     state: &AppState,
     user: &users::Model,
@@ -596,6 +590,13 @@ pub async fn still_current_fail_safe(
     }
 }
 
+/// The last step of every login, run on the connection (or in the transaction) that wrote the new
+/// credential: refuses when the password checked is no longer the user's. A no-op update that
+/// takes the user's row lock, so it waits for a password change in progress (which updates that
+/// row first and ends every credential in the same transaction) and then sees its outcome: a login
+/// racing a password change either is ended by it or fails here, never survives it. Its write
+/// changes nothing, so where it stands alone it can go through the fail-safe handle
+/// (`db::connect_fail_safe`): on SQLite the lock it waits for is the same.
 #[tracing::instrument(name = "password.still_current", skip_all)]
 pub async fn still_current(
     conn: &impl ConnectionTrait,
