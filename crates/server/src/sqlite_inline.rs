@@ -229,28 +229,22 @@ impl SqliteFailSafeWrites {
     }
 }
 
-/// A passive checkpoint (it never blocks a reader or a writer), then, if it copied the whole WAL,
-/// a write that changes nothing. After a complete checkpoint the next write starts the WAL over
-/// and flushes its new header (even under `synchronous=NORMAL`: a header written out of order
-/// could corrupt the database); that write is this one, on the pool's thread, rather than a
-/// request's inline write. `user_version` is set to what it is: a write of one page that nothing
-/// reads.
+/// A passive checkpoint (it never blocks a reader or a writer), and straight after it, in the same
+/// trip to the pool's thread, a write that changes nothing. After a checkpoint that copied the
+/// whole WAL, the next write starts the WAL over and flushes its new header (even under
+/// `synchronous=NORMAL`: a header written out of order could corrupt the database); that write is
+/// this one, on the pool's thread, rather than a request's inline write, which could slip in
+/// between only while the pool's thread runs from one statement to the next. `user_version` is set
+/// to what it is: a write of one page that nothing reads. (After a checkpoint that could not copy
+/// everything, it appends that page to the WAL, and the next checkpoint copies it.)
 async fn checkpoint(pool: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::{DbBackend, Statement};
-    let pragma = |sql: &str| Statement::from_string(DbBackend::Sqlite, sql);
-    let Some(done) = pool.query_one_raw(pragma("PRAGMA wal_checkpoint(PASSIVE)")).await? else {
-        return Ok(());
-    };
-    let busy: i64 = done.try_get("", "busy")?;
-    let (log, copied): (i64, i64) = (done.try_get("", "log")?, done.try_get("", "checkpointed")?);
-    if busy != 0 || log <= 0 || copied < log {
-        return Ok(());
-    }
-    let Some(version) = pool.query_one_raw(pragma("PRAGMA user_version")).await? else {
-        return Ok(());
-    };
+    let read = sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, "PRAGMA user_version");
+    let Some(version) = pool.query_one_raw(read).await? else { return Ok(()) };
     let version: i64 = version.try_get("", "user_version")?;
-    pool.execute_unprepared(&format!("PRAGMA user_version = {version}")).await?;
+    pool.execute_unprepared(&format!(
+        "PRAGMA wal_checkpoint(PASSIVE); PRAGMA user_version = {version};"
+    ))
+    .await?;
     Ok(())
 }
 
