@@ -42,7 +42,7 @@ use sea_orm::{ConnectionTrait as _, DatabaseConnection};
 const BUSY_WAIT: Duration = Duration::from_millis(20);
 /// Connections kept for reuse: one per executor thread is all that can be in use at once.
 const KEEP: usize = 8;
-/// Inline commits between two checkpoints asked of sqlx's pool. A login commits four, of a few
+/// Inline commits between two checkpoints asked of the fail-safe pool. A login commits four, of a few
 /// pages each, so this keeps the WAL near SQLite's own threshold for checkpointing (1000 pages)
 /// when logins are all that write.
 pub const CHECKPOINT_EVERY: u32 = 256;
