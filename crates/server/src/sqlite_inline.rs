@@ -42,9 +42,9 @@ use sea_orm::{ConnectionTrait as _, DatabaseConnection};
 const BUSY_WAIT: Duration = Duration::from_millis(20);
 /// Connections kept for reuse: one per executor thread is all that can be in use at once.
 const KEEP: usize = 8;
-/// Inline commits between two checkpoints asked of the fail-safe pool. A login commits four, of a few
-/// pages each, so this keeps the WAL near SQLite's own threshold for checkpointing (1000 pages)
-/// when logins are all that write.
+/// Inline commits between two checkpoints asked of the fail-safe pool. A login commits four, of a
+/// few pages each, so this keeps the WAL near SQLite's own threshold for checkpointing (1000
+/// pages) when logins are all that write.
 pub const CHECKPOINT_EVERY: u32 = 256;
 /// Inline writes that fail for a reason other than a held lock, one after another, before the
 /// inline path is tried only once every [`RETRY_EVERY`] writes: a fault of the file (permissions,
@@ -103,7 +103,7 @@ pub fn try_inline_write<T>(
         Err(error) => {
             let failing = writes.failing.fetch_add(1, Ordering::Relaxed).saturating_add(1);
             if failing <= GIVE_UP_AFTER {
-                tracing::warn!(%error, failing, "inline SQLite write failed; writing through the pool");
+                tracing::warn!(%error, failing, "inline SQLite write failed; using the pool");
             }
             None
         }
