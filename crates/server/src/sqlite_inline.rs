@@ -147,11 +147,7 @@ impl SqliteReads {
         params: impl rusqlite::Params,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.connections.with(|connection| {
-            connection
-                .prepare_cached(sql)
-                .and_then(|mut statement| statement.query_map(params, map)?.collect())
-        })
+        self.connections.rows(sql, params, map)
     }
 }
 
@@ -204,11 +200,7 @@ impl SqliteFailSafeWrites {
         params: impl rusqlite::Params,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.connections.with(|connection| {
-            connection
-                .prepare_cached(sql)
-                .and_then(|mut statement| statement.query_map(params, map)?.collect())
-        })
+        self.connections.rows(sql, params, map)
     }
 
     /// Counts an inline commit, and every [`CHECKPOINT_EVERY`] of them has the fail-safe pool
@@ -302,6 +294,20 @@ impl Connections {
             self.give_back(connection);
         }
         result
+    }
+
+    /// Every row `sql` returns with `params`, each as `map` reads it, run to the end.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        self.with(|connection| {
+            connection
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.query_map(params, map)?.collect())
+        })
     }
 
     fn take(&self) -> Option<Connection> {

@@ -282,11 +282,12 @@ async fn reserve_all(state: &AppState, buckets: &[Bucket], now: Timestamp) -> Re
     Ok(())
 }
 
-/// [`reserve_all_at_once`]'s statement and its parameters, for sqlx and for rusqlite.
+/// [`reserve_all_at_once`]'s statement and its parameters (as rusqlite binds them; [`for_sqlx`]
+/// when it runs through the pool).
 fn reserve_all_statement(
     buckets: &[Bucket],
     now: Timestamp,
-) -> (String, Vec<sea_orm::Value>, Vec<rusqlite::types::Value>) {
+) -> (String, Vec<rusqlite::types::Value>) {
     // `?N`, not `$N`: SQLite numbers a `$N` by the order it first appears in (here `$2` before
     // `$1`), which rusqlite binds by; `?N` is parameter N for rusqlite and sqlx alike.
     let rows = (0..buckets.len())
@@ -314,19 +315,30 @@ fn reserve_all_statement(
            pending = excluded.pending, window_started_at = excluded.window_started_at \
          RETURNING key"
     );
-    let mut values: Vec<sea_orm::Value> = vec![now.unix_timestamp().into()];
-    let mut inline_values = vec![rusqlite::types::Value::Integer(now.unix_timestamp())];
+    let mut values = vec![rusqlite::types::Value::Integer(now.unix_timestamp())];
     for bucket in buckets {
-        let (window_s, max) =
-            (bucket.limit.window.whole_seconds(), i64::from(bucket.limit.max_failures));
-        values.extend([bucket.key.as_str().into(), window_s.into(), max.into()]);
-        inline_values.extend([
+        values.extend([
             rusqlite::types::Value::Text(bucket.key.clone()),
-            rusqlite::types::Value::Integer(window_s),
-            rusqlite::types::Value::Integer(max),
+            rusqlite::types::Value::Integer(bucket.limit.window.whole_seconds()),
+            rusqlite::types::Value::Integer(i64::from(bucket.limit.max_failures)),
         ]);
     }
-    (sql, values, inline_values)
+    (sql, values)
+}
+
+/// Parameters built for rusqlite, as sea-orm binds them.
+fn for_sqlx(values: Vec<rusqlite::types::Value>) -> Vec<sea_orm::Value> {
+    use rusqlite::types::Value;
+    let as_sqlx = |value| -> sea_orm::Value {
+        match value {
+            Value::Null => sea_orm::Value::BigInt(None),
+            Value::Integer(integer) => integer.into(),
+            Value::Real(real) => real.into(),
+            Value::Text(text) => text.into(),
+            Value::Blob(blob) => blob.into(),
+        }
+    };
+    values.into_iter().map(as_sqlx).collect()
 }
 
 /// [`reserve_all`] on SQLite: one statement, which admits the login into every bucket only if none
@@ -342,15 +354,15 @@ async fn reserve_all_at_once(
     buckets: &[Bucket],
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let (sql, values, inline_values) = reserve_all_statement(buckets, now);
+    let (sql, values) = reserve_all_statement(buckets, now);
     let inline = try_inline_write(state.db_fail_safe_inline.as_deref(), |writes| {
-        writes.rows(&sql, rusqlite::params_from_iter(inline_values), |_| Ok(()))
+        writes.rows(&sql, rusqlite::params_from_iter(&values), |_| Ok(()))
     });
     let reserved = match inline {
         Some(reserved) => reserved.len(),
         None => state
             .db_fail_safe
-            .query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
+            .query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, for_sqlx(values)))
             .await
             .context("reserving a login check")?
             .len(),
@@ -645,12 +657,13 @@ mod tests {
             [bucket("client:a", 60, 3), bucket("pair:a|b", 120, 2), bucket("account:b", 180, 5)];
         let now = Timestamp::from_unix_timestamp(1_000_000).unwrap();
         let through_sqlx = || async {
-            let (sql, values, _) = reserve_all_statement(&buckets, now);
-            let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+            let (sql, values) = reserve_all_statement(&buckets, now);
+            let statement =
+                Statement::from_sql_and_values(DbBackend::Sqlite, sql, for_sqlx(values));
             db.query_all_raw(statement).await.unwrap().len()
         };
         let inline = || {
-            let (sql, _, values) = reserve_all_statement(&buckets, now);
+            let (sql, values) = reserve_all_statement(&buckets, now);
             writes.rows(&sql, rusqlite::params_from_iter(values), |_| Ok(())).unwrap().len()
         };
         assert_eq!(through_sqlx().await, 3);
