@@ -23,13 +23,21 @@
 //! Memory: each worker keeps its argon2 working memory (19 MiB) and reuses it for every hash, so
 //! the process holds `workers × 19 MiB` however many hashes it has done. On tokio's blocking pool
 //! every thread that ever hashed kept its own allocator arena with a freed 19 MiB in it, and the
-//! resident size grew with the largest burst ever seen.
+//! resident size grew with the largest burst ever seen. The memory is wiped as each hash returns,
+//! so nothing derived from a password stays in it between logins.
+//!
+//! Two crates, split by job (ADR 35). `argon2` (RustCrypto) reads and writes the PHC strings in the
+//! database, validates their parameters and compares tags in constant time: everything that
+//! touches a stored hash. `argon2-rust` only computes the tag, with a hand-vectorised kernel
+//! (AVX-512, AVX2 or NEON, chosen at run time) that took half the CPU of `argon2`'s on the
+//! machines of #14; a login's CPU is mostly its hash. Both implement RFC 9106, and
+//! `the_kernel_computes_what_rustcrypto_computes` holds them to the same tags.
 
 use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{Algorithm, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
 use std::time::Duration;
 use tokenlab_core::password::Argon2Policy;
@@ -76,7 +84,7 @@ impl PasswordHasher {
     ) -> Result<Self, ApiError> {
         let mut unknowable = [0u8; 32];
         getrandom::fill(&mut unknowable).map_err(|e| ApiError::internal(e.to_string()))?;
-        let dummy_hash = hash_with(policy, &unknowable, &mut Vec::new())?.into();
+        let dummy_hash = hash_with(policy, &unknowable, &mut None)?.into();
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         let workers = concurrency.unwrap_or(cores).max(1);
         let jobs = start_workers(workers, nice)?;
@@ -120,8 +128,8 @@ impl PasswordHasher {
         password: SecretString,
     ) -> Result<String, ApiError> {
         let policy = self.policy;
-        self.on_worker(slot, move |memory| {
-            hash_with(policy, password.expose_secret().as_bytes(), memory)
+        self.on_worker(slot, move |kernel| {
+            hash_with(policy, password.expose_secret().as_bytes(), kernel)
         })
         .await
     }
@@ -137,9 +145,9 @@ impl PasswordHasher {
         let policy = self.policy;
         let known_user = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        self.on_worker(slot, move |memory| {
+        self.on_worker(slot, move |kernel| {
             let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
-            if !matches(&parsed, password.expose_secret().as_bytes(), memory)? || !known_user {
+            if !matches(&parsed, password.expose_secret().as_bytes(), kernel)? || !known_user {
                 return Ok(Verification::Mismatch);
             }
             Ok(Verification::Match { needs_rehash: weaker_than(&parsed, &policy) })
@@ -152,11 +160,11 @@ impl PasswordHasher {
     async fn on_worker<T: Send + 'static>(
         &self,
         slot: HashSlot,
-        work: impl FnOnce(&mut Vec<Block>) -> Result<T, ApiError> + Send + 'static,
+        work: impl FnOnce(&mut Kernel) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |memory| {
-            let outcome = work(memory);
+        let job: Job = Box::new(move |kernel| {
+            let outcome = work(kernel);
             drop(slot);
             let _ = done.send(outcome);
         });
@@ -179,8 +187,12 @@ fn lower_priority(nice: i32) {
     let _ = nice;
 }
 
-/// One password hash or check, given the worker's reusable argon2 memory.
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+/// One password hash or check, given the worker's kernel.
+type Job = Box<dyn FnOnce(&mut Kernel) + Send>;
+
+/// A worker's argon2 computation, with the memory it keeps between hashes: made by the first hash,
+/// pointed at each hash's parameters (the memory grows only for larger ones).
+type Kernel = Option<argon2_rust::Hasher>;
 
 /// `count` threads that take jobs from one queue, each with its own argon2 memory. They end when
 /// every `PasswordHasher` holding the queue is dropped.
@@ -193,7 +205,7 @@ fn start_workers(count: usize, nice: i32) -> Result<mpsc::Sender<Job>, ApiError>
             .name(format!("argon2-{index}"))
             .spawn(move || {
                 lower_priority(nice);
-                let mut memory = Vec::new();
+                let mut kernel: Kernel = None;
                 loop {
                     let next = match queue.lock() {
                         Ok(queue) => queue.recv(),
@@ -203,7 +215,7 @@ fn start_workers(count: usize, nice: i32) -> Result<mpsc::Sender<Job>, ApiError>
                     // A panicking job loses its answer (the caller gets an internal error), not
                     // the worker.
                     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        job(&mut memory);
+                        job(&mut kernel);
                     }));
                     if ran.is_err() {
                         tracing::error!("a password hashing job panicked");
@@ -221,42 +233,85 @@ pub struct HashSlot {
     _permit: OwnedSemaphorePermit,
 }
 
-/// The argon2 computation itself, in `memory` (grown to the parameters' size, then reused).
+/// The argon2 computation itself, on the worker's kernel, for parameters `argon2` has validated.
 fn compute(
-    argon2: &Argon2<'_>,
+    computation: Computation<'_>,
     password: &[u8],
     salt: &[u8],
-    output_len: usize,
-    memory: &mut Vec<Block>,
+    kernel: &mut Kernel,
 ) -> Result<Output, ApiError> {
-    let blocks = argon2.params().block_count();
-    if memory.len() < blocks {
-        memory.resize(blocks, Block::default());
-    }
-    Output::init_with(output_len, |out| {
-        argon2
-            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
-            .map_err(|_| argon2::password_hash::Error::Crypto)
-    })
-    .map_err(ApiError::internal)
+    let Computation { algorithm, version, params, output_len } = computation;
+    let kernel_params = argon2_rust::Params::builder()
+        .memory(argon2_rust::params::Memory::kib(u64::from(params.m_cost())))
+        .passes(params.t_cost())
+        .lanes(params.p_cost())
+        // The pool counts a hash as one thread's work.
+        .threads(1)
+        .tag_len(argon2_rust::params::TagLen::bytes(
+            u64::try_from(output_len).map_err(ApiError::internal)?,
+        ))
+        .build()
+        .map_err(kernel_fault)?;
+    let algorithm = match algorithm {
+        Algorithm::Argon2d => argon2_rust::Algorithm::Argon2d,
+        Algorithm::Argon2i => argon2_rust::Algorithm::Argon2i,
+        Algorithm::Argon2id => argon2_rust::Algorithm::Argon2id,
+    };
+    let version = match version {
+        Version::V0x10 => argon2_rust::Version::V0x10,
+        Version::V0x13 => argon2_rust::Version::V0x13,
+    };
+    let configured = argon2_rust::Argon2::new(algorithm, version, kernel_params);
+    let hasher = match kernel {
+        Some(hasher) => {
+            hasher.set_argon2(configured);
+            hasher
+        }
+        None => kernel.insert(configured.hasher()),
+    };
+    let mut tag = [0u8; Output::MAX_LENGTH];
+    let tag = tag.get_mut(..output_len).ok_or_else(|| ApiError::internal("argon2 tag too long"))?;
+    // No secret (no pepper); the associated data a PHC string may carry (`data=`) goes into the
+    // tag, as `argon2` puts it.
+    hasher.hash_into_with_ad(password, salt, &[], params.data(), tag).map_err(kernel_fault)?;
+    Output::new(tag).map_err(ApiError::internal)
+}
+
+/// What to compute: `argon2`'s names for it, so that its validation stands in front of the kernel.
+#[derive(Clone, Copy)]
+struct Computation<'a> {
+    algorithm: Algorithm,
+    version: Version,
+    params: &'a Params,
+    output_len: usize,
+}
+
+fn kernel_fault(err: argon2_rust::Error) -> ApiError {
+    ApiError::Internal(anyhow::Error::new(err).context("computing an argon2 tag"))
 }
 
 /// A PHC string carrying the algorithm, the parameters, a fresh 128-bit salt and the hash: what
-/// `argon2`'s `hash_password` writes, computed in the worker's memory.
+/// `argon2`'s `hash_password` writes, computed on the worker's kernel.
 fn hash_with(
     policy: Argon2Policy,
     password: &[u8],
-    memory: &mut Vec<Block>,
+    kernel: &mut Kernel,
 ) -> Result<String, ApiError> {
-    let argon2 = argon2_for(policy)?;
+    let params = params_for(policy)?;
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(ApiError::internal)?;
-    let output = compute(&argon2, password, salt_bytes, Params::DEFAULT_OUTPUT_LEN, memory)?;
+    let computation = Computation {
+        algorithm: Algorithm::Argon2id,
+        version: Version::V0x13,
+        params: &params,
+        output_len: Params::DEFAULT_OUTPUT_LEN,
+    };
+    let output = compute(computation, password, salt_bytes, kernel)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(ApiError::internal)?,
+        params: ParamsString::try_from(&params).map_err(ApiError::internal)?,
         salt: Some(salt.as_salt()),
         hash: Some(output),
     };
@@ -264,12 +319,12 @@ fn hash_with(
 }
 
 /// Whether `password` hashes to `stored` under the stored algorithm, version, parameters and salt
-/// (what `argon2`'s `verify_password` checks, in the worker's memory). `Output`'s comparison is
+/// (what `argon2`'s `verify_password` checks, on the worker's kernel). `Output`'s comparison is
 /// constant-time.
 fn matches(
     stored: &PasswordHash<'_>,
     password: &[u8],
-    memory: &mut Vec<Block>,
+    kernel: &mut Kernel,
 ) -> Result<bool, ApiError> {
     let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else { return Ok(false) };
     let algorithm = Algorithm::try_from(stored.algorithm).map_err(ApiError::internal)?;
@@ -282,8 +337,9 @@ fn matches(
     let params = Params::try_from(stored).map_err(ApiError::internal)?;
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(ApiError::internal)?;
-    let argon2 = Argon2::new(algorithm, version, params);
-    let computed = compute(&argon2, password, salt_bytes, expected.len(), memory)?;
+    let computation =
+        Computation { algorithm, version, params: &params, output_len: expected.len() };
+    let computed = compute(computation, password, salt_bytes, kernel)?;
     Ok(computed == expected)
 }
 
@@ -301,10 +357,9 @@ fn weaker_than(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
     }
 }
 
-fn argon2_for(policy: Argon2Policy) -> Result<Argon2<'static>, ApiError> {
-    let params = Params::new(policy.memory_kib, policy.iterations, policy.parallelism, None)
-        .map_err(ApiError::internal)?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+fn params_for(policy: Argon2Policy) -> Result<Params, ApiError> {
+    Params::new(policy.memory_kib, policy.iterations, policy.parallelism, None)
+        .map_err(ApiError::internal)
 }
 
 #[cfg(test)]
@@ -317,12 +372,14 @@ mod tests {
         let hasher = PasswordHasher::new(OWASP_MINIMUM, None, Duration::from_secs(5), 10).unwrap();
         let current = hasher.hash(SecretString::from("correct horse")).await.unwrap();
         let weak_policy = Argon2Policy { memory_kib: 8192, iterations: 1, parallelism: 1 };
-        let weak = hash_with(weak_policy, b"correct horse", &mut Vec::new()).unwrap();
-        // A hash the library itself wrote verifies too: the worker's computation is argon2's.
+        let weak = hash_with(weak_policy, b"correct horse", &mut None).unwrap();
+        // A hash `argon2` itself wrote verifies too: every password stored before the kernel
+        // changed (ADR 35) still logs in.
         let by_the_library = {
             use argon2::PasswordHasher as _;
             let salt = SaltString::generate(&mut OsRng);
-            let argon2 = argon2_for(OWASP_MINIMUM).unwrap();
+            let params = params_for(OWASP_MINIMUM).unwrap();
+            let argon2 = argon2::Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
             argon2.hash_password(b"correct horse", &salt).unwrap().to_string()
         };
         let cases = [
@@ -343,6 +400,96 @@ mod tests {
             let got =
                 hasher.verify_in(slot, SecretString::from(password), stored.clone()).await.unwrap();
             assert_eq!(got, expected, "{password:?} against {stored:?}");
+        }
+    }
+
+    struct Case<'a> {
+        algorithm: Algorithm,
+        version: Version,
+        m_cost: u32,
+        t_cost: u32,
+        p_cost: u32,
+        tag_len: usize,
+        password: &'a [u8],
+        salt: &'a [u8],
+        /// Associated data (`data=` in a PHC string).
+        data: &'a [u8],
+    }
+
+    /// A case with a 32-byte tag, an ASCII password, a 16-byte salt and no associated data.
+    fn case(
+        algorithm: Algorithm,
+        version: Version,
+        m_cost: u32,
+        t_cost: u32,
+        p_cost: u32,
+    ) -> Case<'static> {
+        Case {
+            algorithm,
+            version,
+            m_cost,
+            t_cost,
+            p_cost,
+            tag_len: 32,
+            password: b"correct horse",
+            salt: b"saltsaltsaltsalt",
+            data: b"",
+        }
+    }
+
+    /// The kernel against `argon2`'s own computation, on one kernel throughout, as a worker uses
+    /// it: its memory grows and is reused across parameters, and a tag that differed in any case
+    /// would lock out the users whose hashes `argon2` wrote (or the reverse).
+    #[test]
+    fn the_kernel_computes_what_rustcrypto_computes() {
+        use Algorithm::{Argon2d, Argon2i, Argon2id};
+        use Version::{V0x10, V0x13};
+        let long_password = "correct horse battery staple ".repeat(40);
+        let cases = [
+            case(Argon2id, V0x13, 19_456, 2, 1),
+            Case { password: b"", salt: b"saltsalt", ..case(Argon2id, V0x13, 8, 1, 1) },
+            Case { password: "pässwörd ✓".as_bytes(), ..case(Argon2id, V0x13, 64, 3, 1) },
+            Case {
+                password: long_password.as_bytes(),
+                salt: &[0xff; 32],
+                ..case(Argon2id, V0x13, 8_192, 1, 1)
+            },
+            // Memory that is not a multiple of 4 × lanes is rounded down alike.
+            case(Argon2id, V0x13, 1_027, 2, 2),
+            case(Argon2id, V0x13, 4_096, 1, 4),
+            Case { tag_len: 10, ..case(Argon2id, V0x13, 256, 2, 1) },
+            Case { tag_len: 64, ..case(Argon2id, V0x13, 256, 2, 1) },
+            Case { data: b"data", ..case(Argon2id, V0x13, 256, 2, 1) },
+            case(Argon2i, V0x13, 512, 3, 1),
+            case(Argon2d, V0x13, 512, 3, 2),
+            case(Argon2id, V0x10, 512, 2, 1),
+            case(Argon2i, V0x10, 512, 2, 1),
+            // The production parameters again, after smaller ones have shrunk nothing.
+            Case { password: b"another horse", ..case(Argon2id, V0x13, 19_456, 2, 1) },
+        ];
+        let mut kernel: Kernel = None;
+        for Case { algorithm, version, m_cost, t_cost, p_cost, tag_len, password, salt, data } in
+            cases
+        {
+            let mut builder = argon2::ParamsBuilder::new();
+            builder.m_cost(m_cost).t_cost(t_cost).p_cost(p_cost).output_len(tag_len);
+            if !data.is_empty() {
+                builder.data(argon2::AssociatedData::new(data).unwrap());
+            }
+            let params = builder.build().unwrap();
+            let mut expected = vec![0u8; tag_len];
+            argon2::Argon2::new(algorithm, version, params.clone())
+                .hash_password_into(password, salt, &mut expected)
+                .unwrap();
+            let computation =
+                Computation { algorithm, version, params: &params, output_len: tag_len };
+            let computed = compute(computation, password, salt, &mut kernel).unwrap();
+            assert_eq!(
+                computed.as_bytes(),
+                expected,
+                "{algorithm:?} {version:?} m={m_cost} t={t_cost} p={p_cost} tag={tag_len} \
+                 data={data:?}"
+            );
         }
     }
 
