@@ -278,7 +278,6 @@ fn compute(
 }
 
 /// What to compute: `argon2`'s names for it, so that its validation stands in front of the kernel.
-#[derive(Clone, Copy)]
 struct Computation<'a> {
     algorithm: Algorithm,
     version: Version,
