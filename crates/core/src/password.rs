@@ -22,7 +22,22 @@ impl Argon2Policy {
             || stored.iterations < self.iterations
             || stored.parallelism < self.parallelism
     }
+
+    /// True when a stored hash asks for no more memory and no more passes than
+    /// [`AFFORDABLE_FACTOR`] times this policy's, so that a worker sized for this policy may check
+    /// it. The parameters come from the database row, and RFC 9106 allows 4 TiB and 2³² − 1
+    /// passes: one row written by something other than this server could otherwise take a worker's
+    /// memory or its time for good. (Lanes are not bounded here: one worker computes them one after
+    /// another, and the memory, which bounds them, already is.)
+    pub fn affords(&self, stored: &Argon2Policy) -> bool {
+        stored.memory_kib <= self.memory_kib.saturating_mul(AFFORDABLE_FACTOR)
+            && stored.iterations <= self.iterations.saturating_mul(AFFORDABLE_FACTOR)
+    }
 }
+
+/// How far past the policy a stored hash may go and still be checked (see
+/// [`Argon2Policy::affords`]): room for a policy that was lowered after hashes were stored.
+pub const AFFORDABLE_FACTOR: u32 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -40,5 +55,28 @@ mod tests {
         for (stored, expected) in cases {
             assert_eq!(p.needs_rehash(&stored), expected, "{stored:?}");
         }
+    }
+
+    #[test]
+    fn a_stored_hash_is_checked_only_within_four_times_the_policy() {
+        let p = OWASP_MINIMUM;
+        let cases = [
+            (p, true),
+            (Argon2Policy { memory_kib: 4096, iterations: 1, ..p }, true),
+            (Argon2Policy { memory_kib: 4 * 19_456, iterations: 8, ..p }, true),
+            (Argon2Policy { memory_kib: 4 * 19_456 + 1, ..p }, false),
+            (Argon2Policy { iterations: 9, ..p }, false),
+            (Argon2Policy { memory_kib: u32::MAX, ..p }, false),
+            (Argon2Policy { iterations: u32::MAX, ..p }, false),
+            (Argon2Policy { parallelism: 64, ..p }, true),
+        ];
+        for (stored, expected) in cases {
+            assert_eq!(p.affords(&stored), expected, "{stored:?}");
+        }
+        let generous = Argon2Policy { memory_kib: u32::MAX / 2, iterations: u32::MAX, ..p };
+        assert!(
+            generous.affords(&Argon2Policy { memory_kib: u32::MAX, ..generous }),
+            "no overflow"
+        );
     }
 }

@@ -26,6 +26,13 @@
 //! resident size grew with the largest burst ever seen. The working memory is wiped as each hash
 //! returns, so it keeps nothing derived from a password between logins.
 //!
+//! What a check costs is read from the stored hash, and so from a database row. A row asking for
+//! more than four times the policy's memory or passes (`Argon2Policy::affords`) is refused before
+//! anything is allocated: RFC 9106 allows 4 TiB and 2³² − 1 passes, and one such row would
+//! otherwise hold a worker's memory or its time for good. A row asking for more memory than the
+//! policy, within that, is checked, and the worker then lets that memory go, so `workers × 19 MiB`
+//! holds whatever rows the workers have read.
+//!
 //! Two crates, split by job (ADR 35). `argon2` (RustCrypto) reads and writes the PHC strings in the
 //! database, validates their parameters and compares tags in constant time: everything that
 //! touches a stored hash. `argon2-rust` only computes the tag, with a hand-vectorised kernel
@@ -40,7 +47,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Params, Version};
 use secrecy::{ExposeSecret as _, SecretString};
 use std::time::Duration;
-use tokenlab_core::password::Argon2Policy;
+use tokenlab_core::password::{AFFORDABLE_FACTOR, Argon2Policy};
 
 use tokenlab_core::Reason;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -147,7 +154,9 @@ impl PasswordHasher {
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         self.on_worker(slot, move |kernel| {
             let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
-            if !matches(&parsed, password.expose_secret().as_bytes(), kernel)? || !known_user {
+            if !matches(&parsed, password.expose_secret().as_bytes(), &policy, kernel)?
+                || !known_user
+            {
                 return Ok(Verification::Mismatch);
             }
             Ok(Verification::Match { needs_rehash: weaker_than(&parsed, &policy) })
@@ -320,9 +329,15 @@ fn hash_with(
 /// Whether `password` hashes to `stored` under the stored algorithm, version, parameters and salt
 /// (what `argon2`'s `verify_password` checks, on the worker's kernel). `Output`'s comparison is
 /// constant-time.
+///
+/// A stored hash that asks for more than `policy` affords (`Argon2Policy::affords`) is an error,
+/// refused before the kernel allocates anything. One that asks for more memory than the policy,
+/// but within it, is checked, and the worker then gives that memory back: it keeps only what the
+/// policy's own hashes need, so the pool holds `workers × 19 MiB` whatever rows it has read.
 fn matches(
     stored: &PasswordHash<'_>,
     password: &[u8],
+    policy: &Argon2Policy,
     kernel: &mut Kernel,
 ) -> Result<bool, ApiError> {
     let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else { return Ok(false) };
@@ -334,12 +349,33 @@ fn matches(
         .map_err(ApiError::internal)?
         .unwrap_or_default();
     let params = Params::try_from(stored).map_err(ApiError::internal)?;
+    let asked = cost_of(&params);
+    if !policy.affords(&asked) {
+        return Err(ApiError::internal(format!(
+            "a stored password hash asks for {} KiB and {} passes, more than \
+             {AFFORDABLE_FACTOR} times the policy's {} KiB and {} passes: not checked",
+            asked.memory_kib, asked.iterations, policy.memory_kib, policy.iterations
+        )));
+    }
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(ApiError::internal)?;
     let computation =
         Computation { algorithm, version, params: &params, output_len: expected.len() };
-    let computed = compute(computation, password, salt_bytes, kernel)?;
-    Ok(computed == expected)
+    let computed = compute(computation, password, salt_bytes, kernel);
+    if asked.memory_kib > policy.memory_kib {
+        // Dropped, not kept for the next hash: the kernel never shrinks its memory by itself.
+        *kernel = None;
+    }
+    Ok(computed? == expected)
+}
+
+/// What a hash with `params` costs, in the policy's terms.
+fn cost_of(params: &Params) -> Argon2Policy {
+    Argon2Policy {
+        memory_kib: params.m_cost(),
+        iterations: params.t_cost(),
+        parallelism: params.p_cost(),
+    }
 }
 
 fn weaker_than(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
@@ -347,11 +383,7 @@ fn weaker_than(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
         return true;
     }
     match Params::try_from(stored) {
-        Ok(params) => policy.needs_rehash(&Argon2Policy {
-            memory_kib: params.m_cost(),
-            iterations: params.t_cost(),
-            parallelism: params.p_cost(),
-        }),
+        Ok(params) => policy.needs_rehash(&cost_of(&params)),
         Err(_) => true,
     }
 }
@@ -399,6 +431,55 @@ mod tests {
             let got =
                 hasher.verify_in(slot, SecretString::from(password), stored.clone()).await.unwrap();
             assert_eq!(got, expected, "{password:?} against {stored:?}");
+        }
+    }
+
+    /// A PHC string `argon2` itself writes for `password` at `policy`.
+    fn stored_at(policy: Argon2Policy, password: &[u8]) -> String {
+        use argon2::PasswordHasher as _;
+        let salt = SaltString::generate(&mut OsRng);
+        let argon2 =
+            argon2::Argon2::new(Algorithm::Argon2id, Version::V0x13, params_for(policy).unwrap());
+        argon2.hash_password(password, &salt).unwrap().to_string()
+    }
+
+    /// A database row decides what a check costs; rows the policy cannot afford are refused
+    /// unchecked, and a check that needed more memory than the policy gives it back. Small numbers
+    /// keep the test fast; the rule is the same at 19 MiB.
+    #[test]
+    fn a_stored_hash_costs_at_most_what_the_policy_affords_and_the_worker_keeps_the_policys_memory()
+    {
+        let policy = Argon2Policy { memory_kib: 64, iterations: 1, parallelism: 1 };
+        let bigger = Argon2Policy { memory_kib: 128, iterations: 2, ..policy };
+        // Fake salts and tags: these are refused before anything is computed. A hash with 2³² − 1
+        // passes would keep a worker busy for hours, and 4 TiB would never be allocated: the test
+        // would hang or abort if either reached the kernel.
+        let hostile = |params: &str| {
+            format!(
+                "$argon2id$v=19${params}$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+            )
+        };
+        let cases = [
+            ("at the policy", stored_at(policy, b"pw"), Some(true), true),
+            ("the wrong password", stored_at(policy, b"other"), Some(false), true),
+            ("twice the memory", stored_at(bigger, b"pw"), Some(true), false),
+            ("at the policy again", stored_at(policy, b"pw"), Some(true), true),
+            ("4 TiB", hostile("m=4294967295,t=1,p=1"), None, true),
+            ("2³² − 1 passes", hostile("m=64,t=4294967295,p=1"), None, true),
+            ("just past four times the memory", hostile("m=257,t=1,p=1"), None, true),
+        ];
+        let mut kernel: Kernel = None;
+        for (what, stored, expected, memory_kept) in cases {
+            let parsed = PasswordHash::new(&stored).unwrap();
+            let checked = matches(&parsed, b"pw", &policy, &mut kernel);
+            match expected {
+                Some(expected) => assert_eq!(checked.ok(), Some(expected), "{what}"),
+                None => {
+                    let error = format!("{:?}", checked.expect_err(what));
+                    assert!(error.contains("not checked"), "{what}: {error}");
+                }
+            }
+            assert_eq!(kernel.is_some(), memory_kept, "{what}: the worker's memory");
         }
     }
 

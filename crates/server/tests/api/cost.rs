@@ -213,3 +213,44 @@ async fn a_refresh_token_not_in_the_issued_form_is_refused_without_a_lookup(back
     assert_eq!(app.refresh(&issued).await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+backend_test!(a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_computed);
+/// The cost of a password check is read from the user's row. A row written by something other
+/// than this server (a restored backup, a bad import, someone with the database's password) may
+/// ask for 2³² − 1 passes: computed, it would hold a hashing worker for hours, and every login
+/// behind it would wait for a slot until it gave up. It is refused at once instead (a 500, whose
+/// cause the log names), and the workers go on serving everyone else.
+async fn a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_computed(
+    backend: Backend,
+) {
+    use sea_orm::ConnectionTrait as _;
+
+    let app = spawn_app(backend).await;
+    let victim = app.register_user().await;
+    let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
+    let hostile = "$argon2id$v=19$m=19456,t=4294967295,p=1$c29tZXNhbHQ$\
+                   CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE users SET password_hash = $1 WHERE username = $2",
+        [hostile.into(), victim.username.as_str().into()],
+    ))
+    .await
+    .unwrap();
+    // Four at once, more than there are hashing workers (one per core), so that a computed hash
+    // would leave the others waiting too. Each must be answered long before any such hash could
+    // end (the client gives up after 20 s).
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let login = || {
+        let body = json!({"username": victim.username, "password": victim.password});
+        client.post(app.url("/api/session/login")).json(&body).send()
+    };
+    let answers = futures::future::join_all((0..4).map(|_| login())).await;
+    for answer in answers {
+        let answer = answer.expect("answered before the client gave up");
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR, "{backend:?}");
+    }
+    assert_eq!(app.try_session_login(&TestUser::alice()).await.status(), StatusCode::OK);
+    db.close().await.unwrap();
+    app.stop().await;
+}
