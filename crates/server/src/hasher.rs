@@ -28,10 +28,11 @@
 //!
 //! What a check costs is read from the stored hash, and so from a database row. A row asking for
 //! more than four times the policy's memory or passes (`Argon2Policy::affords`) is refused before
-//! anything is allocated: RFC 9106 allows 4 TiB and 2³² − 1 passes, and one such row would
-//! otherwise hold a worker's memory or its time for good. A row asking for more memory than the
-//! policy, within that, is checked, and the worker then lets that memory go, so `workers × 19 MiB`
-//! holds whatever rows the workers have read.
+//! the kernel allocates anything: RFC 9106 allows 4 TiB and 2³² − 1 passes, and one such row
+//! would otherwise hold a worker's memory or its time for good. A row asking for more memory than
+//! the policy, within that, is checked (its check briefly takes up to four times the policy's
+//! memory), and the worker then lets that memory go, so between checks the pool holds
+//! `workers × 19 MiB` whatever rows it has read.
 //!
 //! Two crates, split by job (ADR 35). `argon2` (RustCrypto) reads and writes the PHC strings in the
 //! database, validates their parameters and compares tags in constant time: everything that
@@ -200,7 +201,8 @@ fn lower_priority(nice: i32) {
 type Job = Box<dyn FnOnce(&mut Kernel) + Send>;
 
 /// A worker's argon2 computation, with the memory it keeps between hashes: made by the first hash,
-/// pointed at each hash's parameters (the memory grows only for larger ones).
+/// pointed at each hash's parameters (the memory grows only for larger ones), and dropped after a
+/// check that needed more memory than the policy (`matches`).
 type Kernel = Option<argon2_rust::Hasher>;
 
 /// `count` threads that take jobs from one queue, each with its own argon2 memory. They end when
@@ -332,8 +334,8 @@ fn hash_with(
 ///
 /// A stored hash that asks for more than `policy` affords (`Argon2Policy::affords`) is an error,
 /// refused before the kernel allocates anything. One that asks for more memory than the policy,
-/// but within it, is checked, and the worker then gives that memory back: it keeps only what the
-/// policy's own hashes need, so the pool holds `workers × 19 MiB` whatever rows it has read.
+/// but within it, is checked, and the worker then gives that memory back: between checks it keeps
+/// only what the policy's own hashes need, whatever rows it has read.
 fn matches(
     stored: &PasswordHash<'_>,
     password: &[u8],
@@ -464,9 +466,9 @@ mod tests {
             ("the wrong password", stored_at(policy, b"other"), Some(false), true),
             ("twice the memory", stored_at(bigger, b"pw"), Some(true), false),
             ("at the policy again", stored_at(policy, b"pw"), Some(true), true),
+            ("just past four times the memory", hostile("m=257,t=1,p=1"), None, true),
             ("4 TiB", hostile("m=4294967295,t=1,p=1"), None, true),
             ("2³² − 1 passes", hostile("m=64,t=4294967295,p=1"), None, true),
-            ("just past four times the memory", hostile("m=257,t=1,p=1"), None, true),
         ];
         let mut kernel: Kernel = None;
         for (what, stored, expected, memory_kept) in cases {
@@ -479,7 +481,10 @@ mod tests {
                     assert!(error.contains("not checked"), "{what}: {error}");
                 }
             }
-            assert_eq!(kernel.is_some(), memory_kept, "{what}: the worker's memory");
+            // Blocks are KiB: the worker holds the policy's memory for the next hash, or none.
+            let held = kernel.as_ref().map_or(0, argon2_rust::Hasher::reserved_blocks);
+            assert_eq!(held > 0, memory_kept, "{what}: the worker holds {held} KiB");
+            assert!(held <= policy.memory_kib as usize, "{what}: the worker holds {held} KiB");
         }
     }
 

@@ -158,7 +158,7 @@ impl DeviceCall {
         if let Some(token) = &self.rotated_token
             && let Ok(value) = HeaderValue::from_str(token)
         {
-            response.headers_mut().insert("x-device-token", value);
+            response.headers_mut().insert(DEVICE_TOKEN_HEADER.clone(), value);
         }
         if let Some((name, value)) = &self.dpop_nonce {
             response.headers_mut().insert(name.clone(), value.clone());

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Credential, TestUser, assert_refused, set_cookie, spawn_app};
+use crate::helpers::{
+    Backend, Credential, TestUser, assert_refused, set_cookie, spawn_app, spawn_app_with,
+};
 
 fn statements(response: &Response) -> u32 {
     response.headers()["x-tokenlab-db-queries"].to_str().unwrap().parse().unwrap()
@@ -225,7 +227,7 @@ async fn a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_co
 ) {
     use sea_orm::ConnectionTrait as _;
 
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.hash_concurrency = Some(1)).await;
     let victim = app.register_user().await;
     let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
     let hostile = "$argon2id$v=19$m=19456,t=4294967295,p=1$c29tZXNhbHQ$\
@@ -237,8 +239,8 @@ async fn a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_co
     ))
     .await
     .unwrap();
-    // Four at once, more than there are hashing workers (one per core), so that a computed hash
-    // would leave the others waiting too. Each must be answered long before any such hash could
+    // Four at once, more than the one hashing worker, so that a computed hash would leave the
+    // others waiting too. Each must be answered long before any such hash could
     // end (the client gives up after 20 s).
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let login = || {
