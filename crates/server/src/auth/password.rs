@@ -150,7 +150,15 @@ async fn check(
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verification =
-        state.hasher.verify_in(slot, password, stored).await.context("verifying a password")?;
+        state.hasher.verify_in(slot, password, stored).await.map_err(|err| match err {
+            // Which row: a stored hash the workers cannot check (`hasher::matches`) is for an
+            // operator to find.
+            ApiError::Internal(cause) => ApiError::Internal(match &user {
+                Some(user) => cause.context(format!("verifying the password of user {}", user.id)),
+                None => cause.context("verifying a password against the dummy hash"),
+            }),
+            refused => refused,
+        })?;
     Ok(match (user, verification) {
         (Some(user), Verification::Match { needs_rehash }) => Some((user, needs_rehash)),
         _ => None,
