@@ -453,9 +453,9 @@ mod tests {
     {
         let policy = Argon2Policy { memory_kib: 64, iterations: 1, parallelism: 1 };
         let bigger = Argon2Policy { memory_kib: 128, iterations: 2, ..policy };
-        // Fake salts and tags: these are refused before anything is computed. A hash with 2³² − 1
-        // passes would keep a worker busy for hours, and 4 TiB would never be allocated: the test
-        // would hang or abort if either reached the kernel.
+        // Fake salts and tags: these are refused before anything is computed. Were they not, the
+        // test would hang on the 2³² − 1 passes, and get the kernel's own error for 4 TiB (or the
+        // machine's, where memory is overcommitted) instead of this refusal.
         let hostile = |params: &str| {
             format!(
                 "$argon2id$v=19${params}$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"

@@ -240,8 +240,8 @@ async fn a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_co
     .await
     .unwrap();
     // Four at once, more than the one hashing worker, so that a computed hash would leave the
-    // others waiting too. Each must be answered long before any such hash could
-    // end (the client gives up after 20 s).
+    // others waiting too. Each must be answered long before any such hash could end (the client
+    // gives up after 20 s).
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let login = || {
         let body = json!({"username": victim.username, "password": victim.password});
