@@ -1,6 +1,6 @@
 //! argon2id hashing and verification, kept off the async executor.
 //!
-//! A hash at OWASP's minimum costs 10-20 milliseconds of CPU and 19 MiB of memory. Run inline it
+//! A hash at OWASP's minimum costs 7-20 milliseconds of CPU and 19 MiB of memory. Run inline it
 //! would stall every request sharing the worker thread; run unbounded on the blocking pool, a burst
 //! of logins would allocate hundreds of MiB at once. So hashes run on dedicated worker threads, as
 //! many as the machine has cores (`--hash-concurrency`), and each login first takes a slot — a
