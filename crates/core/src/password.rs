@@ -2,7 +2,7 @@
 //!
 //! The numbers are OWASP's minimum for argon2id (Password Storage Cheat Sheet): 19 MiB of memory,
 //! two passes, one lane. They live here, not next to the hashing code, so that a stored hash can be
-//! compared with the policy and upgraded at the next login when the policy rises.
+//! compared with the policy and replaced at the next login when it was made with other parameters.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Policy {
@@ -15,12 +15,15 @@ pub const OWASP_MINIMUM: Argon2Policy =
     Argon2Policy { memory_kib: 19_456, iterations: 2, parallelism: 1 };
 
 impl Argon2Policy {
-    /// True when a hash made with `stored` is weaker than this policy in any dimension and should
-    /// be replaced the next time the password is known.
+    /// True when a hash made with `stored` differs from this policy in any parameter and should be
+    /// replaced the next time the password is known: a weaker one, so that it resists guessing as
+    /// the policy says, and a costlier one too, so that every login costs what the policy says.
+    /// A costlier row would take a hashing worker for up to sixteen policy hashes and up to four
+    /// times a policy hash's memory at each of its logins ([`Self::affords`]), in the pool every
+    /// login shares. Rehashing both ways is what libsodium's `crypto_pwhash_str_needs_rehash`,
+    /// PHP's `password_needs_rehash` and Django's `must_update` do.
     pub fn needs_rehash(&self, stored: &Argon2Policy) -> bool {
-        stored.memory_kib < self.memory_kib
-            || stored.iterations < self.iterations
-            || stored.parallelism < self.parallelism
+        stored != self
     }
 
     /// True when a stored hash asks for no more memory and no more passes than
@@ -44,13 +47,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rehash_when_any_parameter_is_below_policy() {
+    fn rehash_when_any_parameter_differs_from_the_policy() {
         let p = OWASP_MINIMUM;
         let cases = [
             (p, false),
             (Argon2Policy { memory_kib: 4096, ..p }, true),
             (Argon2Policy { iterations: 1, ..p }, true),
-            (Argon2Policy { memory_kib: 65_536, iterations: 3, ..p }, false),
+            (Argon2Policy { memory_kib: 65_536, iterations: 3, ..p }, true),
+            (Argon2Policy { memory_kib: 65_536, iterations: 1, ..p }, true),
+            (Argon2Policy { parallelism: 4, ..p }, true),
         ];
         for (stored, expected) in cases {
             assert_eq!(p.needs_rehash(&stored), expected, "{stored:?}");

@@ -32,7 +32,8 @@
 //! would otherwise hold a worker's memory or its time for good. A row asking for more memory than
 //! the policy, within that, is checked (its check briefly takes up to four times the policy's
 //! memory), and the worker then lets that memory go, so between checks the pool holds
-//! `workers × 19 MiB` whatever rows it has read.
+//! `workers × 19 MiB` whatever rows it has read. Once its password has been checked, such a row is
+//! rehashed to the policy, as a weaker one is (`Argon2Policy::needs_rehash`).
 //!
 //! Two crates, split by job (ADR 35). `argon2` (RustCrypto) reads and writes the PHC strings in the
 //! database, validates their parameters and compares tags in constant time: everything that
@@ -75,8 +76,9 @@ pub struct PasswordHasher {
 pub enum Verification {
     Mismatch,
     Match {
-        /// The stored hash is weaker than the current policy and should be replaced now that the
-        /// password is known.
+        /// The stored hash was made otherwise than the current policy says (another variant or
+        /// version, weaker or costlier parameters) and should be replaced now that the password is
+        /// known (`Argon2Policy::needs_rehash`).
         needs_rehash: bool,
     },
 }
@@ -160,7 +162,7 @@ impl PasswordHasher {
             {
                 return Ok(Verification::Mismatch);
             }
-            Ok(Verification::Match { needs_rehash: weaker_than(&parsed, &policy) })
+            Ok(Verification::Match { needs_rehash: made_otherwise(&parsed, &policy) })
         })
         .await
     }
@@ -380,8 +382,10 @@ fn cost_of(params: &Params) -> Argon2Policy {
     }
 }
 
-fn weaker_than(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
-    if stored.algorithm != argon2::ARGON2ID_IDENT {
+/// Whether `stored` was made otherwise than this server makes a hash: argon2id, version 0x13, the
+/// policy's parameters.
+fn made_otherwise(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
+    if stored.algorithm != argon2::ARGON2ID_IDENT || stored.version != Some(Version::V0x13.into()) {
         return true;
     }
     match Params::try_from(stored) {
@@ -415,11 +419,30 @@ mod tests {
             let argon2 = argon2::Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
             argon2.hash_password(b"correct horse", &salt).unwrap().to_string()
         };
+        // Costlier than the policy, within what it affords: replaced too, so that no row costs
+        // the pool more than the policy at every login.
+        let costlier = stored_at(
+            Argon2Policy {
+                memory_kib: 2 * OWASP_MINIMUM.memory_kib,
+                iterations: 3,
+                parallelism: 1,
+            },
+            b"correct horse",
+        );
+        let old_version = {
+            use argon2::PasswordHasher as _;
+            let salt = SaltString::generate(&mut OsRng);
+            let params = params_for(OWASP_MINIMUM).unwrap();
+            let argon2 = argon2::Argon2::new(Algorithm::Argon2id, Version::V0x10, params);
+            argon2.hash_password(b"correct horse", &salt).unwrap().to_string()
+        };
         let cases = [
             ("correct horse", Some(current.clone()), Verification::Match { needs_rehash: false }),
             ("correct horse ", Some(current.clone()), Verification::Mismatch),
             ("wrong", Some(current), Verification::Mismatch),
             ("correct horse", Some(weak), Verification::Match { needs_rehash: true }),
+            ("correct horse", Some(costlier), Verification::Match { needs_rehash: true }),
+            ("correct horse", Some(old_version), Verification::Match { needs_rehash: true }),
             (
                 "correct horse",
                 Some(by_the_library.clone()),

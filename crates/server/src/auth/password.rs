@@ -565,8 +565,9 @@ pub async fn count_registration(state: &AppState, client: IpAddr) -> Result<(), 
         .map_err(|wait| rate_limited("too many registrations from this address", wait))
 }
 
-/// Upgrades a weak hash, unless the password changed since it was read: a login with the old
-/// password racing a password change must never write the old password back.
+/// Replaces a hash made otherwise than the policy says (`Argon2Policy::needs_rehash`), unless the
+/// password changed since it was read: a login with the old password racing a password change must
+/// never write the old password back.
 async fn rehash(
     state: &AppState,
     user: users::Model,
@@ -582,7 +583,7 @@ async fn rehash(
     if updated.rows_affected == 0 {
         return Err(password_changed());
     }
-    tracing::info!(user_id = user.id, "password hash upgraded to the current policy");
+    tracing::info!(user_id = user.id, "password rehashed with the current policy");
     Ok(users::Model { password_hash: new_hash, ..user })
 }
 

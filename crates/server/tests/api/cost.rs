@@ -256,3 +256,71 @@ async fn a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_co
     db.close().await.unwrap();
     app.stop().await;
 }
+
+backend_test!(a_stored_hash_made_otherwise_than_the_policy_is_rehashed_at_its_next_login);
+/// A row hashed otherwise than this server hashes (a weaker policy, a costlier one, an older
+/// argon2 version) is rehashed with the policy once its password has been checked: a weaker row
+/// then resists guessing as the policy says, and a costlier one stops costing the shared hashing
+/// pool up to sixteen policy hashes and four times their memory at each of its logins. A wrong
+/// password changes nothing.
+async fn a_stored_hash_made_otherwise_than_the_policy_is_rehashed_at_its_next_login(
+    backend: Backend,
+) {
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    use sea_orm::ConnectionTrait as _;
+
+    const POLICY: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+    let app = spawn_app(backend).await;
+    let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
+    let stored_of = |username: String| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    "SELECT password_hash FROM users WHERE username = $1",
+                    [username.into()],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<String>("", "password_hash").unwrap()
+        }
+    };
+    let cases = [
+        ("weaker", Version::V0x13, 8_192, 1, 1),
+        ("costlier", Version::V0x13, 2 * 19_456, 3, 1),
+        ("more lanes", Version::V0x13, 19_456, 2, 2),
+        ("argon2 1.0", Version::V0x10, 19_456, 2, 1),
+    ];
+    for (what, version, memory_kib, passes, lanes) in cases {
+        let user = app.register_user().await;
+        let params = Params::new(memory_kib, passes, lanes, None).unwrap();
+        let planted = Argon2::new(Algorithm::Argon2id, version, params)
+            .hash_password(user.password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(!planted.starts_with(POLICY), "{what}: {planted}");
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE users SET password_hash = $1 WHERE username = $2",
+            [planted.as_str().into(), user.username.as_str().into()],
+        ))
+        .await
+        .unwrap();
+
+        let wrong = TestUser::new(&user.username, "not the password");
+        assert_eq!(app.try_session_login(&wrong).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(stored_of(user.username.clone()).await, planted, "{backend:?} {what}");
+
+        assert_eq!(app.try_session_login(&user).await.status(), StatusCode::OK, "{what}");
+        let rehashed = stored_of(user.username.clone()).await;
+        assert!(rehashed.starts_with(POLICY), "{backend:?} {what}: {rehashed}");
+        assert_eq!(app.try_session_login(&user).await.status(), StatusCode::OK, "{what}");
+        assert_eq!(stored_of(user.username.clone()).await, rehashed, "{what}: once");
+    }
+    db.close().await.unwrap();
+    app.stop().await;
+}
