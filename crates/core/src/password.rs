@@ -17,10 +17,11 @@ pub const OWASP_MINIMUM: Argon2Policy =
 impl Argon2Policy {
     /// True when a hash made with `stored` differs from this policy in any parameter and should be
     /// replaced the next time the password is known: a weaker one, so that it resists guessing as
-    /// the policy says, and a costlier one too, so that every login costs what the policy says.
-    /// A costlier row would take a hashing worker for up to sixteen policy hashes and up to four
-    /// times a policy hash's memory at each of its logins ([`Self::affords`]), in the pool every
-    /// login shares. Rehashing both ways is what libsodium's `crypto_pwhash_str_needs_rehash`,
+    /// the policy says, and a costlier one too, so that its logins cost what the policy says once
+    /// its user has logged in. Until then each check of a costlier row takes a hashing worker for
+    /// up to sixteen policy hashes and up to four times a policy hash's memory
+    /// ([`Self::affords`]), in the pool every login shares. So an operator who lowers the policy
+    /// lowers every stored hash with it, one login at a time. Rehashing both ways is what libsodium's `crypto_pwhash_str_needs_rehash`,
     /// PHP's `password_needs_rehash` and Django's `must_update` do.
     pub fn needs_rehash(&self, stored: &Argon2Policy) -> bool {
         stored != self

@@ -77,7 +77,7 @@ pub enum Verification {
     Mismatch,
     Match {
         /// The stored hash was made otherwise than the current policy says (another variant or
-        /// version, weaker or costlier parameters) and should be replaced now that the password is
+        /// version, weaker or costlier memory, passes or lanes) and should be replaced now that the password is
         /// known (`Argon2Policy::needs_rehash`).
         needs_rehash: bool,
     },
@@ -382,8 +382,10 @@ fn cost_of(params: &Params) -> Argon2Policy {
     }
 }
 
-/// Whether `stored` was made otherwise than this server makes a hash: argon2id, version 0x13, the
-/// policy's parameters.
+/// Whether `stored` was made otherwise than this server makes a hash: another variant than
+/// argon2id, another version than 0x13, other memory, passes or lanes than the policy's. (Its tag
+/// and salt lengths are not compared: this server writes 32 and 16 bytes, and nothing else has
+/// written rows here.)
 fn made_otherwise(stored: &PasswordHash<'_>, policy: &Argon2Policy) -> bool {
     if stored.algorithm != argon2::ARGON2ID_IDENT || stored.version != Some(Version::V0x13.into()) {
         return true;

@@ -132,7 +132,7 @@ async fn check_and_settle(
     }
 }
 
-/// The user and whether their hash needs upgrading, if the password is theirs.
+/// The user and whether their hash needs rehashing, if the password is theirs.
 async fn check(
     state: &AppState,
     slot: crate::hasher::HashSlot,
@@ -573,7 +573,7 @@ async fn rehash(
     user: users::Model,
     password: SecretString,
 ) -> Result<users::Model, ApiError> {
-    let new_hash = state.hasher.hash(password).await?;
+    let new_hash = state.hasher.hash(password.clone()).await?;
     let updated = users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(new_hash.clone()))
         .filter(users::Column::Id.eq(user.id))
@@ -581,10 +581,32 @@ async fn rehash(
         .exec(&state.db)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(password_changed());
+        // The row changed since it was checked: a password change, or another login of this user
+        // that rehashed it first (two tabs, a burst of logins after the policy changed). Only a
+        // change may refuse this login, so the password is checked once more against the row as
+        // it is now: the same password rehashed still matches, a changed one does not.
+        return still_the_password(state, user.id, password).await;
     }
     tracing::info!(user_id = user.id, "password rehashed with the current policy");
     Ok(users::Model { password_hash: new_hash, ..user })
+}
+
+/// The user `user_id` as the database holds them now, if `password` is still theirs.
+async fn still_the_password(
+    state: &AppState,
+    user_id: i64,
+    password: SecretString,
+) -> Result<users::Model, ApiError> {
+    let current = users::Entity::find_by_id(user_id)
+        .one(&state.db)
+        .await
+        .context("reading a user whose hash changed during a login")?
+        .ok_or_else(password_changed)?;
+    let slot = state.hasher.slot().await?;
+    match state.hasher.verify_in(slot, password, Some(current.password_hash.clone())).await? {
+        Verification::Match { .. } => Ok(current),
+        Verification::Mismatch => Err(password_changed()),
+    }
 }
 
 fn password_changed() -> ApiError {

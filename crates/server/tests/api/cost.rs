@@ -324,3 +324,51 @@ async fn a_stored_hash_made_otherwise_than_the_policy_is_rehashed_at_its_next_lo
     db.close().await.unwrap();
     app.stop().await;
 }
+
+backend_test!(logins_at_once_on_a_row_made_otherwise_than_the_policy_all_log_in);
+/// Two tabs, or a burst of logins just after the policy changed: every login that checked the old
+/// row with the right password rehashes it, and only the first rehash lands. The others find the
+/// row changed under them, as a password change would change it; they must tell the two apart
+/// (the row now holds the same password) rather than refuse a correct password.
+async fn logins_at_once_on_a_row_made_otherwise_than_the_policy_all_log_in(backend: Backend) {
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    use sea_orm::ConnectionTrait as _;
+
+    // One hashing worker: every login's check is queued before the first rehash lands, so each
+    // checks the planted row.
+    let app = spawn_app_with(backend, |s| s.hash_concurrency = Some(1)).await;
+    let user = app.register_user().await;
+    let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
+    let weak =
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8_192, 1, 1, None).unwrap())
+            .hash_password(user.password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE users SET password_hash = $1 WHERE username = $2",
+        [weak.as_str().into(), user.username.as_str().into()],
+    ))
+    .await
+    .unwrap();
+    let logins = futures::future::join_all((0..2).map(|_| app.try_session_login(&user))).await;
+    for login in logins {
+        assert_eq!(login.status(), StatusCode::OK, "{backend:?}");
+    }
+    let stored = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT password_hash FROM users WHERE username = $1",
+            [user.username.as_str().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "password_hash")
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{backend:?}: {stored}");
+    db.close().await.unwrap();
+    app.stop().await;
+}
