@@ -21,8 +21,9 @@ impl Argon2Policy {
     /// its user has logged in. Until then each check of a costlier row takes a hashing worker for
     /// up to sixteen policy hashes and up to four times a policy hash's memory
     /// ([`Self::affords`]), in the pool every login shares. So an operator who lowers the policy
-    /// lowers every stored hash with it, one login at a time. Rehashing both ways is what libsodium's `crypto_pwhash_str_needs_rehash`,
-    /// PHP's `password_needs_rehash` and Django's `must_update` do.
+    /// lowers every stored hash with it, one login at a time. Rehashing both ways is what
+    /// libsodium's `crypto_pwhash_str_needs_rehash`, PHP's `password_needs_rehash` and Django's
+    /// `must_update` do.
     pub fn needs_rehash(&self, stored: &Argon2Policy) -> bool {
         stored != self
     }

@@ -77,8 +77,8 @@ pub enum Verification {
     Mismatch,
     Match {
         /// The stored hash was made otherwise than the current policy says (another variant or
-        /// version, weaker or costlier memory, passes or lanes) and should be replaced now that the password is
-        /// known (`Argon2Policy::needs_rehash`).
+        /// version, weaker or costlier memory, passes or lanes) and should be replaced now that
+        /// the password is known (`Argon2Policy::needs_rehash`).
         needs_rehash: bool,
     },
 }
