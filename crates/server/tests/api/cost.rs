@@ -216,6 +216,48 @@ async fn a_refresh_token_not_in_the_issued_form_is_refused_without_a_lookup(back
     app.stop().await;
 }
 
+/// Puts `phc` in `username`'s row, as a restored backup or an import would.
+async fn plant_hash(db: &sea_orm::DatabaseConnection, username: &str, phc: &str) {
+    use sea_orm::ConnectionTrait as _;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE users SET password_hash = $1 WHERE username = $2",
+        [phc.into(), username.into()],
+    ))
+    .await
+    .unwrap();
+}
+
+/// The PHC string in `username`'s row.
+async fn stored_hash(db: &sea_orm::DatabaseConnection, username: &str) -> String {
+    use sea_orm::ConnectionTrait as _;
+    db.query_one_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT password_hash FROM users WHERE username = $1",
+        [username.into()],
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<String>("", "password_hash")
+    .unwrap()
+}
+
+/// `password` hashed by the `argon2` crate itself with these settings, as another program would.
+fn argon2id_hash(version: argon2::Version, params: (u32, u32, u32), password: &str) -> String {
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    let (memory_kib, passes, lanes) = params;
+    let params = argon2::Params::new(memory_kib, passes, lanes, None).unwrap();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, version, params)
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string()
+}
+
+/// What this server writes: argon2id, version 0x13, the policy's parameters.
+const POLICY_HASH_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
 backend_test!(a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_computed);
 /// The cost of a password check is read from the user's row. A row written by something other
 /// than this server (a restored backup, a bad import, someone with the database's password) may
@@ -225,20 +267,12 @@ backend_test!(a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_n
 async fn a_stored_hash_asking_for_more_than_the_policy_affords_is_refused_not_computed(
     backend: Backend,
 ) {
-    use sea_orm::ConnectionTrait as _;
-
     let app = spawn_app_with(backend, |s| s.hash_concurrency = Some(1)).await;
     let victim = app.register_user().await;
     let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
     let hostile = "$argon2id$v=19$m=19456,t=4294967295,p=1$c29tZXNhbHQ$\
                    CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE users SET password_hash = $1 WHERE username = $2",
-        [hostile.into(), victim.username.as_str().into()],
-    ))
-    .await
-    .unwrap();
+    plant_hash(&db, &victim.username, hostile).await;
     // Four at once, more than the one hashing worker, so that a computed hash would leave the
     // others waiting too. Each must be answered long before any such hash could end (the client
     // gives up after 20 s).
@@ -266,60 +300,31 @@ backend_test!(a_stored_hash_made_otherwise_than_the_policy_is_rehashed_at_its_ne
 async fn a_stored_hash_made_otherwise_than_the_policy_is_rehashed_at_its_next_login(
     backend: Backend,
 ) {
-    use argon2::password_hash::rand_core::OsRng;
-    use argon2::password_hash::{PasswordHasher as _, SaltString};
-    use argon2::{Algorithm, Argon2, Params, Version};
-    use sea_orm::ConnectionTrait as _;
+    use argon2::Version;
 
-    const POLICY: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
     let app = spawn_app(backend).await;
     let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
-    let stored_of = |username: String| {
-        let db = &db;
-        async move {
-            let row = db
-                .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                    db.get_database_backend(),
-                    "SELECT password_hash FROM users WHERE username = $1",
-                    [username.into()],
-                ))
-                .await
-                .unwrap()
-                .unwrap();
-            row.try_get::<String>("", "password_hash").unwrap()
-        }
-    };
     let cases = [
-        ("weaker", Version::V0x13, 8_192, 1, 1),
-        ("costlier", Version::V0x13, 2 * 19_456, 3, 1),
-        ("more lanes", Version::V0x13, 19_456, 2, 2),
-        ("argon2 1.0", Version::V0x10, 19_456, 2, 1),
+        ("weaker", Version::V0x13, (8_192, 1, 1)),
+        ("costlier", Version::V0x13, (2 * 19_456, 3, 1)),
+        ("more lanes", Version::V0x13, (19_456, 2, 2)),
+        ("argon2 1.0", Version::V0x10, (19_456, 2, 1)),
     ];
-    for (what, version, memory_kib, passes, lanes) in cases {
+    for (what, version, params) in cases {
         let user = app.register_user().await;
-        let params = Params::new(memory_kib, passes, lanes, None).unwrap();
-        let planted = Argon2::new(Algorithm::Argon2id, version, params)
-            .hash_password(user.password.as_bytes(), &SaltString::generate(&mut OsRng))
-            .unwrap()
-            .to_string();
-        assert!(!planted.starts_with(POLICY), "{what}: {planted}");
-        db.execute_raw(sea_orm::Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "UPDATE users SET password_hash = $1 WHERE username = $2",
-            [planted.as_str().into(), user.username.as_str().into()],
-        ))
-        .await
-        .unwrap();
+        let planted = argon2id_hash(version, params, &user.password);
+        assert!(!planted.starts_with(POLICY_HASH_PREFIX), "{what}: {planted}");
+        plant_hash(&db, &user.username, &planted).await;
 
         let wrong = TestUser::new(&user.username, "not the password");
         assert_eq!(app.try_session_login(&wrong).await.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(stored_of(user.username.clone()).await, planted, "{backend:?} {what}");
+        assert_eq!(stored_hash(&db, &user.username).await, planted, "{backend:?} {what}");
 
         assert_eq!(app.try_session_login(&user).await.status(), StatusCode::OK, "{what}");
-        let rehashed = stored_of(user.username.clone()).await;
-        assert!(rehashed.starts_with(POLICY), "{backend:?} {what}: {rehashed}");
+        let rehashed = stored_hash(&db, &user.username).await;
+        assert!(rehashed.starts_with(POLICY_HASH_PREFIX), "{backend:?} {what}: {rehashed}");
         assert_eq!(app.try_session_login(&user).await.status(), StatusCode::OK, "{what}");
-        assert_eq!(stored_of(user.username.clone()).await, rehashed, "{what}: once");
+        assert_eq!(stored_hash(&db, &user.username).await, rehashed, "{what}: once");
     }
     db.close().await.unwrap();
     app.stop().await;
@@ -331,44 +336,19 @@ backend_test!(logins_at_once_on_a_row_made_otherwise_than_the_policy_all_log_in)
 /// row changed under them, as a password change would change it; they must tell the two apart
 /// (the row now holds the same password) rather than refuse a correct password.
 async fn logins_at_once_on_a_row_made_otherwise_than_the_policy_all_log_in(backend: Backend) {
-    use argon2::password_hash::rand_core::OsRng;
-    use argon2::password_hash::{PasswordHasher as _, SaltString};
-    use argon2::{Algorithm, Argon2, Params, Version};
-    use sea_orm::ConnectionTrait as _;
-
     // One hashing worker: every login's check is queued before the first rehash lands, so each
     // checks the planted row.
     let app = spawn_app_with(backend, |s| s.hash_concurrency = Some(1)).await;
     let user = app.register_user().await;
     let db = sea_orm::Database::connect(app.database_url()).await.unwrap();
-    let weak =
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8_192, 1, 1, None).unwrap())
-            .hash_password(user.password.as_bytes(), &SaltString::generate(&mut OsRng))
-            .unwrap()
-            .to_string();
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE users SET password_hash = $1 WHERE username = $2",
-        [weak.as_str().into(), user.username.as_str().into()],
-    ))
-    .await
-    .unwrap();
+    let weak = argon2id_hash(argon2::Version::V0x13, (8_192, 1, 1), &user.password);
+    plant_hash(&db, &user.username, &weak).await;
     let logins = futures::future::join_all((0..2).map(|_| app.try_session_login(&user))).await;
     for login in logins {
         assert_eq!(login.status(), StatusCode::OK, "{backend:?}");
     }
-    let stored = db
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "SELECT password_hash FROM users WHERE username = $1",
-            [user.username.as_str().into()],
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<String>("", "password_hash")
-        .unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{backend:?}: {stored}");
+    let stored = stored_hash(&db, &user.username).await;
+    assert!(stored.starts_with(POLICY_HASH_PREFIX), "{backend:?}: {stored}");
     db.close().await.unwrap();
     app.stop().await;
 }
