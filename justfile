@@ -241,7 +241,9 @@ bench:
 # `just loadtest --help` lists the durations; `just loadtest --database-url
 # postgres://postgres@127.0.0.1:5432/x` runs it on PostgreSQL (in a database of its own).
 # Load test: each scheme's requests/s as a ratio to /livez, /livez beside a bare axum handler,
-# the 64-login storm, resident memory.
+# the 64-login storm, resident memory. As root on a KVM guest with the haltpoll idle driver, idle
+# cores poll up to 200 µs before halting for the run (the setting is put back after it;
+# `--idle-poll-ns 0` leaves it alone): see loadtest/run.py's IdlePolling.
 loadtest *args: setup-loadtest
     cargo build --release --locked -p tokenlab-server
     cargo build --release --locked -p tokenlab-server --example bare_axum

@@ -1000,7 +1000,8 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storm, beside, be
     for number, (r, m, s_, d, b, judged) in enumerate(
             zip(rounds, middleware_rounds, session_rounds, device_rounds, bearer_rounds,
                 judging), 1):
-        shown = f"{pct(round_steal(r))}" + ("" if judged else " (not judged)")
+        # One decimal: a round just over the limit must not read as one at it.
+        shown = f"{100 * round_steal(r):.1f} %" + ("" if judged else " (not judged)")
         out.append(f"| {number} | {rate(r['bare']['rate'])} | {rate(r['livez']['rate'])} | "
                    f"{rate(r['session']['rate'])} | {rate(r['device']['rate'])} | "
                    f"{rate(r['bearer']['rate'])} | {m:.3f} | {s_:.3f} | {d:.3f} | {b:.3f} | "
