@@ -11,12 +11,15 @@ use tokenlab_core::session::SessionPolicy;
 use tokenlab_core::submit::SubmitPolicy;
 use tokenlab_core::{Clock, OffsetClock};
 
+use crate::auth::device::DeviceAuth;
 use crate::auth::password::LoginLimits;
 use crate::auth::revocation::RevokedFamilies;
+use crate::auth::session::SessionAuth;
 use crate::auth::verified_tokens::VerifiedTokens;
 use crate::config::Settings;
 use crate::hasher::PasswordHasher;
 use crate::keys::KeyStore;
+use crate::sessions::copy::Parsed;
 use crate::sessions::{AnySessionStore, CookiePolicy};
 use crate::sqlite_inline::{SqliteFailSafeWrites, SqliteReads};
 
@@ -75,4 +78,8 @@ pub struct Shared {
     pub revoked_families: Arc<RevokedFamilies>,
     /// Access tokens whose signature this instance has checked: see `verified_tokens`.
     pub verified_tokens: Arc<VerifiedTokens>,
+    /// The session and device schemes' copies already parsed, by their text: see
+    /// `sessions::copy::Parsed`.
+    pub session_copies: Arc<Parsed<SessionAuth>>,
+    pub device_copies: Arc<Parsed<DeviceAuth>>,
 }

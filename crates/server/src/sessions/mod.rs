@@ -471,6 +471,8 @@ pub struct DbSessionStore {
     reads: Option<Arc<SqliteReads>>,
     /// On SQLite: `create`'s insert likewise, when the write lock is free.
     db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
+    /// Records' data already loaded, by their text (`copy::LoadedData`).
+    loaded: Arc<copy::LoadedData>,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -499,7 +501,8 @@ impl DbSessionStore {
         reads: Option<Arc<SqliteReads>>,
         db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
     ) -> Self {
-        Self { db, db_fail_safe, secrets, system_clock, reads, db_fail_safe_inline }
+        let loaded = Arc::default();
+        Self { db, db_fail_safe, secrets, system_clock, reads, db_fail_safe_inline, loaded }
     }
 
     /// The row of session `id_hash`: inline on SQLite, through sea-orm when that is not possible.
@@ -641,7 +644,7 @@ impl SessionStore for DbSessionStore {
             return Ok(None);
         };
         let data =
-            copy::load_data(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+            self.loaded.load(data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record { id: *id, data, expiry_date }))
