@@ -159,8 +159,8 @@ impl Application {
             token_policy: settings.token_policy(),
             revoked_families: Arc::default(),
             verified_tokens: Arc::default(),
-            session_copies: Arc::default(),
-            device_copies: Arc::default(),
+            parsed_session_copies: Arc::default(),
+            parsed_device_copies: Arc::default(),
             settings: Arc::new(settings),
         });
         if let Some(clock) = &state.demo_clock {

@@ -1,5 +1,7 @@
-//! What every handler can reach. Everything here is either immutable or shared through the
-//! database; nothing a second server instance would need to agree on lives only in this process.
+//! What every handler can reach. Everything here is immutable, shared through the database, or a
+//! cache that only lags the database (ended logins, keys) or remembers what a pure function gave
+//! for the same input (verified signatures, parsed session copies); nothing a second server
+//! instance would need to agree on lives only in this process.
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use crate::auth::verified_tokens::VerifiedTokens;
 use crate::config::Settings;
 use crate::hasher::PasswordHasher;
 use crate::keys::KeyStore;
-use crate::sessions::copy::Parsed;
+use crate::sessions::copy::ParsedByText;
 use crate::sessions::{AnySessionStore, CookiePolicy};
 use crate::sqlite_inline::{SqliteFailSafeWrites, SqliteReads};
 
@@ -78,8 +80,8 @@ pub struct Shared {
     pub revoked_families: Arc<RevokedFamilies>,
     /// Access tokens whose signature this instance has checked: see `verified_tokens`.
     pub verified_tokens: Arc<VerifiedTokens>,
-    /// The session and device schemes' copies already parsed, by their text: see
-    /// `sessions::copy::Parsed`.
-    pub session_copies: Arc<Parsed<SessionAuth>>,
-    pub device_copies: Arc<Parsed<DeviceAuth>>,
+    /// What the session scheme's copies parsed to, by their text (`sessions::copy`, ADR 36).
+    pub parsed_session_copies: Arc<ParsedByText<SessionAuth>>,
+    /// What the device scheme's copies parsed to, likewise.
+    pub parsed_device_copies: Arc<ParsedByText<DeviceAuth>>,
 }

@@ -45,7 +45,8 @@ pub async fn signed_in(
     session: &Session,
     headers: &HeaderMap,
 ) -> Result<SessionAuth, ApiError> {
-    let Some(auth) = copy::read_parsed(&state.session_copies, session, AUTH_KEY).await? else {
+    let Some(auth) = copy::read_parsed(&state.parsed_session_copies, session, AUTH_KEY).await?
+    else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
     };
     let now = state.clock.now();
@@ -72,7 +73,8 @@ pub async fn signed_in(
 /// Whether this session is signed in and within its timeouts, without touching it: for the DBSC
 /// refresh, which comes exactly when the bound cookie is gone.
 pub async fn still_valid(state: &AppState, session: &Session) -> Result<(), ApiError> {
-    let Some(auth) = copy::read_parsed(&state.session_copies, session, AUTH_KEY).await? else {
+    let Some(auth) = copy::read_parsed(&state.parsed_session_copies, session, AUTH_KEY).await?
+    else {
         return Err(ApiError::refused(Reason::NotLoggedIn, "no session: log in first"));
     };
     auth.times

@@ -12,10 +12,12 @@
 //! A copy written as an object, by a server from before this, is still read.
 //!
 //! Each check reads its scheme's copy, and the same text comes back on every call of a session
-//! until its once-a-minute write-back changes it. [`Parsed`] remembers what a text parsed to, keyed
-//! by the whole text, so a call on a known session clones a struct instead of parsing JSON and
-//! three RFC 3339 times again: a pure function's results, remembered by its input, so no instance
-//! behaves differently for having seen a session before (ADR 36).
+//! until the session is written back (once per write-back step, a minute by default, or at a DBSC
+//! registration or refresh). [`ParsedByText`] remembers what a text parsed to, keyed by the whole
+//! text: the record's data in the database store, and each scheme's copy ([`read_parsed`]), so a
+//! call on a known session clones instead of parsing JSON and three RFC 3339 times again. They are
+//! a pure function's results remembered by its whole input, so no instance behaves differently for
+//! having seen a session before (ADR 36).
 //!
 //! In the stores, [`StoredData`] writes each copy as the JSON it holds rather than as a string of
 //! it, and [`load_data`] reads it back into the string without a tree: a string of JSON inside the
@@ -37,56 +39,52 @@ use crate::error::ApiError;
 /// The keys that hold a copy.
 const KEYS: [&str; 2] = [crate::auth::session::AUTH_KEY, crate::auth::device::AUTH_KEY];
 
-/// The copy under `key`, if the session holds one.
-pub async fn read<T: DeserializeOwned>(
-    session: &Session,
-    key: &str,
-) -> Result<Option<T>, ApiError> {
-    let Some(value) = session.get_value(key).await? else { return Ok(None) };
-    let copy = decode(value).map_err(|err| fault(err, "reading", key))?;
-    Ok(Some(copy))
-}
-
 /// The copy under `key`, if the session holds one, parsed once per text (`parsed`).
 pub async fn read_parsed<T: DeserializeOwned + Clone>(
-    parsed: &Parsed<T>,
+    parsed: &ParsedByText<T>,
     session: &Session,
     key: &str,
 ) -> Result<Option<T>, ApiError> {
     let Some(value) = session.get_value(key).await? else { return Ok(None) };
-    let copy = parsed.decode(value).map_err(|err| fault(err, "reading", key))?;
-    Ok(Some(copy))
+    let copy = match value {
+        Value::String(text) => parsed.get_or_parse(text, |text| serde_json::from_str(text)),
+        // A copy written as an object, by a server from before ADR 34: rare, not remembered.
+        other => serde_json::from_value(other),
+    };
+    Ok(Some(copy.map_err(|err| fault(err, "reading", key))?))
 }
 
-/// Copies of one kind already parsed, by the text they were parsed from.
-pub struct Parsed<T> {
-    by_text: quick_cache::sync::Cache<Box<str>, T>,
+/// What texts parsed to, remembered by the whole text, for texts that are parsed again and again:
+/// a session record's data (`DbSessionStore`), a scheme's copy (`AppState`).
+pub struct ParsedByText<V> {
+    by_text: quick_cache::sync::Cache<String, V>,
 }
 
-impl<T: DeserializeOwned + Clone> Parsed<T> {
-    /// Enough for every session of a busy instance within a minute (a session's copy changes once
-    /// a minute at most); beyond it the least recently used go first, to be parsed again.
-    pub const CAPACITY: usize = 10_000;
+/// About this many texts of each kind (quick_cache's bound is approximate, per shard); the texts
+/// not read again are evicted first. A session's texts change once per write-back step, so this is
+/// enough for every session an instance serves within a minute.
+pub const PARSED_TEXTS: usize = 10_000;
 
-    pub fn new() -> Self {
-        Self { by_text: quick_cache::sync::Cache::new(Self::CAPACITY) }
-    }
-
-    /// [`decode`], remembered: only a copy stored as a string is, as every copy is written now.
-    pub fn decode(&self, value: Value) -> serde_json::Result<T> {
-        let Value::String(text) = value else { return serde_json::from_value(value) };
-        if let Some(copy) = self.by_text.get(text.as_str()) {
-            return Ok(copy);
+impl<V: Clone> ParsedByText<V> {
+    /// What `parse` makes of `text`: remembered from an earlier call with the same text, or parsed
+    /// now and remembered. A text that does not parse is not remembered.
+    pub fn get_or_parse<E>(
+        &self,
+        text: String,
+        parse: impl FnOnce(&str) -> Result<V, E>,
+    ) -> Result<V, E> {
+        if let Some(parsed) = self.by_text.get(text.as_str()) {
+            return Ok(parsed);
         }
-        let copy: T = serde_json::from_str(&text)?;
-        self.by_text.insert(text.into_boxed_str(), copy.clone());
-        Ok(copy)
+        let parsed = parse(&text)?;
+        self.by_text.insert(text, parsed.clone());
+        Ok(parsed)
     }
 }
 
-impl<T: DeserializeOwned + Clone> Default for Parsed<T> {
+impl<V: Clone> Default for ParsedByText<V> {
     fn default() -> Self {
-        Self::new()
+        Self { by_text: quick_cache::sync::Cache::new(PARSED_TEXTS) }
     }
 }
 
@@ -142,35 +140,6 @@ pub fn load_data(json: &str) -> serde_json::Result<HashMap<String, Value>> {
     let data = deserialize_data(&mut deserializer)?;
     deserializer.end()?;
     Ok(data)
-}
-
-/// Records' data already loaded, by the text they were loaded from: the same text comes back on
-/// every call of a session until it is written, at most once a minute (ADR 36). A record's data
-/// cloned from here costs a tenth of parsing it again; see [`Parsed`] for why remembering by the
-/// whole text changes nothing but the cost.
-pub struct LoadedData {
-    by_text: quick_cache::sync::Cache<Box<str>, HashMap<String, Value>>,
-}
-
-impl LoadedData {
-    /// Enough for every session of a busy instance within a minute, as for [`Parsed`].
-    pub const CAPACITY: usize = 10_000;
-
-    /// [`load_data`], remembered.
-    pub fn load(&self, json: String) -> serde_json::Result<HashMap<String, Value>> {
-        if let Some(data) = self.by_text.get(json.as_str()) {
-            return Ok(data);
-        }
-        let data = load_data(&json)?;
-        self.by_text.insert(json.into_boxed_str(), data.clone());
-        Ok(data)
-    }
-}
-
-impl Default for LoadedData {
-    fn default() -> Self {
-        Self { by_text: quick_cache::sync::Cache::new(Self::CAPACITY) }
-    }
 }
 
 /// [`load_data`] as a field's `deserialize_with`.
@@ -239,26 +208,104 @@ mod tests {
     }
 
     #[test]
-    fn a_remembered_copy_is_what_parsing_its_text_gives() {
-        let parsed = Parsed::<Copy>::new();
+    fn a_text_is_parsed_once_and_only_the_very_same_text_is_answered_from_memory() {
+        let parsed = ParsedByText::<Copy>::default();
+        let parses = std::cell::Cell::new(0);
+        let counted = |text: &str| {
+            parses.set(parses.get() + 1);
+            serde_json::from_str::<Copy>(text)
+        };
         let alice = r#"{"user_id":7,"username":"alice"}"#;
-        let bob = r#"{"user_id":8,"username":"bob"}"#;
+        let alicf = r#"{"user_id":8,"username":"alicf"}"#;
+        let broken = r#"{"user_id":9}"#;
+        // (what, text, the parses counted after it, the user it gives)
         let cases = [
-            ("a text seen for the first time", Value::String(alice.into()), Some(7)),
-            ("the same text again, remembered", Value::String(alice.into()), Some(7)),
-            ("another text", Value::String(bob.into()), Some(8)),
-            ("the first again, after another", Value::String(alice.into()), Some(7)),
-            ("an object, as written before", json!({"user_id": 9, "username": "carol"}), Some(9)),
-            ("a text that is no copy", Value::String(r#"{"user_id":7}"#.into()), None),
-            ("the same text again: still no copy", Value::String(r#"{"user_id":7}"#.into()), None),
+            ("a text seen for the first time", alice, 1, Some(7)),
+            ("the same text again", alice, 1, Some(7)),
+            ("as long, differing only near the end", alicf, 2, Some(8)),
+            ("the first again", alice, 2, Some(7)),
+            ("a text that does not parse", broken, 3, None),
+            ("the same again: a failure is not remembered", broken, 4, None),
         ];
-        for (what, stored, user_id) in cases {
-            let fresh = decode::<Copy>(stored.clone()).ok();
-            let remembered = parsed.decode(stored).ok();
-            assert_eq!(remembered, fresh, "{what}");
-            assert_eq!(remembered.map(|copy| copy.user_id), user_id, "{what}");
+        for (what, text, parses_so_far, user_id) in cases {
+            let got = parsed.get_or_parse(text.to_owned(), counted);
+            assert_eq!(got.ok().map(|copy| copy.user_id), user_id, "{what}");
+            assert_eq!(parses.get(), parses_so_far, "{what}");
         }
-        assert_eq!(parsed.by_text.len(), 2, "only the copies stored as text, once each");
+        // What comes back for a remembered text is what was remembered: plant something else.
+        let planted = Copy { user_id: 99, username: "planted".to_owned() };
+        parsed.by_text.insert(alice.to_owned(), planted.clone());
+        assert_eq!(parsed.get_or_parse(alice.to_owned(), counted).ok(), Some(planted));
+    }
+
+    #[test]
+    fn what_a_caller_does_with_a_remembered_record_stays_its_own() {
+        let parsed = ParsedByText::<HashMap<String, Value>>::default();
+        let text = r#"{"owner":{"user_id":7},"session_auth":{"user_id":7,"username":"alice"}}"#;
+        let mut first = parsed.get_or_parse(text.to_owned(), load_data).expect("a record");
+        first.insert("dbsc".to_owned(), json!({"bound": true}));
+        if let Some(Value::Object(owner)) = first.get_mut("owner") {
+            owner.insert("user_id".to_owned(), json!(8));
+        }
+        let again = parsed.get_or_parse(text.to_owned(), load_data).ok();
+        assert_eq!(again, load_data(text).ok());
+    }
+
+    /// The copies derive no `PartialEq`: they are compared as the JSON they serialize to.
+    fn json_of<T: Serialize>(copy: &T) -> Value {
+        serde_json::to_value(copy).expect("serializable")
+    }
+
+    #[tokio::test]
+    async fn every_scheme_copy_reads_back_as_written_whether_parsed_or_remembered() {
+        use crate::auth::device::{DeviceAuth, DeviceFacts};
+        use crate::auth::session::SessionAuth;
+        use tokenlab_core::device::DeviceMode;
+        use tokenlab_core::session::SessionTimes;
+
+        let at = |seconds| time::OffsetDateTime::from_unix_timestamp(seconds).expect("a time");
+        let times = SessionTimes {
+            started_at: at(1_796_370_364),
+            idle_expires_at: at(1_796_372_164),
+            absolute_expires_at: at(1_796_413_564),
+        };
+        let session_auth =
+            SessionAuth { user_id: 1, username: "alice".to_owned(), times, bound: None };
+        let device_auth = |facts| DeviceAuth {
+            user_id: 1,
+            username: "alice".to_owned(),
+            device_pk: 3,
+            device_id: "phone-1".to_owned(),
+            mode: DeviceMode::Hardened,
+            token_digest: "57484f623ef7aab628fe78877cc9d476f06e3993911397b2ddc595682ad03fbd"
+                .to_owned(),
+            times,
+            facts,
+        };
+        let facts = DeviceFacts {
+            name: "phone".to_owned(),
+            created_at: 1_796_370_364,
+            last_seen_at: 1_796_370_364,
+            expires_at: Some(1_801_554_364),
+        };
+        let sessions = ParsedByText::<SessionAuth>::default();
+        let devices = ParsedByText::<DeviceAuth>::default();
+        let session = Session::new(None, std::sync::Arc::new(Unreached), None);
+        for (what, device) in [
+            ("a device copy with its facts", device_auth(Some(facts))),
+            ("a device copy from before the facts", device_auth(None)),
+        ] {
+            write(&session, "session_auth", &session_auth).await.expect("written");
+            write(&session, "device_auth", &device).await.expect("written");
+            for attempt in ["parsed", "remembered"] {
+                let read = read_parsed(&sessions, &session, "session_auth").await;
+                let read = read.ok().flatten().expect("a session copy");
+                assert_eq!(json_of(&read), json_of(&session_auth), "{what}: {attempt}");
+                let read = read_parsed(&devices, &session, "device_auth").await;
+                let read = read.ok().flatten().expect("a device copy");
+                assert_eq!(json_of(&read), json_of(&device), "{what}: {attempt}");
+            }
+        }
     }
 
     #[test]
@@ -315,26 +362,6 @@ mod tests {
     }
 
     #[test]
-    fn a_remembered_record_is_what_loading_its_text_gives() {
-        let loaded = LoadedData::default();
-        let session = r#"{"owner":{"user_id":7},"session_auth":{"user_id":7,"username":"alice"}}"#;
-        let device = r#"{"device_auth":{"user_id":8,"facts":{"name":"phone"}},"owner":{"x":[1]}}"#;
-        let cases = [
-            ("a text seen for the first time", session),
-            ("the same text again, remembered", session),
-            ("another text", device),
-            ("the first again, after another", session),
-            ("not a record", "[]"),
-            ("not a record, again", "[]"),
-        ];
-        for (what, text) in cases {
-            let fresh = load_data(text).ok();
-            assert_eq!(loaded.load(text.to_owned()).ok(), fresh, "{what}");
-        }
-        assert_eq!(loaded.by_text.len(), 2, "only the records that loaded, once each");
-    }
-
-    #[test]
     fn what_is_not_a_json_object_stays_a_string_and_what_is_not_a_record_is_refused() {
         for text in ["not json {", "[1]", "null", "7", r#""x""#, r#"  {"a":1}"#, "{}\n"] {
             let data: HashMap<String, Value> =
@@ -371,7 +398,11 @@ mod tests {
         let copy = Copy { user_id: 7, username: "alice".to_owned() };
         write(&session, "auth", &copy).await.expect("written");
         assert!(matches!(session.get_value("auth").await, Ok(Some(Value::String(_)))));
-        assert_eq!(read::<Copy>(&session, "auth").await.ok().flatten(), Some(copy));
-        assert_eq!(read::<Copy>(&session, "absent").await.ok().flatten(), None);
+        let parsed = ParsedByText::default();
+        for attempt in ["parsed", "remembered"] {
+            let read = read_parsed::<Copy>(&parsed, &session, "auth").await;
+            assert_eq!(read.ok().flatten(), Some(copy.clone()), "{attempt}");
+        }
+        assert_eq!(read_parsed::<Copy>(&parsed, &session, "absent").await.ok().flatten(), None);
     }
 }

@@ -471,8 +471,8 @@ pub struct DbSessionStore {
     reads: Option<Arc<SqliteReads>>,
     /// On SQLite: `create`'s insert likewise, when the write lock is free.
     db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
-    /// Records' data already loaded, by their text (`copy::LoadedData`).
-    loaded: Arc<copy::LoadedData>,
+    /// What records' data texts parsed to, by their text (`copy::ParsedByText`, ADR 36).
+    parsed_records: Arc<copy::ParsedByText<std::collections::HashMap<String, serde_json::Value>>>,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -501,8 +501,8 @@ impl DbSessionStore {
         reads: Option<Arc<SqliteReads>>,
         db_fail_safe_inline: Option<Arc<SqliteFailSafeWrites>>,
     ) -> Self {
-        let loaded = Arc::default();
-        Self { db, db_fail_safe, secrets, system_clock, reads, db_fail_safe_inline, loaded }
+        let parsed_records = Arc::default();
+        Self { db, db_fail_safe, secrets, system_clock, reads, db_fail_safe_inline, parsed_records }
     }
 
     /// The row of session `id_hash`: inline on SQLite, through sea-orm when that is not possible.
@@ -643,8 +643,10 @@ impl SessionStore for DbSessionStore {
         let Some((data, expires_at)) = self.find(storage_hash(&id.to_string())).await? else {
             return Ok(None);
         };
-        let data =
-            self.loaded.load(data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let data = self
+            .parsed_records
+            .get_or_parse(data, copy::load_data)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires_at)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record { id: *id, data, expiry_date }))
