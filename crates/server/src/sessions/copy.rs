@@ -134,7 +134,8 @@ impl Serialize for StoredData<'_> {
 }
 
 /// A session record's data as [`StoredData`] wrote it, or as an earlier server did (a copy as a
-/// string of JSON, or as an object): each copy comes back as the string of JSON `read` expects.
+/// string of JSON, or as an object): each copy comes back as the string of JSON that
+/// [`read_parsed`] expects.
 pub fn load_data(json: &str) -> serde_json::Result<HashMap<String, Value>> {
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let data = deserialize_data(&mut deserializer)?;
