@@ -49,7 +49,7 @@ pub async fn read_parsed<T: DeserializeOwned + Clone>(
     let copy = match value {
         Value::String(text) => parsed.get_or_parse(text, |text| serde_json::from_str(text)),
         // A copy written as an object, by a server from before ADR 34: rare, not remembered.
-        other => serde_json::from_value(other),
+        other => decode(other),
     };
     Ok(Some(copy.map_err(|err| fault(err, "reading", key))?))
 }
@@ -63,7 +63,7 @@ pub struct ParsedByText<V> {
 /// About this many texts of each kind (quick_cache's bound is approximate, per shard); the texts
 /// not read again are evicted first. A session's texts change once per write-back step, so this is
 /// enough for every session an instance serves within a minute.
-pub const PARSED_TEXTS: usize = 10_000;
+const PARSED_TEXTS: usize = 10_000;
 
 impl<V: Clone> ParsedByText<V> {
     /// What `parse` makes of `text`: remembered from an earlier call with the same text, or parsed
