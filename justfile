@@ -249,6 +249,35 @@ loadtest *args: setup-loadtest
     cargo build --release --locked -p tokenlab-server --example bare_axum
     python3 loadtest/run.py --bin "{{target_dir}}/release/tokenlab" --bin-bare "{{target_dir}}/release/examples/bare_axum" {{args}}
 
+# What the working tree's change does to each endpoint's requests/s, against REV (default HEAD):
+# both builds alternated in one run (loadtest/ab.py), B ÷ A per round and the median. Two
+# `just loadtest` runs minutes apart differ by more than most changes do. REV is built in a git
+# worktree under the target directory, sharing the working tree's dependencies;
+# `just loadtest-ab HEAD` with no change is an A/A run, the measurement's own noise.
+# `just loadtest-ab main~1 --rounds 20 --endpoints session,device`; `--help` lists the rest.
+loadtest-ab rev="HEAD" *args: setup-loadtest
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ab="{{target_dir}}/ab"
+    commit=$(git rev-parse --verify "{{rev}}^{commit}")
+    short=$(git rev-parse --short "$commit")
+    mkdir -p "$ab"
+    if [ -d "$ab/worktree" ]; then
+        git -C "$ab/worktree" checkout --quiet --detach "$commit"
+    else
+        git worktree prune
+        git worktree add --quiet --detach "$ab/worktree" "$commit"
+    fi
+    echo "==> building A: $short"
+    (cd "$ab/worktree" && CARGO_TARGET_DIR="{{target_dir}}" cargo build --release --locked -p tokenlab-server)
+    cp "{{target_dir}}/release/tokenlab" "$ab/tokenlab-a"
+    echo "==> building B: the working tree"
+    CARGO_TARGET_DIR="{{target_dir}}" cargo build --release --locked -p tokenlab-server
+    head=$(git rev-parse --short HEAD)
+    if [ -n "$(git status --porcelain --untracked-files=no)" ]; then head="$head with uncommitted changes"; fi
+    python3 loadtest/ab.py --a "$ab/tokenlab-a" --b "{{target_dir}}/release/tokenlab" \
+        --label-a "$short" --label-b "the working tree, $head" --out "$ab/report.md" {{args}}
+
 # The load generator of `just loadtest`: Debian's wrk.
 setup-loadtest:
     #!/usr/bin/env bash
