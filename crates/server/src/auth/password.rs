@@ -8,10 +8,10 @@
 //!    one transaction of a statement per bucket), so concurrent guesses on any number of instances
 //!    cannot all pass a limit — checks in progress count against it;
 //! 4. the password, checked the same way whether or not the user exists;
-//! 5. the outcome settles the reservations in one transaction: a failure is counted in every bucket,
-//!    a success in none (and clears the account-and-client bucket), so a correct password is never refused
-//!    because of other correct logins, and a client's failures never lock out another client
-//!    until the account-wide ceiling is reached.
+//! 5. the outcome settles the reservations in one transaction: a failure is counted in every
+//!    bucket, a success in none (and clears the account-and-client bucket), so a correct password
+//!    is never refused because of other correct logins, and a client's failures never lock out
+//!    another client until the account-wide ceiling is reached.
 
 use std::net::IpAddr;
 
