@@ -252,7 +252,9 @@ loadtest *args: setup-loadtest
 # What the working tree's change does to each endpoint's requests/s, against REV (default HEAD):
 # both builds alternated in one run (loadtest/ab.py), B ÷ A per round and the median. Two
 # `just loadtest` runs minutes apart differ by more than most changes do. REV is built in a git
-# worktree under the target directory, sharing the working tree's dependencies;
+# worktree with a target directory of its own (the first run builds its dependencies too): cargo
+# names a workspace crate's build by the crate, not by its folder, so two checkouts sharing one
+# target directory would take each other's builds as up to date, and B could silently be A.
 # `just loadtest-ab HEAD` with no change is an A/A run, the measurement's own noise.
 # `just loadtest-ab main~1 --rounds 20 --endpoints session,device`; `--help` lists the rest.
 loadtest-ab rev="HEAD" *args: setup-loadtest
@@ -269,10 +271,10 @@ loadtest-ab rev="HEAD" *args: setup-loadtest
         git worktree add --quiet --detach "$ab/worktree" "$commit"
     fi
     echo "==> building A: $short"
-    (cd "$ab/worktree" && CARGO_TARGET_DIR="{{target_dir}}" cargo build --release --locked -p tokenlab-server)
-    cp "{{target_dir}}/release/tokenlab" "$ab/tokenlab-a"
+    (cd "$ab/worktree" && CARGO_TARGET_DIR="$ab/target" cargo build --release --locked -p tokenlab-server)
+    cp "$ab/target/release/tokenlab" "$ab/tokenlab-a"
     echo "==> building B: the working tree"
-    CARGO_TARGET_DIR="{{target_dir}}" cargo build --release --locked -p tokenlab-server
+    cargo build --release --locked -p tokenlab-server
     head=$(git rev-parse --short HEAD)
     if [ -n "$(git status --porcelain --untracked-files=no)" ]; then head="$head with uncommitted changes"; fi
     python3 loadtest/ab.py --a "$ab/tokenlab-a" --b "{{target_dir}}/release/tokenlab" \
