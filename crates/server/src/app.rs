@@ -33,9 +33,7 @@ use crate::state::{AppState, DemoClock, Shared};
 use crate::keys::KeyStore;
 use crate::keys::files::KeyDirectory;
 use crate::middleware::AroundLayer;
-use crate::observe::CLIENT_REQUEST_ID;
-
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::observe::{CLIENT_REQUEST_ID, REQUEST_ID};
 
 /// The demo account every fresh lab has, so a learner can start without registering.
 pub const DEMO_USERNAME: &str = "alice";

@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::HeaderName;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse as _, Response};
 use sea_orm::DatabaseConnection;
@@ -72,6 +73,9 @@ fn reject_cross_site(
     })
 }
 
+/// Named once: a name given as text is parsed on every lookup.
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// The client's IP address, through a configured proxy's `X-Forwarded-For` only.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
@@ -85,7 +89,7 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .ok_or_else(|| ApiError::internal("the server was started without connection info"))?;
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let forwarded = parts.headers.get(&FORWARDED_FOR).and_then(|v| v.to_str().ok());
         Ok(ClientIp(client_ip(peer, forwarded, state.settings.trusted_proxies())))
     }
 }
