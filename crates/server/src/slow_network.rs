@@ -6,22 +6,26 @@
 
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 
 use crate::state::AppState;
 
-pub const DELAY_HEADER: &str = "x-demo-delay-ms";
+/// By its `HeaderName`: every device call asks for it, and a name given as text is parsed on every
+/// lookup (#14).
+static DELAY_HEADER: HeaderName = HeaderName::from_static("x-demo-delay-ms");
 const MAX_DELAY_MS: u64 = 10_000;
 
 /// The delay this request asked for, if the demo profile honours one (at most 10 s).
 pub fn requested(state: &AppState, headers: &HeaderMap) -> Option<Duration> {
     state.demo_clock.as_ref()?;
-    let ms: u64 = headers.get(DELAY_HEADER)?.to_str().ok()?.parse().ok()?;
+    let ms: u64 = headers.get(&DELAY_HEADER)?.to_str().ok()?.parse().ok()?;
     (ms > 0).then(|| Duration::from_millis(ms.min(MAX_DELAY_MS)))
 }
 
 pub async fn hold(delay: Option<Duration>) {
     if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
+        // Boxed: a timer inline would enlarge the future of every call that may be held, though
+        // only the lab's demonstrations are (#14).
+        Box::pin(tokio::time::sleep(delay)).await;
     }
 }
