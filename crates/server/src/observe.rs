@@ -96,21 +96,6 @@ fn cookie_names<'a>(cookies: impl Iterator<Item = Cookie<'a>>) -> String {
         .join(",")
 }
 
-/// `check` run inside `span`: what `#[tracing::instrument]` does, for the checks every
-/// authenticated request makes (`session.check`, `device.authenticate`, `bearer.check`).
-///
-/// The attribute awaits the function's body at one of two points, in the span when it is enabled
-/// and bare when not, and the compiler lays the body's state out once for each: a device call's
-/// check future was twice its size, and each request moves its futures several times (#14's
-/// device-call profile). One `Instrumented` is awaited either way; a disabled span costs it a
-/// branch per poll.
-pub fn checked_in_span<F: Future>(
-    span: tracing::Span,
-    check: F,
-) -> tracing::instrument::Instrumented<F> {
-    tracing::Instrument::instrument(check, span)
-}
-
 /// Log fields as `name=value`: the text tracing-subscriber's `DefaultFields` writes to a file,
 /// without its styling. `DefaultFields` runs every field name through a terminal style even with
 /// colours off, and writes each piece into the span's record apart, which grows it piece by

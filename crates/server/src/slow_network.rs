@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderName};
 
 use crate::state::AppState;
 
-/// By its `HeaderName`: every device call asks for it, and a name given as text is parsed on every
-/// lookup (#14).
+/// By its `HeaderName`: in the demo profile every `/device/me` call asks for it, and a name given
+/// as text is parsed on every lookup (#14).
 static DELAY_HEADER: HeaderName = HeaderName::from_static("x-demo-delay-ms");
 const MAX_DELAY_MS: u64 = 10_000;
 

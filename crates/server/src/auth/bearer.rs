@@ -322,19 +322,8 @@ pub(crate) fn invalid_token(reason: Reason, description: &str) -> ApiError {
 
 /// Verifies an access token: [`verify_signed_claims`], and that its login was not ended (from the
 /// revoked-families cache, without a database statement).
-pub fn bearer_claims(
-    state: &AppState,
-    headers: &HeaderMap,
-    target: Target<'_>,
-) -> impl Future<Output = Result<AccessClaims, ApiError>> {
-    // Instrumented by hand: see `crate::observe::checked_in_span`.
-    crate::observe::checked_in_span(
-        tracing::debug_span!("bearer.check"),
-        check_bearer_claims(state, headers, target),
-    )
-}
-
-async fn check_bearer_claims(
+#[tracing::instrument(name = "bearer.check", level = "debug", skip_all)]
+pub async fn bearer_claims(
     state: &AppState,
     headers: &HeaderMap,
     target: Target<'_>,

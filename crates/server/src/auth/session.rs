@@ -39,19 +39,8 @@ pub struct SessionAuth {
 ///
 /// A session the browser bound to a key (DBSC) also needs its short-lived bound cookie
 /// (`auth::dbsc::check_bound_cookie`).
-pub fn signed_in(
-    state: &AppState,
-    session: &Session,
-    headers: &HeaderMap,
-) -> impl Future<Output = Result<SessionAuth, ApiError>> {
-    // Instrumented by hand: see `crate::observe::checked_in_span`.
-    crate::observe::checked_in_span(
-        tracing::debug_span!("session.check"),
-        check_signed_in(state, session, headers),
-    )
-}
-
-async fn check_signed_in(
+#[tracing::instrument(name = "session.check", level = "debug", skip_all)]
+pub async fn signed_in(
     state: &AppState,
     session: &Session,
     headers: &HeaderMap,
