@@ -87,12 +87,13 @@ impl Application {
         let db = crate::db::connect_and_migrate(&settings.database_url, pool).await?;
         let db_fail_safe = crate::db::connect_fail_safe(&settings.database_url, pool, &db).await?;
         let sqlite_file = crate::db::sqlite_file_path(&settings.database_url);
-        let sqlite_reads = sqlite_file
-            .as_deref()
-            .map(|path| Arc::new(crate::sqlite_inline::SqliteReads::new(path)));
         let db_fail_safe_inline = sqlite_file.as_deref().map(|path| {
             Arc::new(crate::sqlite_inline::SqliteFailSafeWrites::new(path, db_fail_safe.clone()))
         });
+        // On the writes' connections: a login's reads then find the pages its writes just left.
+        let sqlite_reads = db_fail_safe_inline
+            .as_deref()
+            .map(|writes| Arc::new(crate::sqlite_inline::SqliteReads::sharing(writes)));
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|source| StartError::Bind { addr: settings.bind, source })?;

@@ -16,8 +16,12 @@
 //!   transaction committed before its statement began — a logout committed through sqlx is seen
 //!   by the next read here;
 //! - a read that cannot proceed at once (`SQLITE_BUSY`, e.g. while the WAL is being recovered)
-//!   gives up after [`BUSY_WAIT`] and the caller falls back to sqlx, so an executor thread is never
-//!   held for long;
+//!   gives up at once and the caller falls back to sqlx, so an executor thread is never held;
+//! - reads and writes take turns on the same connections: a connection that begins a transaction
+//!   after another connection's commit drops every page it had cached, so a read on a connection
+//!   of its own re-read each page after every write of a login (from the WAL, a system call a
+//!   page), where the connection that just wrote still holds them. In login storms on one core,
+//!   a login's CPU on tokio's thread fell by 2–19 % (median 7 %, ADR 33);
 //! - a write here is one statement in autocommit, committed `synchronous=NORMAL` like the
 //!   fail-safe pool's (ADR 33): appended to the WAL, not flushed. It does not wait for the write
 //!   lock: held elsewhere, the statement fails at once having changed nothing (SQLite rolls back
@@ -31,15 +35,13 @@
 //!   write that is not fail-safe, stay on sea-orm.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection};
 
-/// How long a read waits for a lock before the caller takes the sqlx path instead.
-const BUSY_WAIT: Duration = Duration::from_millis(20);
 /// Connections kept for reuse: one per executor thread is all that can be in use at once.
 const KEEP: usize = 8;
 /// Inline commits between two checkpoints asked of the fail-safe pool. A login commits four, of a
@@ -121,15 +123,17 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-/// Read-only connections to the server's SQLite file, opened on demand and kept for reuse.
+/// Reads on the connections of the fail-safe writes ([`SqliteReads::sharing`]).
 #[derive(Debug)]
 pub struct SqliteReads {
-    connections: Connections,
+    connections: Arc<Connections>,
 }
 
 impl SqliteReads {
-    pub fn new(path: &Path) -> Self {
-        Self { connections: Connections::new(path, open_for_reads) }
+    /// Reads that take turns with `writes` on its connections (see the module comment: a
+    /// connection keeps the pages cached that its own commits wrote, not another's).
+    pub fn sharing(writes: &SqliteFailSafeWrites) -> Self {
+        Self { connections: Arc::clone(&writes.connections) }
     }
 
     /// The row of the session whose id hashes to `id_hash`, if any.
@@ -151,11 +155,11 @@ impl SqliteReads {
     }
 }
 
-/// Read-write connections to the server's SQLite file for the fail-safe writes (ADR 33), opened
-/// on demand and kept for reuse.
+/// Read-write connections to the server's SQLite file for the fail-safe writes (ADR 33) and the
+/// reads that stand alone ([`SqliteReads`]), opened on demand and kept for reuse.
 #[derive(Debug)]
 pub struct SqliteFailSafeWrites {
-    connections: Connections,
+    connections: Arc<Connections>,
     /// Where the checkpoints are asked for: the fail-safe pool, whose thread may wait for the disk.
     checkpoints: DatabaseConnection,
     commits: AtomicU32,
@@ -169,7 +173,7 @@ impl SqliteFailSafeWrites {
     /// `checkpoints`: the fail-safe pool on the same file, which runs the checkpoints.
     pub fn new(path: &Path, checkpoints: DatabaseConnection) -> Self {
         Self {
-            connections: Connections::new(path, open_for_fail_safe_writes),
+            connections: Arc::new(Connections::new(path, open_for_fail_safe_writes)),
             checkpoints,
             commits: AtomicU32::new(0),
             failing: AtomicU32::new(0),
@@ -240,22 +244,14 @@ async fn checkpoint(pool: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     Ok(())
 }
 
-fn open_for_reads(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    connection.busy_timeout(BUSY_WAIT)?;
-    Ok(connection)
-}
-
 fn open_for_fail_safe_writes(path: &Path) -> rusqlite::Result<Connection> {
     // Never creates the file: the server's pools made it and ran the migrations.
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // The write lock is taken at once or not at all (see the module comment).
+    // The write lock is taken at once or not at all, and a read that would wait gives up too
+    // (see the module comment).
     connection.busy_timeout(Duration::ZERO)?;
     // What sqlx sets on its connections, and the fail-safe pool's durability (ADR 33).
     connection.pragma_update(None, "foreign_keys", true)?;
@@ -341,34 +337,48 @@ mod tests {
         (dir, path)
     }
 
-    #[test]
-    fn finds_a_row_and_reports_a_missing_one() {
+    /// A connection of its own, as another request's or the pool's would be.
+    fn other_connection(path: &Path) -> Connection {
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+    }
+
+    /// Inline reads and writes whose checkpoints go to a pool on another database: no connection
+    /// to `path` is open until a statement needs one.
+    async fn reads_on(path: &Path) -> (SqliteFailSafeWrites, SqliteReads) {
+        let checkpoints = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let writes = SqliteFailSafeWrites::new(path, checkpoints);
+        let reads = SqliteReads::sharing(&writes);
+        (writes, reads)
+    }
+
+    #[tokio::test]
+    async fn finds_a_row_and_reports_a_missing_one() {
         let (_dir, path) = database_with_one_session();
-        let reads = SqliteReads::new(&path);
+        let (_writes, reads) = reads_on(&path).await;
         let row = reads.session("known").unwrap().unwrap();
         assert_eq!((row.data.as_str(), row.expires_at), ("{\"a\":1}", 42));
         assert!(reads.session("unknown").unwrap().is_none());
     }
 
-    #[test]
-    fn sees_a_delete_committed_by_another_connection() {
+    #[tokio::test]
+    async fn sees_a_delete_committed_by_another_connection() {
         let (_dir, path) = database_with_one_session();
-        let reads = SqliteReads::new(&path);
+        let (_writes, reads) = reads_on(&path).await;
         assert!(reads.session("known").unwrap().is_some());
         // The reused, idle read connection must not serve an old snapshot after a logout.
         Connection::open(&path).unwrap().execute("DELETE FROM sessions", []).unwrap();
         assert!(reads.session("known").unwrap().is_none());
     }
 
-    #[test]
-    fn numbered_placeholders_bind_in_order_as_sqlx_binds_them() {
+    #[tokio::test]
+    async fn numbered_placeholders_bind_in_order_as_sqlx_binds_them() {
         // The login's throttle read is one SQL text for sqlx and for this module.
         let (_dir, path) = database_with_one_session();
         Connection::open(&path)
             .unwrap()
             .execute("INSERT INTO sessions VALUES ('other', '{}', 7)", [])
             .unwrap();
-        let reads = SqliteReads::new(&path);
+        let (_writes, reads) = reads_on(&path).await;
         let sql = "SELECT id_hash, expires_at FROM sessions WHERE id_hash IN ($1, $2, $3) \
                    ORDER BY expires_at";
         let keys = ["missing", "known", "other"];
@@ -380,26 +390,41 @@ mod tests {
         assert_eq!(rows, [("other".to_owned(), 7), ("known".to_owned(), 42)]);
     }
 
-    #[test]
-    fn a_locked_database_is_an_error_soon_not_a_wait() {
+    #[tokio::test]
+    async fn a_locked_database_is_an_error_at_once_not_a_wait() {
         let (_dir, path) = database_with_one_session();
+        let (_writes, reads) = reads_on(&path).await;
         let locker = Connection::open(&path).unwrap();
         // An exclusive lock in WAL mode shuts readers out too (as a rollback-journal recovery
         // would): the read must give up, leaving the caller to take the pool's path.
         locker.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;").unwrap();
         locker.execute("UPDATE sessions SET expires_at = 43", []).unwrap();
         locker.execute_batch("COMMIT;").unwrap();
-        let reads = SqliteReads::new(&path);
         let error = reads.session("known").unwrap_err();
         assert_eq!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy), "{error}");
     }
 
-    #[test]
-    fn a_missing_file_is_an_error_not_a_new_database() {
+    #[tokio::test]
+    async fn a_missing_file_is_an_error_not_a_new_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.db");
-        assert!(SqliteReads::new(&path).session("known").is_err());
-        assert!(!path.exists(), "a read-only open must never create the file");
+        let (writes, reads) = reads_on(&path).await;
+        assert!(reads.session("known").is_err());
+        assert!(writes.execute("DELETE FROM sessions", []).is_err());
+        assert!(!path.exists(), "the connections must never create the file");
+    }
+
+    #[tokio::test]
+    async fn a_read_takes_the_connection_the_last_write_left() {
+        let (_dir, path) = database_with_one_session();
+        let (writes, reads) = reads_on(&path).await;
+        let update = "UPDATE sessions SET expires_at = 45 WHERE id_hash = ?1";
+        assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), Some(1));
+        assert_eq!(reads.session("known").unwrap().map(|row| row.expires_at), Some(45));
+        // `total_changes()` counts the rows this connection changed since it was opened: the read
+        // ran where the write did, and finds the pages that write left in the connection's cache.
+        let changed_here = reads.rows("SELECT total_changes()", [], |row| row.get::<_, i64>(0));
+        assert_eq!(changed_here.unwrap(), [1], "the read took a connection of its own");
     }
 
     async fn fail_safe_writes_on(path: &Path) -> SqliteFailSafeWrites {
@@ -416,7 +441,8 @@ mod tests {
     }
 
     fn expiry_of_known(path: &Path) -> i64 {
-        SqliteReads::new(path).session("known").unwrap().unwrap().expires_at
+        let sql = "SELECT expires_at FROM sessions WHERE id_hash = 'known'";
+        other_connection(path).query_row(sql, [], |row| row.get(0)).unwrap()
     }
 
     #[tokio::test]
@@ -460,7 +486,9 @@ mod tests {
         let writes = fail_safe_writes_on(&path).await;
         let insert = "INSERT INTO sessions VALUES ('new', '{}', 1), ('known', '{}', 2)";
         assert_eq!(try_inline_write(Some(&writes), |w| w.execute(insert, [])), None);
-        assert!(SqliteReads::new(&path).session("new").unwrap().is_none());
+        let sql = "SELECT COUNT(*) FROM sessions WHERE id_hash = 'new'";
+        let new: i64 = other_connection(&path).query_row(sql, [], |row| row.get(0)).unwrap();
+        assert_eq!(new, 0);
         assert_eq!(expiry_of_known(&path), 42);
     }
 

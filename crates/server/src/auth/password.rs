@@ -704,7 +704,7 @@ mod tests {
         assert_eq!(through_sqlx().await, 0);
         let sql =
             "SELECT key, attempts, pending, window_started_at FROM login_throttle ORDER BY key";
-        let rows = SqliteReads::new(&path)
+        let rows = SqliteReads::sharing(&writes)
             .rows(sql, [], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get(2)?, row.get(3)?))
             })
