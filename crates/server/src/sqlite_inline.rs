@@ -21,7 +21,7 @@
 //!   after another connection's commit drops every page it had cached, so a read on a connection
 //!   of its own re-read each page after every write of a login (from the WAL, a system call a
 //!   page), where the connection that just wrote still holds them. In login storms on one core,
-//!   a login's CPU on tokio's thread fell by 2–19 % (median 7 %, ADR 33);
+//!   a login's CPU on tokio's thread fell by about 7 % (ADR 33);
 //! - a write here is one statement in autocommit, committed `synchronous=NORMAL` like the
 //!   fail-safe pool's (ADR 33): appended to the WAL, not flushed. It does not wait for the write
 //!   lock: held elsewhere, the statement fails at once having changed nothing (SQLite rolls back
