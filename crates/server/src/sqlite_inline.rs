@@ -19,9 +19,10 @@
 //!   gives up at once and the caller falls back to sqlx, so an executor thread is never held;
 //! - reads and writes take turns on the same connections: a connection that begins a transaction
 //!   after another connection's commit drops every page it had cached, so a read on a connection
-//!   of its own re-read each page after every write of a login (from the WAL, a system call a
-//!   page), where the connection that just wrote still holds them. In login storms on one core,
-//!   a login's CPU on tokio's thread fell by about 7 % (ADR 33);
+//!   of its own re-read each page after every write of a login (from the WAL or the file, a
+//!   system call a page), where the connection that just wrote still holds them. In
+//!   login storms on one core, a login's CPU on tokio's thread fell by 7 % (the median of six
+//!   pairs, ADR 33);
 //! - a write here is one statement in autocommit, committed `synchronous=NORMAL` like the
 //!   fail-safe pool's (ADR 33): appended to the WAL, not flushed. It does not wait for the write
 //!   lock: held elsewhere, the statement fails at once having changed nothing (SQLite rolls back
@@ -144,14 +145,22 @@ impl SqliteReads {
         Ok(rows.pop())
     }
 
-    /// Every row `sql` selects with `params`, each as `map` reads it.
+    /// Every row `sql` selects with `params`, each as `map` reads it. A statement that could
+    /// write is refused (`InvalidQuery`) before it runs: the connections can write, and a write
+    /// here would escape the fail-safe writes' rules (the checkpoint count, the give-up counter).
     pub fn rows<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.connections.rows(sql, params, map)
+        self.connections.with(|connection| {
+            let mut statement = connection.prepare_cached(sql)?;
+            if !statement.readonly() {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            statement.query_map(params, map)?.collect()
+        })
     }
 }
 
@@ -365,7 +374,7 @@ mod tests {
         let (_dir, path) = database_with_one_session();
         let (_writes, reads) = reads_on(&path).await;
         assert!(reads.session("known").unwrap().is_some());
-        // The reused, idle read connection must not serve an old snapshot after a logout.
+        // The reused, idle shared connection must not serve an old snapshot after a logout.
         Connection::open(&path).unwrap().execute("DELETE FROM sessions", []).unwrap();
         assert!(reads.session("known").unwrap().is_none());
     }
@@ -393,7 +402,7 @@ mod tests {
     #[tokio::test]
     async fn a_locked_database_is_an_error_at_once_not_a_wait() {
         let (_dir, path) = database_with_one_session();
-        let (_writes, reads) = reads_on(&path).await;
+        let (writes, reads) = reads_on(&path).await;
         let locker = Connection::open(&path).unwrap();
         // An exclusive lock in WAL mode shuts readers out too (as a rollback-journal recovery
         // would): the read must give up, leaving the caller to take the pool's path.
@@ -402,6 +411,19 @@ mod tests {
         locker.execute_batch("COMMIT;").unwrap();
         let error = reads.session("known").unwrap_err();
         assert_eq!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy), "{error}");
+        // At once: the shared connections wait for no lock (rusqlite's own default is 5 s).
+        drop(locker);
+        assert_eq!(pragma(&writes, "busy_timeout"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_could_write_is_refused_before_it_runs() {
+        let (_dir, path) = database_with_one_session();
+        let (_writes, reads) = reads_on(&path).await;
+        let delete = "DELETE FROM sessions RETURNING id_hash";
+        let error = reads.rows(delete, [], |row| row.get::<_, String>(0)).unwrap_err();
+        assert!(matches!(error, rusqlite::Error::InvalidQuery), "{error}");
+        assert_eq!(expiry_of_known(&path), 42);
     }
 
     #[tokio::test]
@@ -418,13 +440,17 @@ mod tests {
     async fn a_read_takes_the_connection_the_last_write_left() {
         let (_dir, path) = database_with_one_session();
         let (writes, reads) = reads_on(&path).await;
+        // Two connections idle already: the read must take the one the write gave back last.
+        for _ in 0..2 {
+            writes.connections.give_back(open_for_fail_safe_writes(&path).unwrap());
+        }
         let update = "UPDATE sessions SET expires_at = 45 WHERE id_hash = ?1";
         assert_eq!(try_inline_write(Some(&writes), |w| w.execute(update, ["known"])), Some(1));
-        assert_eq!(reads.session("known").unwrap().map(|row| row.expires_at), Some(45));
         // `total_changes()` counts the rows this connection changed since it was opened: the read
         // ran where the write did, and finds the pages that write left in the connection's cache.
         let changed_here = reads.rows("SELECT total_changes()", [], |row| row.get::<_, i64>(0));
-        assert_eq!(changed_here.unwrap(), [1], "the read took a connection of its own");
+        assert_eq!(changed_here.unwrap(), [1], "the read took another connection");
+        assert_eq!(reads.session("known").unwrap().map(|row| row.expires_at), Some(45));
     }
 
     async fn fail_safe_writes_on(path: &Path) -> SqliteFailSafeWrites {
