@@ -154,13 +154,7 @@ impl SqliteReads {
         params: impl rusqlite::Params,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.connections.with(|connection| {
-            let mut statement = connection.prepare_cached(sql)?;
-            if !statement.readonly() {
-                return Err(rusqlite::Error::InvalidQuery);
-            }
-            statement.query_map(params, map)?.collect()
-        })
+        self.connections.rows(sql, params, map, Writing::Refused)
     }
 }
 
@@ -182,7 +176,7 @@ impl SqliteFailSafeWrites {
     /// `checkpoints`: the fail-safe pool on the same file, which runs the checkpoints.
     pub fn new(path: &Path, checkpoints: DatabaseConnection) -> Self {
         Self {
-            connections: Arc::new(Connections::new(path, open_for_fail_safe_writes)),
+            connections: Arc::new(Connections::new(path)),
             checkpoints,
             commits: AtomicU32::new(0),
             failing: AtomicU32::new(0),
@@ -213,7 +207,7 @@ impl SqliteFailSafeWrites {
         params: impl rusqlite::Params,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.connections.rows(sql, params, map)
+        self.connections.rows(sql, params, map, Writing::Allowed)
     }
 
     /// Counts an inline commit, and every [`CHECKPOINT_EVERY`] of them has the fail-safe pool
@@ -270,17 +264,23 @@ fn open_for_fail_safe_writes(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-/// Connections of one kind, opened on demand and kept for reuse.
+/// Whether a statement run through [`Connections::rows`] may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writing {
+    Allowed,
+    Refused,
+}
+
+/// The inline connections ([`open_for_fail_safe_writes`]), opened on demand and kept for reuse.
 #[derive(Debug)]
 struct Connections {
     path: PathBuf,
-    open: fn(&Path) -> rusqlite::Result<Connection>,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Connections {
-    fn new(path: &Path, open: fn(&Path) -> rusqlite::Result<Connection>) -> Self {
-        Self { path: path.to_owned(), open, idle: Mutex::new(Vec::new()) }
+    fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), idle: Mutex::new(Vec::new()) }
     }
 
     fn with<T>(
@@ -289,7 +289,7 @@ impl Connections {
     ) -> rusqlite::Result<T> {
         let connection = match self.take() {
             Some(connection) => connection,
-            None => (self.open)(&self.path)?,
+            None => open_for_fail_safe_writes(&self.path)?,
         };
         let result = work(&connection);
         // A connection whose statement failed is dropped rather than reused: it may be the file
@@ -301,17 +301,21 @@ impl Connections {
         result
     }
 
-    /// Every row `sql` returns with `params`, each as `map` reads it, run to the end.
+    /// Every row `sql` returns with `params`, each as `map` reads it, run to the end. With
+    /// [`Writing::Refused`], a statement that could write fails (`InvalidQuery`) before it runs.
     fn rows<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        writing: Writing,
     ) -> rusqlite::Result<Vec<T>> {
         self.with(|connection| {
-            connection
-                .prepare_cached(sql)
-                .and_then(|mut statement| statement.query_map(params, map)?.collect())
+            let mut statement = connection.prepare_cached(sql)?;
+            if writing == Writing::Refused && !statement.readonly() {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            statement.query_map(params, map)?.collect()
         })
     }
 
