@@ -201,10 +201,10 @@ impl IntoResponse for ApiError {
 pub struct JsonErrors;
 
 impl crate::middleware::Around for JsonErrors {
-    fn around(
+    fn around<S: crate::middleware::NextService>(
         &self,
         request: axum::extract::Request,
-        next: crate::middleware::Next<'_>,
+        next: crate::middleware::Next<'_, S>,
     ) -> crate::middleware::Answer {
         let answer = next.run(request);
         Box::pin(async move { json_errors(answer.await).await })

@@ -33,14 +33,14 @@ impl CrossSiteGuard {
 }
 
 impl crate::middleware::Around for CrossSiteGuard {
-    fn around(
+    fn around<S: crate::middleware::NextService>(
         &self,
         request: Request,
-        next: crate::middleware::Next<'_>,
+        next: crate::middleware::Next<'_, S>,
     ) -> crate::middleware::Answer {
         match reject_cross_site(self, &request) {
             Some(refusal) => Box::pin(refusal),
-            None => next.run(request),
+            None => Box::pin(next.run(request)),
         }
     }
 }

@@ -43,10 +43,10 @@ pub fn set_aside_client_request_id(mut request: Request) -> Request {
 pub struct ReportCookieNames;
 
 impl crate::middleware::Around for ReportCookieNames {
-    fn around(
+    fn around<S: crate::middleware::NextService>(
         &self,
         request: Request,
-        next: crate::middleware::Next<'_>,
+        next: crate::middleware::Next<'_, S>,
     ) -> crate::middleware::Answer {
         let sent = cookie_names(
             request

@@ -49,10 +49,10 @@ pub fn counted<F: Future>(work: F) -> impl Future<Output = F::Output> {
 pub struct StatementCount;
 
 impl crate::middleware::Around for StatementCount {
-    fn around(
+    fn around<S: crate::middleware::NextService>(
         &self,
         request: Request,
-        next: crate::middleware::Next<'_>,
+        next: crate::middleware::Next<'_, S>,
     ) -> crate::middleware::Answer {
         let answer = next.run(request);
         let count = Arc::new(AtomicU32::new(0));
