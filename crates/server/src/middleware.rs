@@ -36,10 +36,11 @@ impl<S> NextService for S where
 
 /// The next service; running it consumes this, so it runs at most once.
 ///
-/// Generic over the service rather than a boxed closure: `run` hands back the service's own
-/// future, which the middleware keeps inside its one [`Answer`]. When the next service's future
-/// had a box of its own, and the middleware's answer was boxed once more as the service's future,
-/// each middleware cost three allocations a request; now it costs one (#14).
+/// Generic over the service rather than a `dyn FnMut` that boxed what it returned: `run` hands
+/// back the service's own future, which the middleware keeps inside its one [`Answer`]. When the
+/// next service's future had a box of its own, and the middleware's answer was boxed once more as
+/// the service's future, a middleware cost up to three allocations a request; now it costs one
+/// (#14).
 pub struct Next<'a, S>(&'a mut S);
 
 impl<S: NextService> Next<'_, S> {
