@@ -23,7 +23,7 @@ Phases, in order (each against the same server process and database):
      (`--storm-rounds`) shorter storms, each followed by phase 2 again: every storm is judged
      against the mean of the hashes just before and just after it, and the median of their
      shares judges the share of one core's argon2 rate, since a hash's speed drifts between two
-     5-second runs by as much as the margin;
+     5-second runs by more than the margin;
   4. 8-way sign-ups, each from its own address (registration is throttled per client);
 and the server's resident memory between phases. Every run reports the share of each core the
 hypervisor took (steal): a paired round in which it took more than `--max-steal` is shown, not
@@ -862,8 +862,8 @@ def main() -> int:
         storms = [storm_with_get_beside(args.storm_duration)]
         after_storm = memory(server.pid)
         # The yardstick again after each storm: a hash's speed drifts on a shared host (its CPU
-        # time moved by up to a sixth within one run, and by a tenth between two 5-second runs
-        # in a row), and a storm's share is only as good as the hash it is measured against.
+        # time moved by up to a sixth within one run, and by up to a fifth between two 5-second
+        # runs in a row), and a storm's share is only as good as the hash it is measured against.
         # Each storm is judged against the mean of the hashes just before and just after it,
         # and the median of those shares judges the target, as the paired rounds judge the
         # per-request ones: one pair alone drifted past the margin in either direction.
