@@ -117,8 +117,8 @@ def parse_args() -> argparse.Namespace:
                    "another, so that every storm is judged against the hash just before and just "
                    "after it, and the median of their shares judges (LOADTEST_STORM_ROUNDS, "
                    "default 3; 1: the first storm alone)")
-    p.add_argument("--storm-round-duration", type=float,
-                   default=env_number("LOADTEST_STORM_ROUND_DURATION", 5),
+    p.add_argument("--storm-round-duration", type=int,
+                   default=int(env_number("LOADTEST_STORM_ROUND_DURATION", 5)),
                    help="each storm after the first (LOADTEST_STORM_ROUND_DURATION, default 5)")
     p.add_argument("--beside-alone-duration", type=float,
                    default=env_number("LOADTEST_BESIDE_ALONE_DURATION", 3),
@@ -170,8 +170,8 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.rounds < 1 or args.round_duration < 1:
         p.error("--rounds and --round-duration take 1 or more")
-    if args.storm_rounds < 1 or args.storm_round_duration <= 0:
-        p.error("--storm-rounds takes 1 or more, --storm-round-duration more than 0")
+    if args.storm_rounds < 1 or args.storm_round_duration < 1:
+        p.error("--storm-rounds and --storm-round-duration take 1 or more")
     if not 0 < args.max_steal <= 1:
         p.error("--max-steal takes a share above 0 and at most 1")
     if args.idle_poll_ns < 0:
@@ -862,11 +862,10 @@ def main() -> int:
         storms = [storm_with_get_beside(args.storm_duration)]
         after_storm = memory(server.pid)
         # The yardstick again after each storm: a hash's speed drifts on a shared host (its CPU
-        # time moved by up to a sixth within one run, and by up to a fifth between two 5-second
-        # runs in a row), and a storm's share is only as good as the hash it is measured against.
-        # Each storm is judged against the mean of the hashes just before and just after it,
-        # and the median of those shares judges the target, as the paired rounds judge the
-        # per-request ones: one pair alone drifted past the margin in either direction.
+        # time moved by up to a fifth within one run, even between two 5-second runs in a row),
+        # and a storm's share is only as good as the hash it is measured against. Each storm is
+        # judged against the mean of the hashes just before and just after it, and the median of
+        # those shares judges the target, as the paired rounds judge the per-request ones.
         sequentials = [sequential]
         for number in range(1, args.storm_rounds + 1):
             say(f"sequential logins again: {args.argon2_duration:g} s on one connection")
@@ -1123,9 +1122,13 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
         if hash_before and hash_after:
             # What one core does if it does nothing but argon2: the yardstick of #14.
             yardstick_rate = 2000 / (hash_before + hash_after)
-        else:
+        elif before["hashing_ns"] is None and after["hashing_ns"] is None:
             # The server names no `argon2-*` thread: logins one after another stand in for it.
             yardstick_rate = (per_login(before)[0] + per_login(after)[0]) / 2
+        else:
+            # A run of logins one after another had no login answered 200: no yardstick, and no
+            # share to judge (0, which fails; the table shows the missing hash).
+            yardstick_rate = 0.0
         storm_rounds.append({
             "number": number, "storm": round_storm, "beside": round_beside,
             "rate": round_rate, "hash": round_hash,
@@ -1138,6 +1141,7 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
             "spent": round_rate * round_hash / 1000 if round_hash else None,
         })
     share = statistics.median(r["share"] for r in storm_rounds)
+    no_hashing_threads = all(r["hashing_ns"] is None for r in sequentials)
     if all(seq_hashes):
         mean_hash = statistics.fmean(seq_hashes)
         argon2_rate = 1000 / mean_hash
@@ -1147,11 +1151,18 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
                      f"after each): {hashes} ms, mean {mean_hash:.1f} ms (from "
                      f"{min(seq_hashes):.1f} to {max(seq_hashes):.1f}: the machine's drift) | "
                      f"{rate(argon2_rate)}/s | — | |")
-    else:
+    elif no_hashing_threads:
         argon2_rate = statistics.fmean(per_login(r)[0] for r in sequentials)
         yardstick = (f"| one core's argon2 rate, approximated by logins one after another (the "
                      f"server names no `argon2-*` thread to measure alone) | {rate(argon2_rate)}/s "
                      f"| — | |")
+    else:
+        known = [h for h in seq_hashes if h]
+        argon2_rate = 1000 / statistics.fmean(known) if known else 0.0
+        failed_runs = ", ".join(statuses(r) for r in sequentials if not r["ok"])
+        yardstick = (f"| one core's argon2 rate: a run of logins one after another had no login "
+                     f"answered 200 ({failed_runs}), so the storms beside it have no yardstick; "
+                     f"from the other runs | {rate(argon2_rate)}/s | — | |")
     spent = [r["spent"] for r in storm_rounds if r["spent"] is not None]
     hashing_share_row = (
         f"| the storms' logins/s ÷ the rate of their own hashes (the argon2 thread's CPU per "
@@ -1194,6 +1205,9 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
                f"{args.storm_round_duration:g} s (below)" if several
                else f"{args.storm_duration:g} s")
     of_all = " (the first storm; all storms below)" if several else ""
+    of_first = " in the first storm" if several else ""
+    yardsticks = ("rates of logins one after another" if no_hashing_threads else "hashes")
+    beside_failed = sum(r["beside"]["failed"] for r in storm_rounds)
     out += [
         "",
         f"| login storm: {args.storm_connections} concurrent `POST /api/session/login`, one "
@@ -1208,15 +1222,16 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
         + (f"; the worst p99 {ms(worst_p99)}" if several else "")
         + f" | p99 ≤ {ms(TARGET_LOGIN_P99_US)} | {verdict(passed[2])} |",
         f"| `GET /api/jwt/me` beside it ({args.beside_connections} connections, {paced}: "
-        f"{rate(beside['rate'])}/s, non-2xx {beside['failed']}): p50 / p99{of_all} | "
+        f"{rate(beside['rate'])}/s{of_first}; non-2xx {beside_failed}"
+        + (" in all storms" if several else "") + f"): p50 / p99{of_all} | "
         f"{ms(beside['p50_us'])} / {ms(beside['p99_us'])}"
         + (f"; the worst p99 {ms(worst_beside)}" if several else "")
         + f" | p99 < {ms(TARGET_GET_P99_US)} | {verdict(passed[3])} |",
         yardstick,
         f"| the storm's logins/s ÷ one core's argon2 rate"
         + (f": the median of the {len(storm_rounds)} storms' shares, each against the mean of the "
-           "hashes just before and just after it (below)" if several else
-           ": against the mean of the hashes just before and just after it")
+           f"{yardsticks} just before and just after it (below)" if several else
+           f": against the mean of the {yardsticks} just before and just after it")
         + f" | {share:.2f} | ≥ {TARGET_ARGON2_SHARE:.2f} | {verdict(passed[4])} |",
         f"| what that rate allows any server on one core: logins/s at most that rate; a mean wait "
         f"at least {args.storm_connections} ÷ that rate, as {args.storm_connections} logins are "
@@ -1238,7 +1253,8 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
     if several:
         out += [
             "",
-            f"Login storms: the first, then {len(storm_rounds) - 1} shorter ones, each followed "
+            f"Login storms: the first, then {len(storm_rounds) - 1} shorter "
+            + ("one" if len(storm_rounds) == 2 else "ones") + ", each followed "
             f"by {args.argon2_duration:g} s of logins one after another. Each storm's share is "
             "judged against the mean of the hashes just before and just after it; the median of "
             "the shares judges the target.",
