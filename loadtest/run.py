@@ -1112,13 +1112,13 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
     seq_rate, seq_cpu, seq_hash = per_login(sequential)
     seq_hashes = [per_login(r)[2] for r in sequentials]
     storm, beside = storms[0]
-    storm_rate, storm_cpu, storm_hash = per_login(storm)
+    _, storm_cpu, storm_hash = per_login(storm)
     # Each storm against the logins one after another just before and just after it.
     storm_rounds = []
     for number, ((round_storm, round_beside), before, after) in enumerate(
             zip(storms, sequentials, sequentials[1:]), 1):
         round_rate, _, round_hash = per_login(round_storm)
-        hash_before, hash_after = per_login(before)[2], per_login(after)[2]
+        hash_before, hash_after = seq_hashes[number - 1], seq_hashes[number]
         if hash_before and hash_after:
             # What one core does if it does nothing but argon2: the yardstick of #14.
             yardstick_rate = 2000 / (hash_before + hash_after)
