@@ -85,55 +85,67 @@ def env_number(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def env_whole(name: str, default: int) -> int:
+    """A count or a duration in whole seconds (wrk's `-d` takes no fraction): a fraction is an
+    error here, not a duration wrk would refuse after the server has started."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r}: a whole number is expected") from None
+
+
 def parse_args() -> argparse.Namespace:
     target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     p = argparse.ArgumentParser(
         description="Load test of a release tokenlab: throughput per scheme as a ratio to /livez, "
-        "the login storm, resident memory. Durations in seconds; each also from the LOADTEST_* "
-        "variable named in its help."
+        "the login storm, resident memory. Durations in whole seconds, as wrk's -d takes them; "
+        "each also from the LOADTEST_* variable named in its help."
     )
     p.add_argument("--database-url", default=os.environ.get("LOADTEST_DATABASE_URL"),
                    help="postgres://user@host:port/any: run on PostgreSQL, in a database this "
                    f"script creates ({PG_PREFIX}<pid>) and drops. Default: a fresh SQLite file "
                    "in a temporary directory. (LOADTEST_DATABASE_URL)")
-    p.add_argument("--duration", type=float, default=env_number("LOADTEST_DURATION", 8),
+    p.add_argument("--duration", type=int, default=env_whole("LOADTEST_DURATION", 8),
                    help="each GET run (LOADTEST_DURATION, default 8)")
-    p.add_argument("--rounds", type=int, default=int(env_number("LOADTEST_ROUNDS", 6)),
+    p.add_argument("--rounds", type=int, default=env_whole("LOADTEST_ROUNDS", 6),
                    help="the paired rounds that judge the per-request targets: each round measures "
                    "bare `/livez`, `/livez`, session, device and bearer in turn "
                    "(LOADTEST_ROUNDS, default 6)")
     p.add_argument("--round-duration", type=int,
-                   default=int(env_number("LOADTEST_ROUND_DURATION", 2)),
+                   default=env_whole("LOADTEST_ROUND_DURATION", 2),
                    help="seconds of each run in a paired round (LOADTEST_ROUND_DURATION, default 2)")
-    p.add_argument("--argon2-duration", type=float,
-                   default=env_number("LOADTEST_ARGON2_DURATION", 5),
+    p.add_argument("--argon2-duration", type=int,
+                   default=env_whole("LOADTEST_ARGON2_DURATION", 5),
                    help="the sequential logins (LOADTEST_ARGON2_DURATION, default 5)")
-    p.add_argument("--storm-duration", type=float,
-                   default=env_number("LOADTEST_STORM_DURATION", 10),
+    p.add_argument("--storm-duration", type=int,
+                   default=env_whole("LOADTEST_STORM_DURATION", 10),
                    help="the login storm (LOADTEST_STORM_DURATION, default 10)")
-    p.add_argument("--storm-rounds", type=int, default=int(env_number("LOADTEST_STORM_ROUNDS", 3)),
+    p.add_argument("--storm-rounds", type=int, default=env_whole("LOADTEST_STORM_ROUNDS", 3),
                    help="the storms that judge the share of one core's argon2 rate: the first "
                    "storm and this many minus one shorter ones, each followed by logins one after "
                    "another, so that every storm is judged against the hash just before and just "
                    "after it, and the median of their shares judges (LOADTEST_STORM_ROUNDS, "
                    "default 3; 1: the first storm alone)")
     p.add_argument("--storm-round-duration", type=int,
-                   default=int(env_number("LOADTEST_STORM_ROUND_DURATION", 5)),
+                   default=env_whole("LOADTEST_STORM_ROUND_DURATION", 5),
                    help="each storm after the first (LOADTEST_STORM_ROUND_DURATION, default 5)")
-    p.add_argument("--beside-alone-duration", type=float,
-                   default=env_number("LOADTEST_BESIDE_ALONE_DURATION", 3),
+    p.add_argument("--beside-alone-duration", type=int,
+                   default=env_whole("LOADTEST_BESIDE_ALONE_DURATION", 3),
                    help="the GET beside the storm, alone, before it (LOADTEST_BESIDE_ALONE_DURATION, "
-                        "default 3)")
-    p.add_argument("--signup-duration", type=float,
-                   default=env_number("LOADTEST_SIGNUP_DURATION", 5),
+                        "default 3; 0 skips it)")
+    p.add_argument("--signup-duration", type=int,
+                   default=env_whole("LOADTEST_SIGNUP_DURATION", 5),
                    help="the sign-ups (LOADTEST_SIGNUP_DURATION, default 5)")
     p.add_argument("--max-steal", type=float, default=env_number("LOADTEST_MAX_STEAL", 0.05),
                    help="a paired round in which the hypervisor took more than this share of "
                    "either core (steal time) is shown but not judged, and another round is run in "
                    "its place, up to three times --rounds in all (LOADTEST_MAX_STEAL, default "
                    "0.05; 1 judges every round)")
-    p.add_argument("--idle-poll-ns", type=int, default=int(env_number("LOADTEST_IDLE_POLL_NS",
-                                                                        200_000)),
+    p.add_argument("--idle-poll-ns", type=int,
+                   default=env_whole("LOADTEST_IDLE_POLL_NS", 200_000),
                    help="on a KVM guest whose idle driver is haltpoll and that lets this script "
                    "write its setting (root): how long an idle core polls before it halts, for "
                    "the run, restored after it (LOADTEST_IDLE_POLL_NS, default 200000; 0 leaves "
@@ -148,7 +160,7 @@ def parse_args() -> argparse.Namespace:
                    "(LOADTEST_BESIDE_RATE, default 200; 0: as fast as they can)")
     p.add_argument("--signup-connections", type=int, default=8, help="concurrent sign-ups (8)")
     p.add_argument("--nice", type=int,
-                   default=int(env_number("LOADTEST_NICE", -10 if os.geteuid() == 0 else 0)),
+                   default=env_whole("LOADTEST_NICE", -10 if os.geteuid() == 0 else 0),
                    help="the nice value of the server and wrk: on a machine shared with builds, "
                    "-10 keeps most of both cores for the test; 0 lets the others compete "
                    "(LOADTEST_NICE, default -10 as root, else 0)")
@@ -172,6 +184,11 @@ def parse_args() -> argparse.Namespace:
         p.error("--rounds and --round-duration take 1 or more")
     if args.storm_rounds < 1 or args.storm_round_duration < 1:
         p.error("--storm-rounds and --storm-round-duration take 1 or more")
+    if min(args.duration, args.argon2_duration, args.storm_duration, args.signup_duration) < 1:
+        p.error("--duration, --argon2-duration, --storm-duration and --signup-duration take 1 "
+                "or more")
+    if args.beside_alone_duration < 0:
+        p.error("--beside-alone-duration takes 0 (skip it) or more")
     if not 0 < args.max_steal <= 1:
         p.error("--max-steal takes a share above 0 and at most 1")
     if args.idle_poll_ns < 0:
