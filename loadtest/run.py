@@ -108,37 +108,27 @@ def parse_args() -> argparse.Namespace:
                    help="postgres://user@host:port/any: run on PostgreSQL, in a database this "
                    f"script creates ({PG_PREFIX}<pid>) and drops. Default: a fresh SQLite file "
                    "in a temporary directory. (LOADTEST_DATABASE_URL)")
-    p.add_argument("--duration", type=int, default=env_whole("LOADTEST_DURATION", 8),
-                   help="each GET run (LOADTEST_DURATION, default 8)")
-    p.add_argument("--rounds", type=int, default=env_whole("LOADTEST_ROUNDS", 6),
-                   help="the paired rounds that judge the per-request targets: each round measures "
-                   "bare `/livez`, `/livez`, session, device and bearer in turn "
-                   "(LOADTEST_ROUNDS, default 6)")
-    p.add_argument("--round-duration", type=int,
-                   default=env_whole("LOADTEST_ROUND_DURATION", 2),
-                   help="seconds of each run in a paired round (LOADTEST_ROUND_DURATION, default 2)")
-    p.add_argument("--argon2-duration", type=int,
-                   default=env_whole("LOADTEST_ARGON2_DURATION", 5),
-                   help="the sequential logins (LOADTEST_ARGON2_DURATION, default 5)")
-    p.add_argument("--storm-duration", type=int,
-                   default=env_whole("LOADTEST_STORM_DURATION", 10),
-                   help="the login storm (LOADTEST_STORM_DURATION, default 10)")
-    p.add_argument("--storm-rounds", type=int, default=env_whole("LOADTEST_STORM_ROUNDS", 3),
-                   help="the storms that judge the share of one core's argon2 rate: the first "
-                   "storm and this many minus one shorter ones, each followed by logins one after "
-                   "another, so that every storm is judged against the hash just before and just "
-                   "after it, and the median of their shares judges (LOADTEST_STORM_ROUNDS, "
-                   "default 3; 1: the first storm alone)")
-    p.add_argument("--storm-round-duration", type=int,
-                   default=env_whole("LOADTEST_STORM_ROUND_DURATION", 5),
-                   help="each storm after the first (LOADTEST_STORM_ROUND_DURATION, default 5)")
-    p.add_argument("--beside-alone-duration", type=int,
-                   default=env_whole("LOADTEST_BESIDE_ALONE_DURATION", 3),
-                   help="the GET beside the storm, alone, before it (LOADTEST_BESIDE_ALONE_DURATION, "
-                        "default 3; 0 skips it)")
-    p.add_argument("--signup-duration", type=int,
-                   default=env_whole("LOADTEST_SIGNUP_DURATION", 5),
-                   help="the sign-ups (LOADTEST_SIGNUP_DURATION, default 5)")
+
+    def whole(flag: str, default: int, help: str, note: str = "") -> None:
+        """A count or whole seconds, also from LOADTEST_<FLAG>, which its help names."""
+        env = "LOADTEST_" + flag.removeprefix("--").replace("-", "_").upper()
+        p.add_argument(flag, type=int, default=env_whole(env, default),
+                       help=f"{help} ({env}, default {default}{note})")
+
+    whole("--duration", 8, "each GET run")
+    whole("--rounds", 6, "the paired rounds that judge the per-request targets: each round "
+          "measures bare `/livez`, `/livez`, session, device and bearer in turn")
+    whole("--round-duration", 2, "seconds of each run in a paired round")
+    whole("--argon2-duration", 5, "the sequential logins")
+    whole("--storm-duration", 10, "the login storm")
+    whole("--storm-rounds", 3, "the storms that judge the share of one core's argon2 rate: the "
+          "first storm and this many minus one shorter ones, each followed by logins one after "
+          "another, so that every storm is judged against the hash just before and just after "
+          "it, and the median of their shares judges", "; 1: the first storm alone")
+    whole("--storm-round-duration", 5, "each storm after the first")
+    whole("--beside-alone-duration", 3, "the GET beside the storm, alone, before it",
+          "; 0 skips it")
+    whole("--signup-duration", 5, "the sign-ups")
     p.add_argument("--max-steal", type=float, default=env_number("LOADTEST_MAX_STEAL", 0.05),
                    help="a paired round in which the hypervisor took more than this share of "
                    "either core (steal time) is shown but not judged, and another round is run in "
@@ -861,7 +851,7 @@ def main() -> int:
                                     args.beside_alone_duration, sign_ins["bearer"],
                                     delay_ms=pace))
 
-        def storm_with_get_beside(duration: float) -> tuple[dict, dict]:
+        def storm_with_get_beside(duration: int) -> tuple[dict, dict]:
             window = CpuWindow(server.pid, server_cpu, load_cpu, database_name)
             storm_wrk = Wrk(server, Load("/api/session/login", args.storm_connections, duration,
                                          login_headers, "POST", json_login_body()),
@@ -1273,8 +1263,8 @@ def render(args, backend, bare, get_rows, rounds, sequentials, storms, beside_al
             f"Login storms: the first, then {len(storm_rounds) - 1} shorter "
             + ("one" if len(storm_rounds) == 2 else "ones") + ", each followed "
             f"by {args.argon2_duration:g} s of logins one after another. Each storm's share is "
-            "judged against the mean of the hashes just before and just after it; the median of "
-            "the shares judges the target.",
+            f"judged against the mean of the {yardsticks} just before and just after it; the "
+            "median of the shares judges the target.",
             "",
             "| storm | length | answered 200 | logins/s | login p99 | GET beside p99 "
             "| argon2 thread's CPU a login: before / in the storm / after | share of one core's "
