@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes as _, file_and_error_handler, generate_route_list};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection};
@@ -15,10 +15,8 @@ use tokenlab_core::password::OWASP_MINIMUM;
 use tokenlab_core::random::SecretSource;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::api;
 use crate::config::SessionStoreChoice;
@@ -33,7 +31,6 @@ use crate::state::{AppState, DemoClock, Shared};
 use crate::keys::KeyStore;
 use crate::keys::files::KeyDirectory;
 use crate::middleware::AroundLayer;
-use crate::observe::{CLIENT_REQUEST_ID, REQUEST_ID};
 
 /// The demo account every fresh lab has, so a learner can start without registering.
 pub const DEMO_USERNAME: &str = "alice";
@@ -370,9 +367,6 @@ async fn demo_account_present(state: &AppState) -> Result<bool, ApiError> {
     Ok(false)
 }
 
-/// `X-Tokenlab-Instance`: the name of the instance that answered (`--instance`).
-pub static INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-instance");
-
 /// Every route of the site and the API inside the middleware every request crosses: the service
 /// `serve` answers each connection with.
 fn router(
@@ -452,39 +446,7 @@ fn router(
         .merge(health.with_state(state))
         .merge(site);
     ServiceBuilder::new()
-        .map_request(crate::observe::set_aside_client_request_id)
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id =
-                request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            // Only when the client sent one: every field costs formatting on every request.
-            let span = tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id,
-                client_request_id = tracing::field::Empty,
-            );
-            if let Some(theirs) =
-                request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok())
-            {
-                span.record("client_request_id", theirs);
-            }
-            span
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        // Which instance answered: behind a load balancer, the lab's timeline shows it.
-        .layer(SetResponseHeaderLayer::overriding(INSTANCE_HEADER.clone(), instance))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        // A lab instrument: which cookies travelled, by name. Production does not advertise it.
-        .option_layer(demo.then_some(AroundLayer(crate::observe::ReportCookieNames)))
+        .layer(AroundLayer(crate::observe::EveryRequest { instance, report_cookie_names: demo }))
         .service(app)
 }
 

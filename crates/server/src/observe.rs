@@ -5,6 +5,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use axum_extra::extract::cookie::Cookie;
 use std::fmt::{self, Write as _};
+use tracing::Instrument as _;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
@@ -25,45 +26,122 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// cannot choose (or forge, or collide) the id under which the server logs its request.
 pub static CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-client-request-id");
 
-/// Moves an incoming `X-Request-Id` to `X-Client-Request-Id`, so the server always generates its
-/// own id. A plain request mapping (`ServiceBuilder::map_request`): nothing to await, so nothing
-/// to clone.
-pub fn set_aside_client_request_id(mut request: Request) -> Request {
-    // By its `HeaderName`: a name given as text is parsed on every request, a few hundred
-    // instructions of the cheapest one (#14).
-    if let Some(theirs) = request.headers_mut().remove(&REQUEST_ID) {
-        request.headers_mut().insert(CLIENT_REQUEST_ID.clone(), theirs);
-    }
-    request
+/// What every request crosses, in one middleware: its id, its log span, and the headers every
+/// answer carries.
+///
+/// - A client's own `X-Request-Id` moves to `X-Client-Request-Id`, so the server always gives its
+///   own id (a UUID), in the request's log lines and its answer.
+/// - The request's log span carries its method, path and ids, so every line a request causes says
+///   which request it was. A server error (a 500, or the handler timeout's 503) is logged with its
+///   latency, so a timeout that no handler got to log is still seen.
+/// - Every answer says which instance gave it, and carries `Referrer-Policy` and
+///   `X-Content-Type-Options` unless its handler set its own.
+/// - In the demo, [`COOKIE_NAMES_HEADER`] reports which cookies travelled.
+///
+/// One middleware rather than tower-http's request-id, trace and set-header layers, one each (#14):
+/// each layer moved the request and its answer once more, and `TraceLayer` also wrapped every body
+/// to enter the span on each frame and asked the log filter about request and response events
+/// this server never writes. Together they cost `/livez` more instructions than axum's whole
+/// request. Log lines written while a streamed body (an SSR page) is being sent carry no request
+/// fields; the handler's do.
+#[derive(Debug, Clone)]
+pub struct EveryRequest {
+    /// `X-Tokenlab-Instance`'s value.
+    pub instance: HeaderValue,
+    /// Whether to add [`COOKIE_NAMES_HEADER`] (a lab instrument: production does not advertise it).
+    pub report_cookie_names: bool,
 }
 
-/// Adds [`COOKIE_NAMES_HEADER`]: the request's names are read before the next service runs, the
-/// response's after. An [`Around`](crate::middleware::Around) middleware.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReportCookieNames;
+/// `X-Tokenlab-Instance`: the name of the instance that answered (`--instance`).
+pub static INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-instance");
 
-impl crate::middleware::Around for ReportCookieNames {
+impl crate::middleware::Around for EveryRequest {
     fn around<S: crate::middleware::NextService>(
         &self,
-        request: Request,
+        mut request: Request,
         next: crate::middleware::Next<'_, S>,
     ) -> crate::middleware::Answer {
-        let sent = cookie_names(
-            request
-                .headers()
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(Cookie::split_parse)
-                .filter_map(Result::ok),
-        );
-        let answer = next.run(request);
-        Box::pin(async move {
-            let mut response = answer.await;
-            report_cookie_names(sent, &mut response);
-            response
-        })
+        let ours = new_request_id();
+        let headers = request.headers_mut();
+        // By `HeaderName`: a name given as text is parsed on every request.
+        let theirs = headers.remove(&REQUEST_ID);
+        headers.insert(REQUEST_ID.clone(), ours.clone());
+        if let Some(theirs) = &theirs {
+            headers.insert(CLIENT_REQUEST_ID.clone(), theirs.clone());
+        }
+        let span = request_span(&request, &ours, theirs.as_ref());
+        let sent = self.report_cookie_names.then(|| {
+            cookie_names(
+                request
+                    .headers()
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(Cookie::split_parse)
+                    .filter_map(Result::ok),
+            )
+        });
+        let instance = self.instance.clone();
+        // Latency is an observation of this process, not a time the lab's rules read: the
+        // monotonic clock, not the injected one.
+        let started = std::time::Instant::now();
+        // The handler's synchronous part runs in the span too.
+        let answer = span.in_scope(|| next.run(request));
+        Box::pin(
+            async move {
+                let mut response = answer.await;
+                let status = response.status();
+                if status.is_server_error() {
+                    tracing::error!(
+                        status = status.as_u16(),
+                        latency_ms = started.elapsed().as_millis(),
+                        "response failed"
+                    );
+                }
+                if let Some(sent) = sent {
+                    report_cookie_names(sent, &mut response);
+                }
+                let headers = response.headers_mut();
+                headers.insert(INSTANCE_HEADER.clone(), instance);
+                headers
+                    .entry(header::REFERRER_POLICY)
+                    .or_insert_with(|| HeaderValue::from_static("same-origin"));
+                headers
+                    .entry(header::X_CONTENT_TYPE_OPTIONS)
+                    .or_insert_with(|| HeaderValue::from_static("nosniff"));
+                headers.entry(REQUEST_ID.clone()).or_insert(ours);
+                response
+            }
+            .instrument(span),
+        )
     }
+}
+
+/// A fresh UUID (v4) as a header value: an id to find a request's log lines by, not a secret.
+fn new_request_id() -> HeaderValue {
+    let mut text = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    // Hex digits and hyphens are always a valid header value.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+fn request_span(
+    request: &Request,
+    ours: &HeaderValue,
+    theirs: Option<&HeaderValue>,
+) -> tracing::Span {
+    // Only when the client sent one: every field costs formatting on every request.
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = ours.to_str().unwrap_or("-"),
+        client_request_id = tracing::field::Empty,
+    );
+    if let Some(theirs) = theirs.and_then(|v| v.to_str().ok()) {
+        span.record("client_request_id", theirs);
+    }
+    span
 }
 
 fn report_cookie_names(sent: String, response: &mut Response) {
@@ -237,11 +315,18 @@ impl<W: fmt::Write> fmt::Write for EscapeControls<'_, W> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cookie, PlainFields, cookie_names};
+    use super::{Cookie, EveryRequest, PlainFields, cookie_names};
+    use crate::middleware::AroundLayer;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
+    use axum::response::{IntoResponse as _, Response};
+    use axum::routing::get;
     use std::sync::{Arc, Mutex};
+    use tower::{Layer as _, Service as _};
 
-    /// What a subscriber formatting fields with `fields` writes for one event in a request span.
-    fn logged<F>(fields: F, event: impl FnOnce()) -> String
+    /// A subscriber writing as the server's does (without times), and what it has written.
+    fn capturing<F>(fields: F) -> (impl tracing::Subscriber + Send + Sync, Arc<Mutex<Vec<u8>>>)
     where
         F: for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static,
     {
@@ -254,6 +339,20 @@ mod tests {
             .with_target(false)
             .fmt_fields(fields)
             .finish();
+        (subscriber, written)
+    }
+
+    fn text(written: &Mutex<Vec<u8>>) -> String {
+        let bytes = written.lock().map(|w| w.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// What a subscriber formatting fields with `fields` writes for one event in a request span.
+    fn logged<F>(fields: F, event: impl FnOnce()) -> String
+    where
+        F: for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static,
+    {
+        let (subscriber, written) = capturing(fields);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 "request",
@@ -264,8 +363,119 @@ mod tests {
             );
             span.in_scope(event);
         });
-        let bytes = written.lock().map(|w| w.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+        text(&written)
+    }
+
+    /// Sends `request` through [`EveryRequest`] to a router whose handlers show what they were
+    /// given: `/echo` answers the request's ids as `ours theirs`, `/own` sets its own
+    /// `Referrer-Policy`, `/timeout` answers 503 as the handler timeout does, `/fails` a 500.
+    async fn through_every_request(report_cookie_names: bool, request: Request<Body>) -> Response {
+        fn id(headers: &HeaderMap, name: &HeaderName) -> String {
+            headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
+        }
+        let handlers = Router::new()
+            .route(
+                "/echo",
+                get(|headers: HeaderMap| async move {
+                    let ours = id(&headers, &super::REQUEST_ID);
+                    format!("{ours} {}", id(&headers, &super::CLIENT_REQUEST_ID))
+                }),
+            )
+            .route(
+                "/own",
+                get(|| async {
+                    ([(header::REFERRER_POLICY, "no-referrer"), (header::SET_COOKIE, "c=1")], "")
+                        .into_response()
+                }),
+            )
+            .route("/timeout", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .route("/fails", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+        let layer = AroundLayer(EveryRequest {
+            instance: HeaderValue::from_static("lab-1"),
+            report_cookie_names,
+        });
+        let mut service = layer.layer(handlers);
+        std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+        service.call(request).await.unwrap()
+    }
+
+    fn get_request(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+        let mut request = Request::get(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    async fn body_text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_server_gives_every_request_its_own_id_and_keeps_the_clients_apart() {
+        for (theirs, client_id_seen) in [(None, "none"), (Some("abc-123"), "abc-123")] {
+            let headers: Vec<(&str, &str)> =
+                theirs.map(|t| ("x-request-id", t)).into_iter().collect();
+            let response = through_every_request(false, get_request("/echo", &headers)).await;
+            let answered_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let seen = body_text(response).await;
+            let (ours_seen, theirs_seen) = seen.split_once(' ').unwrap();
+            assert_eq!(ours_seen.len(), 36, "a UUID: {ours_seen}");
+            assert!(uuid::Uuid::parse_str(ours_seen).is_ok(), "{ours_seen}");
+            assert_eq!(answered_id, ours_seen, "the answer names the id the handler was given");
+            assert_eq!(theirs_seen, client_id_seen, "theirs as X-Client-Request-Id");
+        }
+        let first = through_every_request(false, get_request("/echo", &[])).await;
+        let second = through_every_request(false, get_request("/echo", &[])).await;
+        assert_ne!(first.headers()["x-request-id"], second.headers()["x-request-id"]);
+    }
+
+    #[tokio::test]
+    async fn every_answer_names_its_instance_and_keeps_a_handlers_own_headers() {
+        let plain = through_every_request(false, get_request("/echo", &[])).await;
+        assert_eq!(plain.headers()["x-tokenlab-instance"], "lab-1");
+        assert_eq!(plain.headers()["referrer-policy"], "same-origin");
+        assert_eq!(plain.headers()["x-content-type-options"], "nosniff");
+
+        let own = through_every_request(false, get_request("/own", &[])).await;
+        assert_eq!(own.headers()["referrer-policy"], "no-referrer", "the handler's own kept");
+        assert_eq!(own.headers().get_all("referrer-policy").iter().count(), 1);
+        assert_eq!(own.headers()["x-content-type-options"], "nosniff");
+    }
+
+    #[tokio::test]
+    async fn cookie_names_are_reported_only_where_asked() {
+        let cookies = [("cookie", "tl_session=secret; other=1")];
+        let reported = through_every_request(true, get_request("/own", &cookies)).await;
+        assert_eq!(reported.headers()["x-tokenlab-cookies"], "sent=tl_session,other; set=c");
+        let silent = through_every_request(false, get_request("/own", &cookies)).await;
+        assert!(silent.headers().get("x-tokenlab-cookies").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_logged_under_its_request_and_a_success_is_not() {
+        let (subscriber, written) = capturing(PlainFields);
+        let _default = tracing::subscriber::set_default(subscriber);
+        for (path, status) in [("/timeout", 503), ("/fails", 500)] {
+            let their_id = [("x-request-id", "client-7")];
+            let response = through_every_request(false, get_request(path, &their_id)).await;
+            assert_eq!(response.status().as_u16(), status);
+            let ours = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let log = text(&written);
+            let line = log.lines().find(|l| l.contains(&ours)).unwrap_or_default();
+            assert!(line.contains("ERROR"), "{path}: {log}");
+            assert!(line.contains(&format!("method=GET path={path}")), "{path}: {line}");
+            assert!(line.contains("client_request_id=\"client-7\""), "{path}: {line}");
+            assert!(
+                line.contains(&format!("response failed status={status} latency_ms=")),
+                "{line}"
+            );
+        }
+        let before = text(&written);
+        let ok = through_every_request(false, get_request("/echo", &[])).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(text(&written), before, "nothing logged for a success");
     }
 
     struct Sink(Arc<Mutex<Vec<u8>>>);
