@@ -52,7 +52,8 @@ pub struct EveryRequest {
     pub report_cookie_names: bool,
 }
 
-/// `X-Tokenlab-Instance`: the name of the instance that answered (`--instance`).
+/// `X-Tokenlab-Instance`: the name of the instance that answered (`--instance`). Behind a load
+/// balancer, the lab's timeline shows it.
 pub static INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-tokenlab-instance");
 
 impl crate::middleware::Around for EveryRequest {
